@@ -1,0 +1,262 @@
+//! The IDX file format (LeCun's format for MNIST and its relatives), read generically.
+//!
+//! Layout, all integers big-endian:
+//! ```text
+//! byte 0-1   0x00 0x00            magic: two zero bytes
+//! byte 2     type                 0x08 = u8 (0x09 i8, 0x0B i16, 0x0C i32, 0x0D f32, 0x0E f64)
+//! byte 3     rank r               number of dimensions
+//! then       r × u32              the dimensions, outermost first (e.g. 60000, 28, 28)
+//! then       payload              d₀·d₁·…·d_{r-1} values, row-major
+//! ```
+//! A file may be gzip-compressed: that is decided by its first two bytes
+//! (`1f 8b`), not by its name. Only u8 payloads are supported (every dataset of
+//! the MNIST family uses them); other types are refused with a clear error.
+//!
+//! The payload length is checked against the dimensions *before* anything large
+//! is allocated, so a header that claims four billion images in a 1 KB file fails
+//! at once.
+
+use std::io::Read;
+use std::path::Path;
+
+use byteorder::{BigEndian, ReadBytesExt};
+use flate2::read::GzDecoder;
+
+use crate::error::{Error, Result};
+
+/// DEFLATE cannot compress by more than about 1032:1, so a gzip file of `n`
+/// bytes cannot hold more than `n × 1032` bytes of payload.
+const MAX_DEFLATE_RATIO: usize = 1032;
+
+/// The IDX type byte for unsigned bytes, the only payload type supported.
+const TYPE_U8: u8 = 0x08;
+
+/// A parsed IDX file: its dimensions and its u8 payload (row-major).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdxArray {
+    /// The dimensions, outermost first, e.g. `[60000, 28, 28]` or `[60000]`.
+    pub dims: Vec<usize>,
+    /// `dims.iter().product()` bytes, row-major.
+    pub data: Vec<u8>,
+}
+
+/// Reads an IDX file (raw or gzip) from disk.
+pub fn read_idx(path: &Path) -> Result<IdxArray> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_idx(&bytes, path)
+}
+
+/// Parses the bytes of an IDX file (raw or gzip); `path` is only used in error messages.
+pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<IdxArray> {
+    let is_gzip = bytes.starts_with(&[0x1f, 0x8b]);
+    let payload_limit = if is_gzip {
+        bytes.len().saturating_mul(MAX_DEFLATE_RATIO)
+    } else {
+        bytes.len()
+    };
+    let mut reader: Box<dyn Read + '_> = if is_gzip {
+        Box::new(GzDecoder::new(bytes))
+    } else {
+        Box::new(bytes)
+    };
+    let read_error = |what: &str, e: std::io::Error| -> Error {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            Error::bad_file(path, format!("truncated {what}: the file ends early"))
+        } else if is_gzip {
+            Error::bad_file(path, format!("corrupt gzip data while reading the {what}: {e}"))
+        } else {
+            Error::bad_file(path, format!("cannot read the {what}: {e}"))
+        }
+    };
+
+    let mut magic = [0u8; 4];
+    reader
+        .read_exact(&mut magic)
+        .map_err(|e| read_error("IDX header", e))?;
+    if magic[0] != 0 || magic[1] != 0 {
+        return Err(Error::bad_file(
+            path,
+            format!(
+                "not an IDX file: magic starts with {:02x} {:02x}, expected 00 00",
+                magic[0], magic[1]
+            ),
+        ));
+    }
+    let (type_byte, rank) = (magic[2], magic[3] as usize);
+    if type_byte != TYPE_U8 {
+        return Err(Error::bad_file(
+            path,
+            format!(
+                "unsupported IDX data type 0x{type_byte:02x} ({}); only 0x08 (unsigned byte) is supported",
+                type_name(type_byte)
+            ),
+        ));
+    }
+    if rank == 0 {
+        return Err(Error::bad_file(path, "IDX header has rank 0 (no dimensions)"));
+    }
+
+    let mut dims = Vec::with_capacity(rank);
+    for _ in 0..rank {
+        let d = reader
+            .read_u32::<BigEndian>()
+            .map_err(|e| read_error("IDX dimensions", e))?;
+        dims.push(d as usize);
+    }
+    let payload_len = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| {
+            Error::bad_file(path, format!("dimensions {dims:?} overflow the address space"))
+        })?;
+    if payload_len > payload_limit {
+        return Err(Error::bad_file(
+            path,
+            format!(
+                "header claims dimensions {dims:?} ({payload_len} bytes of data) \
+                 but a {}-byte file cannot hold that much",
+                bytes.len()
+            ),
+        ));
+    }
+
+    // Read at most one byte more than promised, to detect trailing garbage.
+    let mut data = Vec::with_capacity(payload_len);
+    reader
+        .take(payload_len as u64 + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| read_error("IDX payload", e))?;
+    if data.len() < payload_len {
+        return Err(Error::bad_file(
+            path,
+            format!(
+                "truncated: header dimensions {dims:?} promise {payload_len} bytes of data, found {}",
+                data.len()
+            ),
+        ));
+    }
+    if data.len() > payload_len {
+        return Err(Error::bad_file(
+            path,
+            format!(
+                "unexpected data after the {payload_len} bytes promised by dimensions {dims:?}"
+            ),
+        ));
+    }
+    Ok(IdxArray { dims, data })
+}
+
+/// Human name of an IDX type byte, for error messages.
+fn type_name(type_byte: u8) -> &'static str {
+    match type_byte {
+        0x08 => "unsigned byte",
+        0x09 => "signed byte",
+        0x0B => "i16",
+        0x0C => "i32",
+        0x0D => "f32",
+        0x0E => "f64",
+        _ => "unknown type",
+    }
+}
+
+/// Encodes a u8 array as raw IDX bytes (the inverse of [`parse_idx`]); used by
+/// tests and tools that need small IDX files.
+pub fn encode_idx(dims: &[usize], data: &[u8]) -> Vec<u8> {
+    assert_eq!(
+        dims.iter().product::<usize>(),
+        data.len(),
+        "encode_idx: dims and data disagree"
+    );
+    let mut out = vec![0, 0, TYPE_U8, dims.len() as u8];
+    for &d in dims {
+        out.extend_from_slice(&(d as u32).to_be_bytes());
+    }
+    out.extend_from_slice(data);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    fn parse(bytes: &[u8]) -> Result<IdxArray> {
+        parse_idx(bytes, Path::new("test.idx"))
+    }
+
+    fn message(result: Result<IdxArray>) -> String {
+        result.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn raw_and_gzip_parse_the_same() {
+        let data: Vec<u8> = (0..24).collect();
+        let raw = encode_idx(&[2, 3, 4], &data);
+        let expected = IdxArray {
+            dims: vec![2, 3, 4],
+            data,
+        };
+        assert_eq!(parse(&raw).unwrap(), expected);
+        assert_eq!(parse(&gzip(&raw)).unwrap(), expected);
+    }
+
+    #[test]
+    fn bad_magic_is_refused() {
+        let mut raw = encode_idx(&[2], &[1, 2]);
+        raw[0] = 7;
+        assert!(message(parse(&raw)).contains("not an IDX file"));
+    }
+
+    #[test]
+    fn non_u8_type_is_refused() {
+        let mut raw = encode_idx(&[1], &[0]);
+        raw[2] = 0x0D;
+        let msg = message(parse(&raw));
+        assert!(msg.contains("unsupported IDX data type 0x0d (f32)"), "{msg}");
+    }
+
+    #[test]
+    fn truncated_payload_and_header_are_refused() {
+        let raw = encode_idx(&[10], &[5; 10]);
+        assert!(message(parse(&raw[..9])).contains("truncated"));
+        assert!(message(parse(&raw[..6])).contains("truncated IDX dimensions"));
+        assert!(message(parse(&gzip(&raw[..9]))).contains("truncated"));
+    }
+
+    #[test]
+    fn trailing_bytes_are_refused() {
+        let mut raw = encode_idx(&[3], &[1, 2, 3]);
+        raw.push(9);
+        assert!(message(parse(&raw)).contains("unexpected data after"));
+    }
+
+    #[test]
+    fn lying_header_fails_before_allocating() {
+        // 4,000,000,000 × 28 × 28 bytes claimed in a tiny file.
+        let mut raw = vec![0, 0, 8, 3];
+        for d in [4_000_000_000u32, 28, 28] {
+            raw.extend_from_slice(&d.to_be_bytes());
+        }
+        raw.extend_from_slice(&[0; 1000]);
+        assert!(message(parse(&raw)).contains("cannot hold that much"));
+        assert!(message(parse(&gzip(&raw))).contains("cannot hold that much"));
+    }
+
+    #[test]
+    fn corrupt_gzip_is_refused() {
+        let raw = encode_idx(&[100], &[7; 100]);
+        let mut gz = gzip(&raw);
+        let mid = gz.len() / 2;
+        for b in &mut gz[10..mid] {
+            *b ^= 0x5a;
+        }
+        let msg = message(parse(&gz));
+        assert!(msg.contains("gzip") || msg.contains("truncated"), "{msg}");
+    }
+}

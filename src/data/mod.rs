@@ -1,0 +1,4 @@
+//! Data: the IDX format and MNIST-style datasets.
+
+pub mod idx;
+pub mod mnist;

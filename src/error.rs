@@ -1,0 +1,61 @@
+//! One error type for the crate. Every error that comes from a file names the
+//! file; every error that comes from a flag names the flag. `main` prints the
+//! message on one line and exits with a non-zero status: no panic, no backtrace.
+
+use std::path::{Path, PathBuf};
+
+/// Everything that can go wrong outside the math.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing a file failed (missing, unreadable, unwritable, ...).
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    /// A file exists but its content is not what it should be (bad IDX header,
+    /// truncated payload, corrupt gzip, mismatched counts, bad checkpoint, ...).
+    #[error("{}: {message}", path.display())]
+    BadFile { path: PathBuf, message: String },
+
+    /// A command-line flag has a value that cannot be used.
+    #[error("{flag}: {message}")]
+    BadFlag { flag: &'static str, message: String },
+
+    /// The loss became NaN or infinite: training stops instead of writing garbage.
+    #[error(
+        "training diverged: loss is {loss} at epoch {epoch}, step {step}; \
+         try a smaller learning rate (--lr)"
+    )]
+    Diverged { epoch: usize, step: usize, loss: f64 },
+}
+
+/// The crate's result type.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// An I/O error about `path`.
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// A content error about `path`.
+    pub fn bad_file(path: &Path, message: impl Into<String>) -> Self {
+        Error::BadFile {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+
+    /// An error about the value of command-line flag `flag` (e.g. `"--lr"`).
+    pub fn bad_flag(flag: &'static str, message: impl Into<String>) -> Self {
+        Error::BadFlag {
+            flag,
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! The dense (fully connected) layer.
+//!
+//! Shapes: B = batch size, I = input features, O = output features.
+//!
+//! ```text
+//! forward    Y = X·W + b                 X (B,I), W (I,O), b (O), Y (B,O)
+//! backward   dW += Xᵀ·dY                 (I,B)·(B,O) = (I,O)
+//!            db += Σ_rows dY             (O)
+//!            dX  = dY·Wᵀ                 (B,O)·(O,I) = (B,I)
+//! ```
+//! Why: `Y[n,o] = Σ_i X[n,i]·W[i,o] + b[o]`, so `∂Y[n,o]/∂W[i,o] = X[n,i]`; summing
+//! over the batch rows n gives `dW[i,o] = Σ_n X[n,i]·dY[n,o]`, which is `Xᵀ·dY`.
+//! Every row adds the same `b`, so `db` sums `dY` over rows. `∂Y[n,o]/∂X[n,i] =
+//! W[i,o]`, so `dX[n,i] = Σ_o dY[n,o]·W[i,o]`, which is `dY·Wᵀ`.
+//!
+//! W is stored (I, O) so the forward pass reads as the math; checkpoints store
+//! its transpose (O, I), as PyTorch's `nn.Linear` does.
+
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
+
+use super::matmul::matmul;
+
+/// `Y = X·W + b`.
+///
+/// y: (B, O) output, overwritten; x: (B, I); w: (I, O); b: (O).
+pub fn dense_forward(
+    mut y: ArrayViewMut2<f32>,
+    x: ArrayView2<f32>,
+    w: ArrayView2<f32>,
+    b: ArrayView1<f32>,
+) {
+    assert_eq!(y.dim(), (x.nrows(), w.ncols()), "dense_forward: Y has the wrong shape");
+    assert_eq!(b.len(), w.ncols(), "dense_forward: b has the wrong length");
+    for mut row in y.rows_mut() {
+        row.assign(&b);
+    }
+    matmul(x, w, 1.0, y);
+}
+
+/// Undoes `Y = X·W + b`: `dW += Xᵀ·dY`, `db += Σ_rows dY`, and `dX = dY·Wᵀ` if
+/// `dx` is given (the first layer does not need it).
+///
+/// dx: (B, I) overwritten, or None; dw: (I, O) accumulated; db: (O) accumulated;
+/// dy: (B, O); x: (B, I) the forward input; w: (I, O).
+pub fn dense_backward(
+    dx: Option<ArrayViewMut2<f32>>,
+    dw: ArrayViewMut2<f32>,
+    mut db: ArrayViewMut1<f32>,
+    dy: ArrayView2<f32>,
+    x: ArrayView2<f32>,
+    w: ArrayView2<f32>,
+) {
+    assert_eq!(dy.nrows(), x.nrows(), "dense_backward: dY and X differ in batch size");
+    assert_eq!(dw.dim(), w.dim(), "dense_backward: dW has the wrong shape");
+    matmul(x.t(), dy, 1.0, dw);
+    for row in dy.axis_iter(Axis(0)) {
+        db += &row;
+    }
+    if let Some(dx) = dx {
+        matmul(dy, w.t(), 0.0, dx);
+    }
+}

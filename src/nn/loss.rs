@@ -1,0 +1,85 @@
+//! Reconstruction losses, with the exact reductions PyTorch uses so that numbers
+//! compare: the mean over the batch *and* the pixels.
+//!
+//! B = batch size, D = pixels per image, x̂ = reconstruction, x = target.
+//!
+//! ```text
+//! MSE   L = 1/(B·D) Σ (x̂ − x)²                     dL/dx̂ = 2(x̂ − x)/(B·D)
+//! BCE   L = −1/(B·D) Σ [x·ln x̂ + (1−x)·ln(1−x̂)]    dL/dx̂ = (x̂ − x) / (x̂(1−x̂)) / (B·D)
+//! ```
+//! As in PyTorch's `nn.BCELoss`, each log is clamped at −100 and the gradient's
+//! denominator at 1e-12, so a saturated output gives a large but finite loss.
+//! Sums run in f64 in a fixed order (deterministic and accurate).
+
+use ndarray::{ArrayView2, ArrayViewMut2, Zip};
+
+/// Which reconstruction loss to train with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LossKind {
+    /// Mean squared error (PyTorch `nn.MSELoss()`).
+    Mse,
+    /// Binary cross-entropy (PyTorch `nn.BCELoss()`), targets in [0, 1].
+    Bce,
+}
+
+impl LossKind {
+    /// Loss value; x_hat, x: (B, D).
+    pub fn forward(self, x_hat: ArrayView2<f32>, x: ArrayView2<f32>) -> f64 {
+        match self {
+            LossKind::Mse => mse_forward(x_hat, x),
+            LossKind::Bce => bce_forward(x_hat, x),
+        }
+    }
+
+    /// Gradient of the loss with respect to x̂, written into `grad`; all (B, D).
+    pub fn backward(self, grad: ArrayViewMut2<f32>, x_hat: ArrayView2<f32>, x: ArrayView2<f32>) {
+        match self {
+            LossKind::Mse => mse_backward(grad, x_hat, x),
+            LossKind::Bce => bce_backward(grad, x_hat, x),
+        }
+    }
+}
+
+/// `L = 1/(B·D) Σ (x̂ − x)²`. x_hat, x: (B, D).
+pub fn mse_forward(x_hat: ArrayView2<f32>, x: ArrayView2<f32>) -> f64 {
+    assert_eq!(x_hat.dim(), x.dim(), "mse_forward: shapes differ");
+    let mut sum = 0.0f64;
+    Zip::from(&x_hat).and(&x).for_each(|&p, &t| {
+        let d = (p - t) as f64;
+        sum += d * d;
+    });
+    sum / x.len() as f64
+}
+
+/// `dL/dx̂ = 2(x̂ − x)/(B·D)`, written into grad. grad, x_hat, x: (B, D).
+pub fn mse_backward(grad: ArrayViewMut2<f32>, x_hat: ArrayView2<f32>, x: ArrayView2<f32>) {
+    assert_eq!(x_hat.dim(), x.dim(), "mse_backward: shapes differ");
+    let scale = 2.0 / x.len() as f32;
+    Zip::from(grad)
+        .and(&x_hat)
+        .and(&x)
+        .for_each(|g, &p, &t| *g = scale * (p - t));
+}
+
+/// `L = −1/(B·D) Σ [x·ln x̂ + (1−x)·ln(1−x̂)]`, logs clamped at −100. x_hat, x: (B, D).
+pub fn bce_forward(x_hat: ArrayView2<f32>, x: ArrayView2<f32>) -> f64 {
+    assert_eq!(x_hat.dim(), x.dim(), "bce_forward: shapes differ");
+    let mut sum = 0.0f64;
+    Zip::from(&x_hat).and(&x).for_each(|&p, &t| {
+        let (p, t) = (p as f64, t as f64);
+        let log_p = p.ln().max(-100.0);
+        let log_1mp = (1.0 - p).ln().max(-100.0);
+        sum -= t * log_p + (1.0 - t) * log_1mp;
+    });
+    sum / x.len() as f64
+}
+
+/// `dL/dx̂ = (x̂ − x) / max(x̂(1−x̂), 1e-12) / (B·D)`, written into grad.
+pub fn bce_backward(grad: ArrayViewMut2<f32>, x_hat: ArrayView2<f32>, x: ArrayView2<f32>) {
+    assert_eq!(x_hat.dim(), x.dim(), "bce_backward: shapes differ");
+    let scale = 1.0 / x.len() as f32;
+    Zip::from(grad).and(&x_hat).and(&x).for_each(|g, &p, &t| {
+        *g = scale * (p - t) / (p * (1.0 - p)).max(1e-12);
+    });
+}

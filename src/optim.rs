@@ -1,0 +1,110 @@
+//! Adam (Kingma & Ba, 2015) with bias correction, exactly as PyTorch's
+//! `torch.optim.Adam` computes it (no weight decay, no amsgrad).
+//!
+//! For every parameter p with gradient g, at step t = 1, 2, ...:
+//! ```text
+//! m ← β₁·m + (1 − β₁)·g                 first moment (running mean of g)
+//! v ← β₂·v + (1 − β₂)·g²                second moment (running mean of g²)
+//! m̂ = m / (1 − β₁ᵗ),  v̂ = v / (1 − β₂ᵗ)   bias correction: m and v start at 0
+//! p ← p − lr · m̂ / (√v̂ + ε)
+//! ```
+//! PyTorch writes the last line as `p − (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)`;
+//! so do we, so the numbers match to float rounding.
+
+use rayon::prelude::*;
+
+use crate::model::Params;
+
+/// Elements per parallel task in the update: large enough to amortise the task,
+/// small enough to spread a 1M-element tensor over the threads.
+const CHUNK: usize = 1 << 15;
+
+/// Adam's hyper-parameters and state. `m` and `v` have the model's shapes.
+#[derive(Debug, Clone)]
+pub struct Adam {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    /// Number of updates done so far (t).
+    pub step: u64,
+    /// First moments, same shapes as the parameters.
+    pub m: Params,
+    /// Second moments, same shapes as the parameters.
+    pub v: Params,
+}
+
+impl Adam {
+    /// Adam with PyTorch's defaults β₁ = 0.9, β₂ = 0.999, ε = 1e-8 and zero moments.
+    pub fn new(params: &Params, lr: f32) -> Adam {
+        let mut zeros = params.clone();
+        zeros.fill(0.0);
+        Adam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            step: 0,
+            m: zeros.clone(),
+            v: zeros,
+        }
+    }
+
+    /// One update of every parameter from its gradient.
+    pub fn update(&mut self, params: &mut Params, grads: &Params) {
+        self.step += 1;
+        let t = self.step as i32;
+        let bias_correction1 = 1.0 - (self.beta1 as f64).powi(t);
+        let bias_correction2 = 1.0 - (self.beta2 as f64).powi(t);
+        let rule = Rule {
+            step_size: (self.lr as f64 / bias_correction1) as f32,
+            sqrt_bias_correction2: bias_correction2.sqrt() as f32,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+        };
+        let layers = params
+            .layers
+            .iter_mut()
+            .zip(&grads.layers)
+            .zip(self.m.layers.iter_mut().zip(self.v.layers.iter_mut()));
+        for ((p, g), (m, v)) in layers {
+            rule.apply(as_slice_mut(&mut p.w), as_slice(&g.w), as_slice_mut(&mut m.w), as_slice_mut(&mut v.w));
+            rule.apply(as_slice_mut(&mut p.b), as_slice(&g.b), as_slice_mut(&mut m.b), as_slice_mut(&mut v.b));
+        }
+    }
+}
+
+/// The per-step constants of the update.
+struct Rule {
+    step_size: f32,
+    sqrt_bias_correction2: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+}
+
+impl Rule {
+    /// The update of one tensor, in one pass over its memory, in parallel chunks.
+    fn apply(&self, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        p.par_chunks_mut(CHUNK)
+            .zip(g.par_chunks(CHUNK))
+            .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)))
+            .for_each(|((p, g), (m, v))| {
+                for i in 0..p.len() {
+                    m[i] = self.beta1 * m[i] + (1.0 - self.beta1) * g[i];
+                    v[i] = self.beta2 * v[i] + (1.0 - self.beta2) * g[i] * g[i];
+                    let denom = v[i].sqrt() / self.sqrt_bias_correction2 + self.eps;
+                    p[i] -= self.step_size * m[i] / denom;
+                }
+            });
+    }
+}
+
+fn as_slice<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>) -> &[f32] {
+    a.as_slice().expect("parameters are contiguous")
+}
+
+fn as_slice_mut<D: ndarray::Dimension>(a: &mut ndarray::Array<f32, D>) -> &mut [f32] {
+    a.as_slice_mut().expect("parameters are contiguous")
+}
