@@ -108,3 +108,44 @@ fn as_slice<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>) -> &[f32] {
 fn as_slice_mut<D: ndarray::Dimension>(a: &mut ndarray::Array<f32, D>) -> &mut [f32] {
     a.as_slice_mut().expect("parameters are contiguous")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Architecture, Params};
+
+    /// Adam for one scalar in f64, straight from the paper's equations.
+    fn reference(mut p: f64, grads: &[f64], lr: f64) -> f64 {
+        let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8f64);
+        let (mut m, mut v) = (0.0, 0.0);
+        for (t, &g) in grads.iter().enumerate() {
+            let t = t as i32 + 1;
+            m = b1 * m + (1.0 - b1) * g;
+            v = b2 * v + (1.0 - b2) * g * g;
+            let m_hat = m / (1.0 - b1.powi(t));
+            let v_hat = v / (1.0 - b2.powi(t));
+            p -= lr * m_hat / (v_hat.sqrt() + eps);
+        }
+        p
+    }
+
+    #[test]
+    fn adam_matches_the_bias_corrected_reference() {
+        let arch = Architecture { input: 3, hidden: vec![2], latent: 1 };
+        let mut params = Params::zeros(&arch);
+        params.fill(0.5);
+        let mut adam = Adam::new(&params, 0.01);
+        let gradient_steps = [0.3f64, -0.1, 0.7, 0.2, -0.4];
+        let mut grads = Params::zeros(&arch);
+        for (t, &g) in gradient_steps.iter().enumerate() {
+            grads.fill(g as f32);
+            adam.update(&mut params, &grads);
+            // After step 1 a bias-corrected Adam moves every weight by exactly lr·sign(g);
+            // without bias correction it would move 3.2× further.
+            let expected = reference(0.5, &gradient_steps[..=t], 0.01);
+            let got = params.layers[0].w[[0, 0]] as f64;
+            assert!((got - expected).abs() < 1e-6, "step {}: {got} vs {expected}", t + 1);
+        }
+        assert_eq!(adam.step, 5);
+    }
+}

@@ -25,7 +25,8 @@ use flate2::read::GzDecoder;
 use crate::error::{Error, Result};
 
 /// DEFLATE cannot compress by more than about 1032:1, so a gzip file of `n`
-/// bytes cannot hold more than `n × 1032` bytes of payload.
+/// bytes cannot hold more than `n × 1032` bytes of payload. (A raw file holds
+/// exactly its length.)
 const MAX_DEFLATE_RATIO: usize = 1032;
 
 /// The IDX type byte for unsigned bytes, the only payload type supported.
@@ -49,11 +50,7 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
 /// Parses the bytes of an IDX file (raw or gzip); `path` is only used in error messages.
 pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<IdxArray> {
     let is_gzip = bytes.starts_with(&[0x1f, 0x8b]);
-    let payload_limit = if is_gzip {
-        bytes.len().saturating_mul(MAX_DEFLATE_RATIO)
-    } else {
-        bytes.len()
-    };
+    let payload_limit = bytes.len().saturating_mul(MAX_DEFLATE_RATIO);
     let mut reader: Box<dyn Read + '_> = if is_gzip {
         Box::new(GzDecoder::new(bytes))
     } else {
@@ -109,13 +106,24 @@ pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<IdxArray> {
         .ok_or_else(|| {
             Error::bad_file(path, format!("dimensions {dims:?} overflow the address space"))
         })?;
-    if payload_len > payload_limit {
+    let header_len = 4 + 4 * rank;
+    if is_gzip && payload_len > payload_limit {
         return Err(Error::bad_file(
             path,
             format!(
                 "header claims dimensions {dims:?} ({payload_len} bytes of data) \
-                 but a {}-byte file cannot hold that much",
+                 but a {}-byte gzip file cannot hold that much",
                 bytes.len()
+            ),
+        ));
+    }
+    if !is_gzip && payload_len > bytes.len() - header_len {
+        return Err(Error::bad_file(
+            path,
+            format!(
+                "truncated: header dimensions {dims:?} promise {payload_len} bytes of data, \
+                 the file holds {}",
+                bytes.len() - header_len
             ),
         ));
     }
@@ -244,8 +252,10 @@ mod tests {
             raw.extend_from_slice(&d.to_be_bytes());
         }
         raw.extend_from_slice(&[0; 1000]);
-        assert!(message(parse(&raw)).contains("cannot hold that much"));
-        assert!(message(parse(&gzip(&raw))).contains("cannot hold that much"));
+        let msg = message(parse(&raw));
+        assert!(msg.contains("truncated: header dimensions [4000000000, 28, 28]"), "{msg}");
+        let msg = message(parse(&gzip(&raw)));
+        assert!(msg.contains("gzip file cannot hold that much"), "{msg}");
     }
 
     #[test]

@@ -1,14 +1,13 @@
 //! The one matrix product everything uses: `C = A·B + β·C`, split over the rows
 //! of `C` across rayon's threads when the product is large enough.
 //!
-//! Each thread computes a fixed band of rows with matrixmultiply's single-thread
+//! Each thread computes a fixed band of rows (or columns) with matrixmultiply's single-thread
 //! kernel (AVX-512 or AVX2, picked at run time). No two threads write the same
 //! element and every element's sum runs in the same order, so the result does not
 //! depend on timing: the same inputs and thread count give bit-identical outputs.
 //!
 //! The three products of a dense layer all have this form:
-//! forward `Y = X·W` splits over batch rows, the input gradient `dX = dY·Wᵀ`
-//! over batch rows, the weight gradient `dW = Xᵀ·dY` over input features.
+//! forward `Y = X·W`, input gradient `dX = dY·Wᵀ`, weight gradient `dW = Xᵀ·dY`.
 //! Transposed operands are strided views (`.t()`), never copies.
 
 use ndarray::linalg::general_mat_mul;
@@ -22,43 +21,60 @@ const PARALLEL_MIN_FLOPS: usize = 4_000_000;
 ///
 /// a: (M, K), b: (K, N), c: (M, N). With β = 0, `C` is overwritten; with β = 1 the
 /// product is added to it.
+///
+/// matrixmultiply copies ("packs") both operands into cache-friendly panels.
+/// Splitting C by rows makes every thread pack all of B; splitting by columns
+/// makes every thread pack all of A. So we split along the side that makes the
+/// *smaller* operand the one packed twice.
 pub fn matmul(a: ArrayView2<f32>, b: ArrayView2<f32>, beta: f32, c: ArrayViewMut2<f32>) {
     let (m, k) = a.dim();
+    let n = b.ncols();
     assert_eq!(b.nrows(), k, "matmul: A is {m}×{k} but B has {} rows", b.nrows());
-    assert_eq!(c.dim(), (m, b.ncols()), "matmul: C has the wrong shape");
+    assert_eq!(c.dim(), (m, n), "matmul: C has the wrong shape");
     let threads = rayon::current_num_threads();
-    let flops = 2 * m * k * b.ncols();
-    if threads == 1 || flops < PARALLEL_MIN_FLOPS || m < 2 * threads {
+    let split = if m * k <= k * n { Axis(1) } else { Axis(0) };
+    let len = c.len_of(split);
+    if threads == 1 || 2 * m * k * n < PARALLEL_MIN_FLOPS || len < 16 * threads {
         let mut c = c;
         general_mat_mul(1.0, &a, &b, beta, &mut c);
         return;
     }
-    let rows_per_task = m.div_ceil(threads);
-    matmul_row_bands(a, b, beta, c, rows_per_task);
+    // Bands of a multiple of 8 rows or columns (the kernel's tile width).
+    let band = len.div_ceil(threads).div_ceil(8) * 8;
+    matmul_bands(a, b, beta, c, split, band);
 }
 
-/// Splits `C` (and `A`) into bands of `rows_per_task` rows and multiplies the
-/// bands in parallel (binary splitting with `rayon::join`: no allocation).
-fn matmul_row_bands(
+/// Splits `C` into bands of `band` rows (`Axis(0)`, with A) or columns
+/// (`Axis(1)`, with B) and multiplies the bands in parallel (binary splitting
+/// with `rayon::join`: no allocation).
+fn matmul_bands(
     a: ArrayView2<f32>,
     b: ArrayView2<f32>,
     beta: f32,
     mut c: ArrayViewMut2<f32>,
-    rows_per_task: usize,
+    split: Axis,
+    band: usize,
 ) {
-    let rows = c.nrows();
-    if rows <= rows_per_task {
+    let len = c.len_of(split);
+    if len <= band {
         general_mat_mul(1.0, &a, &b, beta, &mut c);
         return;
     }
-    let bands = rows.div_ceil(rows_per_task);
-    let mid = (bands / 2) * rows_per_task;
-    let (a_top, a_bottom) = a.split_at(Axis(0), mid);
-    let (c_top, c_bottom) = c.split_at(Axis(0), mid);
-    rayon::join(
-        || matmul_row_bands(a_top, b, beta, c_top, rows_per_task),
-        || matmul_row_bands(a_bottom, b, beta, c_bottom, rows_per_task),
-    );
+    let mid = (len.div_ceil(band) / 2) * band;
+    let (c1, c2) = c.split_at(split, mid);
+    if split == Axis(0) {
+        let (a1, a2) = a.split_at(Axis(0), mid);
+        rayon::join(
+            || matmul_bands(a1, b, beta, c1, split, band),
+            || matmul_bands(a2, b, beta, c2, split, band),
+        );
+    } else {
+        let (b1, b2) = b.split_at(Axis(1), mid);
+        rayon::join(
+            || matmul_bands(a, b1, beta, c1, split, band),
+            || matmul_bands(a, b2, beta, c2, split, band),
+        );
+    }
 }
 
 #[cfg(test)]
