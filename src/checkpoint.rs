@@ -35,7 +35,9 @@ pub fn model_to_bytes(params: &Params, arch: &Architecture) -> Vec<u8> {
         let view = TensorView::new(Dtype::F32, shape.clone(), bytes).expect("shape matches bytes");
         (name.clone(), view)
     });
-    let activations: Vec<&str> = (0..arch.layer_count()).map(|l| arch.activation(l).name()).collect();
+    let activations: Vec<&str> = (0..arch.layer_count())
+        .map(|l| arch.activation(l).name())
+        .collect();
     let metadata = HashMap::from([
         ("format".to_string(), FORMAT.to_string()),
         ("architecture".to_string(), arch.describe()),
@@ -66,9 +68,11 @@ pub fn model_from_bytes(bytes: &[u8], path: &Path) -> Result<(Params, Architectu
         .map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
     let metadata = header.metadata().clone().unwrap_or_default();
     let field = |key: &str| -> Result<&String> {
-        metadata
-            .get(key)
-            .ok_or_else(|| bad(format!("metadata field '{key}' is missing: not a model written by this tool")))
+        metadata.get(key).ok_or_else(|| {
+            bad(format!(
+                "metadata field '{key}' is missing: not a model written by this tool"
+            ))
+        })
     };
     if field("format")? != FORMAT {
         return Err(bad(format!("metadata 'format' is not '{FORMAT}'")));
@@ -88,34 +92,56 @@ pub fn model_from_bytes(bytes: &[u8], path: &Path) -> Result<(Params, Architectu
         hidden,
         latent: number("latent")?,
     };
-    let tensors = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt safetensors data: {e}")))?;
+    let tensors = SafeTensors::deserialize(bytes)
+        .map_err(|e| bad(format!("corrupt safetensors data: {e}")))?;
     let mut params = Params::zeros(&arch);
     for (l, layer) in params.layers.iter_mut().enumerate() {
         let name = arch.layer_name(l);
         let (inputs, outputs) = layer.w.dim();
-        let weight = read_tensor(&tensors, &format!("{name}.weight"), &[outputs, inputs], path)?;
+        let weight = read_tensor(
+            &tensors,
+            &format!("{name}.weight"),
+            &[outputs, inputs],
+            path,
+        )?;
         layer.w = Array2::from_shape_vec((outputs, inputs), weight)
             .expect("shape checked")
             .reversed_axes()
             .as_standard_layout()
             .into_owned();
-        layer.b = Array1::from(read_tensor(&tensors, &format!("{name}.bias"), &[outputs], path)?);
+        layer.b = Array1::from(read_tensor(
+            &tensors,
+            &format!("{name}.bias"),
+            &[outputs],
+            path,
+        )?);
     }
     Ok((params, arch))
 }
 
 /// Reads tensor `name`, checking that it exists, is f32 and has `shape`.
-fn read_tensor(tensors: &SafeTensors, name: &str, shape: &[usize], path: &Path) -> Result<Vec<f32>> {
+fn read_tensor(
+    tensors: &SafeTensors,
+    name: &str,
+    shape: &[usize],
+    path: &Path,
+) -> Result<Vec<f32>> {
     let view = tensors
         .tensor(name)
         .map_err(|_| Error::bad_file(path, format!("tensor '{name}' is missing")))?;
     if view.dtype() != Dtype::F32 {
-        return Err(Error::bad_file(path, format!("tensor '{name}' is {:?}, expected F32", view.dtype())));
+        return Err(Error::bad_file(
+            path,
+            format!("tensor '{name}' is {:?}, expected F32", view.dtype()),
+        ));
     }
     if view.shape() != shape {
         return Err(Error::bad_file(
             path,
-            format!("tensor '{name}' has shape {:?}, expected {shape:?}", view.shape()),
+            format!(
+                "tensor '{name}' has shape {:?}, expected {shape:?}",
+                view.shape()
+            ),
         ));
     }
     Ok(view
@@ -126,7 +152,11 @@ fn read_tensor(tensors: &SafeTensors, name: &str, shape: &[usize], path: &Path) 
 }
 
 fn join(values: &[usize]) -> String {
-    values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",")
+    values
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[cfg(test)]
@@ -136,7 +166,11 @@ mod tests {
     use ndarray_rand::rand::SeedableRng;
 
     fn arch() -> Architecture {
-        Architecture { input: 12, hidden: vec![7, 5], latent: 3 }
+        Architecture {
+            input: 12,
+            hidden: vec![7, 5],
+            latent: 3,
+        }
     }
 
     #[test]
@@ -144,7 +178,10 @@ mod tests {
         let params = Params::init(&arch(), &mut StdRng::seed_from_u64(1));
         let bytes = model_to_bytes(&params, &arch());
         let tensors = SafeTensors::deserialize(&bytes).unwrap();
-        assert_eq!(tensors.tensor("encoder.0.weight").unwrap().shape(), &[7, 12]);
+        assert_eq!(
+            tensors.tensor("encoder.0.weight").unwrap().shape(),
+            &[7, 12]
+        );
         assert_eq!(tensors.tensor("decoder.4.bias").unwrap().shape(), &[12]);
         let (loaded, loaded_arch) = model_from_bytes(&bytes, Path::new("m")).unwrap();
         assert_eq!(loaded_arch, arch());
@@ -155,9 +192,13 @@ mod tests {
     fn damaged_files_are_refused_with_the_field_named() {
         let params = Params::init(&arch(), &mut StdRng::seed_from_u64(1));
         let bytes = model_to_bytes(&params, &arch());
-        let err = model_from_bytes(&bytes[..bytes.len() - 10], Path::new("m.safetensors")).unwrap_err();
+        let err =
+            model_from_bytes(&bytes[..bytes.len() - 10], Path::new("m.safetensors")).unwrap_err();
         assert!(err.to_string().starts_with("m.safetensors: "), "{err}");
         let err = model_from_bytes(b"hello", Path::new("m")).unwrap_err();
-        assert!(err.to_string().contains("not a readable safetensors file"), "{err}");
+        assert!(
+            err.to_string().contains("not a readable safetensors file"),
+            "{err}"
+        );
     }
 }

@@ -15,7 +15,12 @@ use crate::nn::LossKind;
 ///
 /// With no subcommand, `train` runs with the flags given.
 #[derive(Debug, Parser)]
-#[command(name = "mnist-autoencoder", version, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "mnist-autoencoder",
+    version,
+    args_conflicts_with_subcommands = true,
+    args_override_self = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -38,15 +43,20 @@ pub struct TrainConfig {
     pub epochs: usize,
 
     /// Images per mini-batch (the last, partial batch of an epoch is used too).
-    #[arg(long, value_name = "N", default_value_t = 256)]
+    #[arg(long, value_name = "N", default_value_t = 128)]
     pub batch_size: usize,
 
     /// Adam's learning rate.
-    #[arg(long, value_name = "F", default_value_t = 1e-3)]
+    #[arg(
+        long,
+        value_name = "F",
+        default_value_t = 1e-3,
+        allow_negative_numbers = true
+    )]
     pub lr: f32,
 
     /// Encoder hidden widths, comma-separated, outermost first; the decoder mirrors them.
-    #[arg(long, value_name = "W,W,...", default_value = "1024,512", value_parser = parse_hidden)]
+    #[arg(long, value_name = "W,W,...", default_value = "512,256", value_parser = parse_hidden)]
     pub hidden: Hidden,
 
     /// Size of the latent code.
@@ -100,7 +110,8 @@ impl std::fmt::Display for Hidden {
 
 /// Parses `--hidden`: comma-separated positive integers.
 pub fn parse_hidden(text: &str) -> std::result::Result<Hidden, String> {
-    let malformed = || format!("expected comma-separated positive widths such as 256,128, got '{text}'");
+    let malformed =
+        || format!("expected comma-separated positive widths such as 256,128, got '{text}'");
     let widths: Vec<usize> = text
         .split(',')
         .map(|part| part.trim().parse::<usize>().ok().filter(|&w| w > 0))
@@ -143,16 +154,18 @@ impl TrainConfig {
             ));
         }
         if self.hidden.0.is_empty() || self.hidden.0.contains(&0) {
-            return Err(Error::bad_flag("--hidden", "widths must be positive integers such as 256,128"));
+            return Err(Error::bad_flag(
+                "--hidden",
+                "widths must be positive integers such as 256,128",
+            ));
         }
         Ok(())
     }
 
     /// The thread count this run uses: `--threads`, or every core.
     pub fn thread_count(&self) -> usize {
-        self.threads.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        })
+        self.threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
 }
 
@@ -172,13 +185,55 @@ mod tests {
     #[test]
     fn validate_names_the_flag() {
         let cases: Vec<(TrainConfig, &str)> = vec![
-            (TrainConfig { epochs: 0, ..Default::default() }, "--epochs"),
-            (TrainConfig { batch_size: 0, ..Default::default() }, "--batch-size"),
-            (TrainConfig { latent: 0, ..Default::default() }, "--latent"),
-            (TrainConfig { lr: -1.0, ..Default::default() }, "--lr"),
-            (TrainConfig { lr: f32::NAN, ..Default::default() }, "--lr"),
-            (TrainConfig { lr: f32::INFINITY, ..Default::default() }, "--lr"),
-            (TrainConfig { threads: Some(0), ..Default::default() }, "--threads"),
+            (
+                TrainConfig {
+                    epochs: 0,
+                    ..Default::default()
+                },
+                "--epochs",
+            ),
+            (
+                TrainConfig {
+                    batch_size: 0,
+                    ..Default::default()
+                },
+                "--batch-size",
+            ),
+            (
+                TrainConfig {
+                    latent: 0,
+                    ..Default::default()
+                },
+                "--latent",
+            ),
+            (
+                TrainConfig {
+                    lr: -1.0,
+                    ..Default::default()
+                },
+                "--lr",
+            ),
+            (
+                TrainConfig {
+                    lr: f32::NAN,
+                    ..Default::default()
+                },
+                "--lr",
+            ),
+            (
+                TrainConfig {
+                    lr: f32::INFINITY,
+                    ..Default::default()
+                },
+                "--lr",
+            ),
+            (
+                TrainConfig {
+                    threads: Some(0),
+                    ..Default::default()
+                },
+                "--threads",
+            ),
         ];
         for (config, flag) in cases {
             let message = config.validate().unwrap_err().to_string();

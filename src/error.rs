@@ -28,7 +28,11 @@ pub enum Error {
         "training diverged: loss is {loss} at epoch {epoch}, step {step}; \
          try a smaller learning rate (--lr)"
     )]
-    Diverged { epoch: usize, step: usize, loss: f64 },
+    Diverged {
+        epoch: usize,
+        step: usize,
+        loss: f64,
+    },
 }
 
 /// The crate's result type.

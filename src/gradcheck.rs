@@ -84,9 +84,17 @@ pub fn compare(analytic: &[f32], numeric: &[f64]) -> Comparison {
     }
     let scale = a2.sqrt().max(n2.sqrt());
     Comparison {
-        tensor_error: if scale > 0.0 { diff2.sqrt() / scale } else { 0.0 },
+        tensor_error: if scale > 0.0 {
+            diff2.sqrt() / scale
+        } else {
+            0.0
+        },
         max_element_error: max_err,
-        mean_element_error: if counted > 0 { sum_err / counted as f64 } else { 0.0 },
+        mean_element_error: if counted > 0 {
+            sum_err / counted as f64
+        } else {
+            0.0
+        },
     }
 }
 
@@ -106,16 +114,27 @@ pub struct TensorCheck {
 /// Checks every parameter tensor of the autoencoder on the batch `x` (B, D):
 /// the gradient of `loss(decoder(encoder(x)), x)` from `model::backward` against
 /// centered differences of `model::forward`.
-pub fn check_model(params: &Params, arch: &Architecture, x: &Array2<f32>, loss: LossKind, eps: f32) -> Vec<TensorCheck> {
+pub fn check_model(
+    params: &Params,
+    arch: &Architecture,
+    x: &Array2<f32>,
+    loss: LossKind,
+    eps: f32,
+) -> Vec<TensorCheck> {
     let rows = x.nrows();
     let mut ws = Workspace::new(arch, rows);
     // The loss, and which ReLU outputs are positive (the side of every kink).
-    let mut loss_and_pattern = |params: &Params, ws: &mut Workspace| -> (f64, Vec<bool>) {
+    let loss_and_pattern = |params: &Params, ws: &mut Workspace| -> (f64, Vec<bool>) {
         ws.input_mut(rows).assign(x);
         forward(params, arch, ws, rows);
         let pattern = (0..arch.layer_count())
             .filter(|&l| arch.activation(l) == Activation::Relu)
-            .flat_map(|l| ws.outputs[l + 1].iter().map(|&a| a > 0.0).collect::<Vec<_>>())
+            .flat_map(|l| {
+                ws.outputs[l + 1]
+                    .iter()
+                    .map(|&a| a > 0.0)
+                    .collect::<Vec<_>>()
+            })
             .collect();
         (loss.forward(ws.reconstruction(rows), x.view()), pattern)
     };

@@ -47,7 +47,8 @@ pub fn run_train(config: &TrainConfig) -> Result<Summary> {
     config.validate()?;
     let started = Instant::now();
     output::prepare_out_dir(&config.out_dir)?;
-    let splits = data::mnist::load_splits(&config.data_dir, config.val_size, config.limit, config.seed)?;
+    let splits =
+        data::mnist::load_splits(&config.data_dir, config.val_size, config.limit, config.seed)?;
     let arch = Architecture {
         input: splits.train.pixels(),
         hidden: config.hidden.0.clone(),
@@ -76,22 +77,44 @@ pub fn run_train(config: &TrainConfig) -> Result<Summary> {
     );
 
     let pool = parallel::build_pool(threads)?;
-    let mut trainer = Trainer::new(arch.clone(), config.batch_size, config.lr, config.loss, config.seed);
+    let mut trainer = Trainer::new(
+        arch.clone(),
+        config.batch_size,
+        config.lr,
+        config.loss,
+        config.seed,
+    );
     let metrics_path = config.out_dir.join("metrics.csv");
     let mut records = Vec::new();
     let mut on_epoch = |record: &train::EpochRecord| -> Result<()> {
         println!(
             "epoch {:>3}/{}  train_loss {:.6}  val_loss {:.6}  {:.2} s  {:.0} img/s",
-            record.epoch, config.epochs, record.train_loss, record.val_loss, record.seconds, record.images_per_second
+            record.epoch,
+            config.epochs,
+            record.train_loss,
+            record.val_loss,
+            record.seconds,
+            record.images_per_second
         );
         records.push(*record);
         output::write_atomic(&metrics_path, output::metrics_csv(&records).as_bytes())
     };
     let history = pool.install(|| {
-        train::train(&mut trainer, &splits.train, &splits.validation, config.epochs, config.seed, &mut on_epoch)
+        train::train(
+            &mut trainer,
+            &splits.train,
+            &splits.validation,
+            config.epochs,
+            config.seed,
+            &mut on_epoch,
+        )
     })?;
     let test = pool.install(|| evaluate(&trainer.params, &arch, &splits.test, config.loss));
-    checkpoint::save_model(&config.out_dir.join("model.safetensors"), &trainer.params, &arch)?;
+    checkpoint::save_model(
+        &config.out_dir.join("model.safetensors"),
+        &trainer.params,
+        &arch,
+    )?;
 
     let seconds: Vec<f64> = history.iter().map(|r| r.seconds).collect();
     let seconds_per_epoch = median(&seconds);

@@ -17,7 +17,9 @@ use ndarray_rand::rand::Rng;
 use ndarray_rand::rand_distr::Uniform;
 use ndarray_rand::RandomExt;
 
-use crate::nn::{activation_backward, activation_forward, dense_backward, dense_forward, Activation};
+use crate::nn::{
+    activation_backward, activation_forward, dense_backward, dense_forward, Activation,
+};
 
 /// The shape of the autoencoder. The decoder mirrors the encoder.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -162,7 +164,10 @@ impl Workspace {
     /// Buffers for batches of up to `capacity` rows.
     pub fn new(arch: &Architecture, capacity: usize) -> Workspace {
         let widths = arch.widths();
-        let outputs = widths.iter().map(|&w| Array2::zeros((capacity, w))).collect();
+        let outputs = widths
+            .iter()
+            .map(|&w| Array2::zeros((capacity, w)))
+            .collect();
         let grads = widths
             .iter()
             .enumerate()
@@ -182,7 +187,10 @@ impl Workspace {
 
     /// The reconstruction x̂ of the last forward pass on `rows` rows.
     pub fn reconstruction(&self, rows: usize) -> ArrayView2<'_, f32> {
-        self.outputs.last().expect("at least one layer").slice(s![..rows, ..])
+        self.outputs
+            .last()
+            .expect("at least one layer")
+            .slice(s![..rows, ..])
     }
 
     /// Output of layer `layer - 1` (the input of layer `layer`) for `rows` rows;
@@ -202,7 +210,11 @@ pub fn forward_layers(
     layers: std::ops::Range<usize>,
     rows: usize,
 ) {
-    assert!(rows <= ws.capacity, "forward: batch of {rows} exceeds workspace capacity {}", ws.capacity);
+    assert!(
+        rows <= ws.capacity,
+        "forward: batch of {rows} exceeds workspace capacity {}",
+        ws.capacity
+    );
     for l in layers {
         let (inputs, outputs) = ws.outputs.split_at_mut(l + 1);
         let x = inputs[l].slice(s![..rows, ..]);
@@ -228,11 +240,21 @@ pub fn forward(params: &Params, arch: &Architecture, ws: &mut Workspace, rows: u
 /// dW += Aₗᵀ·dZ,  db += Σ dZ     dense_backward
 /// dAₗ = dZ·Wᵀ                   dense_backward, into grads[l] (skipped for l = 0)
 /// ```
-pub fn backward(params: &Params, arch: &Architecture, grads: &mut Params, ws: &mut Workspace, rows: usize) {
+pub fn backward(
+    params: &Params,
+    arch: &Architecture,
+    grads: &mut Params,
+    ws: &mut Workspace,
+    rows: usize,
+) {
     for l in (0..arch.layer_count()).rev() {
         let (lower, upper) = ws.grads.split_at_mut(l + 1);
         let mut dz = upper[0].slice_mut(s![..rows, ..]);
-        activation_backward(arch.activation(l), dz.view_mut(), ws.outputs[l + 1].slice(s![..rows, ..]));
+        activation_backward(
+            arch.activation(l),
+            dz.view_mut(),
+            ws.outputs[l + 1].slice(s![..rows, ..]),
+        );
         let dx = (l > 0).then(|| lower[l].slice_mut(s![..rows, ..]));
         let grad = &mut grads.layers[l];
         dense_backward(
@@ -248,17 +270,38 @@ pub fn backward(params: &Params, arch: &Architecture, grads: &mut Params, ws: &m
 
 /// Latent codes of `x` (N, D) → (N, Z), computed `chunk` rows at a time.
 /// Allocates: for inference and pictures, not the training loop.
-pub fn encode(params: &Params, arch: &Architecture, x: ArrayView2<f32>, chunk: usize) -> Array2<f32> {
+pub fn encode(
+    params: &Params,
+    arch: &Architecture,
+    x: ArrayView2<f32>,
+    chunk: usize,
+) -> Array2<f32> {
     run_layers(params, arch, x, 0..arch.encoder_layers(), chunk)
 }
 
 /// Images decoded from latent codes `z` (N, Z) → (N, D).
-pub fn decode(params: &Params, arch: &Architecture, z: ArrayView2<f32>, chunk: usize) -> Array2<f32> {
-    run_layers(params, arch, z, arch.encoder_layers()..arch.layer_count(), chunk)
+pub fn decode(
+    params: &Params,
+    arch: &Architecture,
+    z: ArrayView2<f32>,
+    chunk: usize,
+) -> Array2<f32> {
+    run_layers(
+        params,
+        arch,
+        z,
+        arch.encoder_layers()..arch.layer_count(),
+        chunk,
+    )
 }
 
 /// Reconstructions of `x` (N, D) → (N, D).
-pub fn reconstruct(params: &Params, arch: &Architecture, x: ArrayView2<f32>, chunk: usize) -> Array2<f32> {
+pub fn reconstruct(
+    params: &Params,
+    arch: &Architecture,
+    x: ArrayView2<f32>,
+    chunk: usize,
+) -> Array2<f32> {
     run_layers(params, arch, x, 0..arch.layer_count(), chunk)
 }
 

@@ -69,8 +69,18 @@ impl Adam {
             .zip(&grads.layers)
             .zip(self.m.layers.iter_mut().zip(self.v.layers.iter_mut()));
         for ((p, g), (m, v)) in layers {
-            rule.apply(as_slice_mut(&mut p.w), as_slice(&g.w), as_slice_mut(&mut m.w), as_slice_mut(&mut v.w));
-            rule.apply(as_slice_mut(&mut p.b), as_slice(&g.b), as_slice_mut(&mut m.b), as_slice_mut(&mut v.b));
+            rule.apply(
+                as_slice_mut(&mut p.w),
+                as_slice(&g.w),
+                as_slice_mut(&mut m.w),
+                as_slice_mut(&mut v.w),
+            );
+            rule.apply(
+                as_slice_mut(&mut p.b),
+                as_slice(&g.b),
+                as_slice_mut(&mut m.b),
+                as_slice_mut(&mut v.b),
+            );
         }
     }
 }
@@ -131,7 +141,11 @@ mod tests {
 
     #[test]
     fn adam_matches_the_bias_corrected_reference() {
-        let arch = Architecture { input: 3, hidden: vec![2], latent: 1 };
+        let arch = Architecture {
+            input: 3,
+            hidden: vec![2],
+            latent: 1,
+        };
         let mut params = Params::zeros(&arch);
         params.fill(0.5);
         let mut adam = Adam::new(&params, 0.01);
@@ -144,7 +158,11 @@ mod tests {
             // without bias correction it would move 3.2× further.
             let expected = reference(0.5, &gradient_steps[..=t], 0.01);
             let got = params.layers[0].w[[0, 0]] as f64;
-            assert!((got - expected).abs() < 1e-6, "step {}: {got} vs {expected}", t + 1);
+            assert!(
+                (got - expected).abs() < 1e-6,
+                "step {}: {got} vs {expected}",
+                t + 1
+            );
         }
         assert_eq!(adam.step, 5);
     }

@@ -42,13 +42,25 @@ pub struct Trainer {
 
 impl Trainer {
     /// A freshly initialised model (PyTorch's U(±1/√fan_in), seeded) with Adam.
-    pub fn new(arch: Architecture, batch_size: usize, lr: f32, loss: LossKind, seed: u64) -> Trainer {
+    pub fn new(
+        arch: Architecture,
+        batch_size: usize,
+        lr: f32,
+        loss: LossKind,
+        seed: u64,
+    ) -> Trainer {
         let params = Params::init(&arch, &mut StdRng::seed_from_u64(seed));
         Trainer::from_params(arch, params, batch_size, lr, loss)
     }
 
     /// A trainer that starts from the given parameters.
-    pub fn from_params(arch: Architecture, params: Params, batch_size: usize, lr: f32, loss: LossKind) -> Trainer {
+    pub fn from_params(
+        arch: Architecture,
+        params: Params,
+        batch_size: usize,
+        lr: f32,
+        loss: LossKind,
+    ) -> Trainer {
         Trainer {
             grads: Params::zeros(&arch),
             adam: Adam::new(&params, lr),
@@ -67,7 +79,9 @@ impl Trainer {
         let ws = &mut self.workspace;
         fill_batch(images, indices, ws.input_mut(rows));
         forward(&self.params, &self.arch, ws, rows);
-        let loss = self.loss.forward(ws.reconstruction(rows), ws.output(0, rows));
+        let loss = self
+            .loss
+            .forward(ws.reconstruction(rows), ws.output(0, rows));
         if !loss.is_finite() {
             return loss;
         }
@@ -86,13 +100,23 @@ impl Trainer {
 
     /// One pass over `train` in the order of `epoch_order(seed, epoch)`, in
     /// batches of the workspace's capacity. Returns the mean training loss.
-    pub fn train_epoch(&mut self, train: &Dataset, seed: u64, epoch: usize, progress: &ProgressBar) -> Result<f64> {
+    pub fn train_epoch(
+        &mut self,
+        train: &Dataset,
+        seed: u64,
+        epoch: usize,
+        progress: &ProgressBar,
+    ) -> Result<f64> {
         let order = epoch_order(train.len(), seed, epoch);
         let mut loss_sum = 0.0;
         for (step, indices) in order.chunks(self.workspace.capacity).enumerate() {
             let loss = self.step(&train.images, indices);
             if !loss.is_finite() {
-                return Err(Error::Diverged { epoch, step: step + 1, loss });
+                return Err(Error::Diverged {
+                    epoch,
+                    step: step + 1,
+                    loss,
+                });
             }
             loss_sum += loss * indices.len() as f64;
             progress.inc(1);
@@ -111,7 +135,12 @@ pub struct Evaluation {
 }
 
 /// Evaluates `params` on every image of `data`, `EVAL_CHUNK` rows at a time.
-pub fn evaluate(params: &Params, arch: &Architecture, data: &Dataset, loss: LossKind) -> Evaluation {
+pub fn evaluate(
+    params: &Params,
+    arch: &Architecture,
+    data: &Dataset,
+    loss: LossKind,
+) -> Evaluation {
     let mut ws = Workspace::new(arch, EVAL_CHUNK.min(data.len()).max(1));
     let indices: Vec<usize> = (0..data.len()).collect();
     let (mut loss_sum, mut mse_sum) = (0.0, 0.0);
@@ -176,9 +205,11 @@ pub fn train(
 fn progress_bar(steps: u64, epoch: usize, epochs: usize) -> ProgressBar {
     let bar = ProgressBar::new(steps);
     bar.set_style(
-        ProgressStyle::with_template("epoch {msg} [{bar:30}] {pos}/{len} batches, {per_sec}, eta {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "epoch {msg} [{bar:30}] {pos}/{len} batches, {per_sec}, eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar.set_message(format!("{epoch}/{epochs}"));
     bar

@@ -14,7 +14,9 @@
 
 use mnist_autoencoder::gradcheck::{check_model, compare, numeric_gradient};
 use mnist_autoencoder::model::{Architecture, Params};
-use mnist_autoencoder::nn::{activation_backward, activation_forward, dense_backward, dense_forward, Activation, LossKind};
+use mnist_autoencoder::nn::{
+    activation_backward, activation_forward, dense_backward, dense_forward, Activation, LossKind,
+};
 use ndarray::{Array1, Array2};
 use ndarray_rand::rand::rngs::StdRng;
 use ndarray_rand::rand::SeedableRng;
@@ -22,7 +24,11 @@ use ndarray_rand::rand_distr::Uniform;
 use ndarray_rand::RandomExt;
 
 fn random(rows: usize, cols: usize, low: f32, high: f32, seed: u64) -> Array2<f32> {
-    Array2::random_using((rows, cols), Uniform::new(low, high).unwrap(), &mut StdRng::seed_from_u64(seed))
+    Array2::random_using(
+        (rows, cols),
+        Uniform::new(low, high).unwrap(),
+        &mut StdRng::seed_from_u64(seed),
+    )
 }
 
 /// Σ c ⊙ y in f64: a scalar whose gradient with respect to y is c.
@@ -46,7 +52,14 @@ fn dense_layer_gradients_match_finite_differences() {
     let mut dx = Array2::zeros((5, 7));
     let mut dw = Array2::zeros((7, 4));
     let mut db = Array1::zeros(4);
-    dense_backward(Some(dx.view_mut()), dw.view_mut(), db.view_mut(), c.view(), x.view(), w.view());
+    dense_backward(
+        Some(dx.view_mut()),
+        dw.view_mut(),
+        db.view_mut(),
+        c.view(),
+        x.view(),
+        w.view(),
+    );
 
     let mut state = (x, w, b);
     let eps = 1e-2;
@@ -70,9 +83,23 @@ fn dense_backward_accumulates_into_dw_and_db() {
     let dy = random(3, 2, -1.0, 1.0, 6);
     let mut dw = Array2::zeros((4, 2));
     let mut db = Array1::zeros(2);
-    dense_backward(None, dw.view_mut(), db.view_mut(), dy.view(), x.view(), w.view());
+    dense_backward(
+        None,
+        dw.view_mut(),
+        db.view_mut(),
+        dy.view(),
+        x.view(),
+        w.view(),
+    );
     let (dw1, db1) = (dw.clone(), db.clone());
-    dense_backward(None, dw.view_mut(), db.view_mut(), dy.view(), x.view(), w.view());
+    dense_backward(
+        None,
+        dw.view_mut(),
+        db.view_mut(),
+        dy.view(),
+        x.view(),
+        w.view(),
+    );
     assert!((&dw - &(&dw1 * 2.0)).iter().all(|d| d.abs() < 1e-6));
     assert!((&db - &(&db1 * 2.0)).iter().all(|d| d.abs() < 1e-6));
 }
@@ -87,7 +114,13 @@ fn activation_gradients_match_finite_differences() {
         }
     }
     let c = random(6, 5, -1.0, 1.0, 8);
-    for activation in [Activation::Identity, Activation::Relu, Activation::LeakyRelu, Activation::Sigmoid, Activation::Tanh] {
+    for activation in [
+        Activation::Identity,
+        Activation::Relu,
+        Activation::LeakyRelu,
+        Activation::Sigmoid,
+        Activation::Tanh,
+    ] {
         let loss = |z: &Array2<f32>| {
             let mut a = z.clone();
             activation_forward(activation, a.view_mut());
@@ -113,7 +146,12 @@ fn loss_gradients_match_finite_differences() {
         let mut grad = Array2::zeros((4, 6));
         loss.backward(grad.view_mut(), x_hat.view(), x.view());
         let mut state = x_hat.clone();
-        let numeric = numeric_gradient(&mut state, |s| s.as_slice_mut().unwrap(), 1e-3, |p| loss.forward(p.view(), x.view()));
+        let numeric = numeric_gradient(
+            &mut state,
+            |s| s.as_slice_mut().unwrap(),
+            1e-3,
+            |p| loss.forward(p.view(), x.view()),
+        );
         let err = compare(grad.as_slice().unwrap(), &numeric).tensor_error;
         assert!(err < 1e-3, "{loss:?}: relative error {err}");
     }
@@ -134,7 +172,11 @@ const EPS: f32 = 1e-2;
 
 fn small_network() -> (Architecture, Params, Array2<f32>) {
     // 12-7-5-3-5-7-12: every layer non-square, every bias non-zero.
-    let arch = Architecture { input: 12, hidden: vec![7, 5], latent: 3 };
+    let arch = Architecture {
+        input: 12,
+        hidden: vec![7, 5],
+        latent: 3,
+    };
     let mut params = Params::init(&arch, &mut StdRng::seed_from_u64(11));
     for layer in &mut params.layers {
         layer.b.mapv_inplace(|b| b + 0.1);
@@ -157,11 +199,11 @@ fn whole_autoencoder_gradients_match_finite_differences() {
             );
             assert!(err < 1e-2, "{loss:?} {}: relative error {err}", check.name);
             let elements: usize = check.shape.iter().product();
-            assert!(check.kinks_skipped * 2 <= elements, "{}: fewer than half the elements compared", check.name);
+            assert!(
+                check.kinks_skipped * 2 <= elements,
+                "{}: fewer than half the elements compared",
+                check.name
+            );
         }
     }
 }
-
-
-
-

@@ -60,7 +60,10 @@ pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<IdxArray> {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
             Error::bad_file(path, format!("truncated {what}: the file ends early"))
         } else if is_gzip {
-            Error::bad_file(path, format!("corrupt gzip data while reading the {what}: {e}"))
+            Error::bad_file(
+                path,
+                format!("corrupt gzip data while reading the {what}: {e}"),
+            )
         } else {
             Error::bad_file(path, format!("cannot read the {what}: {e}"))
         }
@@ -90,7 +93,10 @@ pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<IdxArray> {
         ));
     }
     if rank == 0 {
-        return Err(Error::bad_file(path, "IDX header has rank 0 (no dimensions)"));
+        return Err(Error::bad_file(
+            path,
+            "IDX header has rank 0 (no dimensions)",
+        ));
     }
 
     let mut dims = Vec::with_capacity(rank);
@@ -104,7 +110,10 @@ pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<IdxArray> {
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .ok_or_else(|| {
-            Error::bad_file(path, format!("dimensions {dims:?} overflow the address space"))
+            Error::bad_file(
+                path,
+                format!("dimensions {dims:?} overflow the address space"),
+            )
         })?;
     let header_len = 4 + 4 * rank;
     if is_gzip && payload_len > payload_limit {
@@ -226,7 +235,10 @@ mod tests {
         let mut raw = encode_idx(&[1], &[0]);
         raw[2] = 0x0D;
         let msg = message(parse(&raw));
-        assert!(msg.contains("unsupported IDX data type 0x0d (f32)"), "{msg}");
+        assert!(
+            msg.contains("unsupported IDX data type 0x0d (f32)"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -253,7 +265,10 @@ mod tests {
         }
         raw.extend_from_slice(&[0; 1000]);
         let msg = message(parse(&raw));
-        assert!(msg.contains("truncated: header dimensions [4000000000, 28, 28]"), "{msg}");
+        assert!(
+            msg.contains("truncated: header dimensions [4000000000, 28, 28]"),
+            "{msg}"
+        );
         let msg = message(parse(&gzip(&raw)));
         assert!(msg.contains("gzip file cannot hold that much"), "{msg}");
     }

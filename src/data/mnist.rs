@@ -113,10 +113,7 @@ pub fn load_split(dir: &Path, split: &str) -> Result<Dataset> {
     let [label_count] = labels.dims[..] else {
         return Err(Error::bad_file(
             &labels_path,
-            format!(
-                "expected 1 dimension (labels), found {:?}",
-                labels.dims
-            ),
+            format!("expected 1 dimension (labels), found {:?}", labels.dims),
         ));
     };
     if count != label_count {
@@ -168,7 +165,11 @@ pub fn load_splits(dir: &Path, val_size: usize, limit: Option<usize>, seed: u64)
             format!(
                 "{val_size} validation images leave none to train on ({} training images{})",
                 all_train.len(),
-                if limit.is_some() { " after --limit" } else { "" }
+                if limit.is_some() {
+                    " after --limit"
+                } else {
+                    ""
+                }
             ),
         ));
     }
@@ -200,8 +201,15 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
 ///
 /// images: (N, D) u8; indices: B values < N; batch: (≥B, D) f32, rows 0..B overwritten.
 pub fn fill_batch(images: &Array2<u8>, indices: &[usize], mut batch: ArrayViewMut2<f32>) {
-    assert_eq!(images.ncols(), batch.ncols(), "fill_batch: pixel counts differ");
-    assert!(indices.len() <= batch.nrows(), "fill_batch: batch buffer too small");
+    assert_eq!(
+        images.ncols(),
+        batch.ncols(),
+        "fill_batch: pixel counts differ"
+    );
+    assert!(
+        indices.len() <= batch.nrows(),
+        "fill_batch: batch buffer too small"
+    );
     const SCALE: f32 = 1.0 / 255.0;
     for (mut out, &i) in batch.rows_mut().into_iter().zip(indices) {
         for (o, &p) in out.iter_mut().zip(images.row(i)) {
@@ -233,6 +241,10 @@ mod tests {
         fill_batch(&images, &[2, 0], batch.view_mut());
         assert_eq!(batch.row(0).to_vec(), vec![10.0 / 255.0, 20.0 / 255.0]);
         assert_eq!(batch.row(1).to_vec(), vec![0.0, 1.0]);
-        assert_eq!(batch.row(2).to_vec(), vec![-1.0, -1.0], "rows past B untouched");
+        assert_eq!(
+            batch.row(2).to_vec(),
+            vec![-1.0, -1.0],
+            "rows past B untouched"
+        );
     }
 }

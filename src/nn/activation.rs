@@ -44,10 +44,10 @@ impl Activation {
 pub fn activation_forward(activation: Activation, mut values: ArrayViewMut2<f32>) {
     match activation {
         Activation::Identity => {}
-        Activation::Relu => values.mapv_inplace(|z| z.max(0.0)),
-        Activation::LeakyRelu => {
-            values.mapv_inplace(|z| if z > 0.0 { z } else { LEAKY_SLOPE * z })
-        }
+        // Written so that NaN passes through (f32::max would turn it into 0 and
+        // hide a diverging run).
+        Activation::Relu => values.mapv_inplace(|z| if z < 0.0 { 0.0 } else { z }),
+        Activation::LeakyRelu => values.mapv_inplace(|z| if z > 0.0 { z } else { LEAKY_SLOPE * z }),
         Activation::Sigmoid => values.mapv_inplace(sigmoid),
         Activation::Tanh => values.mapv_inplace(f32::tanh),
     }
@@ -60,7 +60,11 @@ pub fn activation_backward(
     mut grad: ArrayViewMut2<f32>,
     output: ArrayView2<f32>,
 ) {
-    assert_eq!(grad.dim(), output.dim(), "activation_backward: shapes differ");
+    assert_eq!(
+        grad.dim(),
+        output.dim(),
+        "activation_backward: shapes differ"
+    );
     let zip = Zip::from(&mut grad).and(&output);
     match activation {
         Activation::Identity => {}

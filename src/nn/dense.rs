@@ -29,7 +29,11 @@ pub fn dense_forward(
     w: ArrayView2<f32>,
     b: ArrayView1<f32>,
 ) {
-    assert_eq!(y.dim(), (x.nrows(), w.ncols()), "dense_forward: Y has the wrong shape");
+    assert_eq!(
+        y.dim(),
+        (x.nrows(), w.ncols()),
+        "dense_forward: Y has the wrong shape"
+    );
     assert_eq!(b.len(), w.ncols(), "dense_forward: b has the wrong length");
     for mut row in y.rows_mut() {
         row.assign(&b);
@@ -50,7 +54,11 @@ pub fn dense_backward(
     x: ArrayView2<f32>,
     w: ArrayView2<f32>,
 ) {
-    assert_eq!(dy.nrows(), x.nrows(), "dense_backward: dY and X differ in batch size");
+    assert_eq!(
+        dy.nrows(),
+        x.nrows(),
+        "dense_backward: dY and X differ in batch size"
+    );
     assert_eq!(dw.dim(), w.dim(), "dense_backward: dW has the wrong shape");
     matmul(x.t(), dy, 1.0, dw);
     for row in dy.axis_iter(Axis(0)) {

@@ -29,7 +29,12 @@ const PARALLEL_MIN_FLOPS: usize = 4_000_000;
 pub fn matmul(a: ArrayView2<f32>, b: ArrayView2<f32>, beta: f32, c: ArrayViewMut2<f32>) {
     let (m, k) = a.dim();
     let n = b.ncols();
-    assert_eq!(b.nrows(), k, "matmul: A is {m}×{k} but B has {} rows", b.nrows());
+    assert_eq!(
+        b.nrows(),
+        k,
+        "matmul: A is {m}×{k} but B has {} rows",
+        b.nrows()
+    );
     assert_eq!(c.dim(), (m, n), "matmul: C has the wrong shape");
     let threads = rayon::current_num_threads();
     let split = if m * k <= k * n { Axis(1) } else { Axis(0) };
@@ -103,14 +108,19 @@ mod tests {
 
     #[test]
     fn parallel_product_matches_reference_including_transposes_and_beta() {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
         pool.install(|| {
             let a = pseudo_random(301, 97, 1);
             let b = pseudo_random(97, 203, 2);
             let mut c = Array2::<f32>::from_elem((301, 203), 0.5);
             matmul(a.view(), b.view(), 1.0, c.view_mut());
             let expected = reference(&a, &b) + 0.5;
-            let err = (&c.mapv(f64::from) - &expected).mapv(f64::abs).fold(0.0, |m: f64, &x| m.max(x));
+            let err = (&c.mapv(f64::from) - &expected)
+                .mapv(f64::abs)
+                .fold(0.0, |m: f64, &x| m.max(x));
             assert!(err < 1e-3, "max error {err}");
 
             // Aᵀ as a strided view.

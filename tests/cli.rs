@@ -1,0 +1,275 @@
+//! The command line: a small successful run, and every kind of bad input giving
+//! one clear line, a non-zero exit status and no panic.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use mnist_autoencoder::data::idx::encode_idx;
+
+fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mnist-autoencoder"))
+}
+
+/// Small, fast flags for a run on a tiny dataset.
+const QUICK: &[&str] = &[
+    "--epochs",
+    "1",
+    "--hidden",
+    "16",
+    "--latent",
+    "4",
+    "--batch-size",
+    "32",
+    "--val-size",
+    "20",
+    "--threads",
+    "1",
+    "--no-figures",
+];
+
+/// A dataset folder of tiny 4×4 images: `train` training and `test` test images.
+fn write_dataset(dir: &Path, train: usize, test: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (split, n) in [("train", train), ("t10k", test)] {
+        let pixels: Vec<u8> = (0..n * 16).map(|i| (i * 37 % 256) as u8).collect();
+        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+        std::fs::write(
+            dir.join(format!("{split}-images-idx3-ubyte")),
+            encode_idx(&[n, 4, 4], &pixels),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("{split}-labels-idx1-ubyte")),
+            encode_idx(&[n], &labels),
+        )
+        .unwrap();
+    }
+}
+
+fn run(args: &[&str]) -> Output {
+    binary().args(args).output().expect("binary runs")
+}
+
+fn run_with_data(data: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args: Vec<&str> = QUICK.to_vec();
+    args.extend([
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out-dir",
+        out.to_str().unwrap(),
+    ]);
+    args.extend(extra);
+    run(&args)
+}
+
+/// Asserts a clean failure: non-zero exit, one `error:` line containing every
+/// `needle`, no panic or backtrace.
+fn assert_clean_failure(output: &Output, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "should fail; stderr: {stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "panic: {stderr}"
+    );
+    let error_lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(error_lines.len(), 1, "one error line expected: {stderr}");
+    for needle in needles {
+        assert!(
+            error_lines[0].contains(needle),
+            "'{needle}' missing from: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_quick_run_writes_metrics_summary_and_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data, 100, 30);
+    let out = tmp.path().join("out");
+    let output = run_with_data(&data, &out, &["--epochs", "2"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("epoch   2/2"), "{stdout}");
+
+    let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert!(
+        metrics.starts_with("epoch,train_loss,val_loss,seconds"),
+        "{metrics}"
+    );
+    assert_eq!(metrics.lines().count(), 3, "header + one row per epoch");
+
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    for key in [
+        "test_mse",
+        "best_val_loss",
+        "epochs",
+        "seconds_per_epoch",
+        "images_per_second",
+        "config",
+    ] {
+        assert!(summary.get(key).is_some(), "summary.json lacks {key}");
+    }
+    assert_eq!(summary["epochs"], 2);
+    assert!(summary["test_mse"].as_f64().unwrap() > 0.0);
+    let config = &summary["config"];
+    assert_eq!(config["threads"], 1);
+    assert_eq!(config["seed"], 0);
+    assert_eq!(config["hidden"], serde_json::json!([16]));
+    assert!(config["data_dir"].as_str().unwrap().ends_with("data"));
+
+    let (params, arch) =
+        mnist_autoencoder::checkpoint::load_model(&out.join("model.safetensors")).unwrap();
+    assert_eq!(arch.describe(), "16-16-4-16-16");
+    assert_eq!(params.layers.len(), 4);
+}
+
+#[test]
+fn bad_flags_name_the_flag() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--epochs", "0"], "--epochs"),
+        (&["--batch-size", "0"], "--batch-size"),
+        (&["--latent", "0"], "--latent"),
+        (&["--lr", "0"], "--lr"),
+        (&["--lr", "-0.1"], "--lr"),
+        (&["--lr", "inf"], "--lr"),
+        (&["--lr", "NaN"], "--lr"),
+        (&["--hidden", "12,,3"], "--hidden"),
+        (&["--hidden", "0"], "--hidden"),
+        (&["--epochs", "ten"], "--epochs"),
+        (&["--loss", "l1"], "--loss"),
+    ];
+    for (args, flag) in cases {
+        let output = run(args);
+        assert_clean_failure(&output, &[flag]);
+    }
+}
+
+#[test]
+fn missing_data_is_reported_with_its_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let output = run_with_data(&tmp.path().join("nowhere"), &tmp.path().join("out"), &[]);
+    assert_clean_failure(&output, &["nowhere", "data folder not found"]);
+
+    let data = tmp.path().join("data");
+    write_dataset(&data, 100, 30);
+    std::fs::remove_file(data.join("t10k-labels-idx1-ubyte")).unwrap();
+    let output = run_with_data(&data, &tmp.path().join("out"), &[]);
+    assert_clean_failure(&output, &["t10k-labels-idx1-ubyte", "missing"]);
+}
+
+/// Replaces one file of a good dataset with `bytes` and checks the error.
+fn assert_bad_file(name: &str, bytes: Vec<u8>, needles: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data, 100, 30);
+    let path: PathBuf = data.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    let output = run_with_data(&data, &tmp.path().join("out"), &[]);
+    let mut all = vec![name];
+    all.extend(needles);
+    assert_clean_failure(&output, &all);
+}
+
+#[test]
+fn malformed_idx_files_are_reported_with_their_path() {
+    let good = encode_idx(&[100, 4, 4], &[9; 1600]);
+    let mut bad_magic = good.clone();
+    bad_magic[1] = 3;
+    assert_bad_file("train-images-idx3-ubyte", bad_magic, &["not an IDX file"]);
+
+    let mut bad_type = good.clone();
+    bad_type[2] = 0x0C;
+    assert_bad_file(
+        "train-images-idx3-ubyte",
+        bad_type,
+        &["unsupported IDX data type"],
+    );
+
+    assert_bad_file(
+        "train-images-idx3-ubyte",
+        good[..800].to_vec(),
+        &["truncated"],
+    );
+
+    let mut lying = vec![0, 0, 8, 3];
+    for d in [4_000_000_000u32, 28, 28] {
+        lying.extend_from_slice(&d.to_be_bytes());
+    }
+    lying.extend_from_slice(&[0; 1024]);
+    assert_bad_file("train-images-idx3-ubyte", lying, &["4000000000"]);
+
+    assert_bad_file(
+        "train-labels-idx1-ubyte",
+        encode_idx(&[99], &[1; 99]),
+        &["99 labels", "100 images"],
+    );
+
+    assert_bad_file(
+        "train-labels-idx1-ubyte",
+        encode_idx(&[10, 10], &[1; 100]),
+        &["expected 1 dimension"],
+    );
+
+    // A gzip header followed by garbage.
+    let mut corrupt = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+    corrupt.extend((0..200).map(|i| (i * 91 % 251) as u8));
+    assert_bad_file("t10k-images-idx3-ubyte", corrupt, &["gzip"]);
+}
+
+#[test]
+fn an_unwritable_output_folder_fails_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data, 100, 30);
+    // A regular file where a folder should be: cannot be created, even by root.
+    let blocker = tmp.path().join("file");
+    std::fs::write(&blocker, "x").unwrap();
+    let output = run_with_data(&data, &blocker.join("out"), &[]);
+    assert_clean_failure(&output, &["file/out"]);
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("epoch"),
+        "no training before the check"
+    );
+}
+
+#[test]
+fn a_diverging_run_stops_with_epoch_and_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data, 100, 30);
+    let output = run_with_data(
+        &data,
+        &tmp.path().join("out"),
+        &["--lr", "1e30", "--epochs", "3"],
+    );
+    assert_clean_failure(&output, &["diverged", "epoch", "step", "--lr"]);
+}
+
+#[test]
+fn help_explains_every_flag() {
+    let output = run(&["train", "--help"]);
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in [
+        "--epochs",
+        "--batch-size",
+        "--lr",
+        "--hidden",
+        "--latent",
+        "--loss",
+        "--seed",
+        "--threads",
+        "--data-dir",
+        "--out-dir",
+        "--val-size",
+        "--limit",
+        "--no-figures",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+}
