@@ -30,6 +30,7 @@ pub mod nn;
 pub mod optim;
 pub mod output;
 pub mod parallel;
+pub mod reduce;
 pub mod train;
 
 use std::time::Instant;

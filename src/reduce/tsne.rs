@@ -1,0 +1,324 @@
+//! t-SNE (van der Maaten & Hinton, 2008), exact O(N²), hand-written.
+//!
+//! 1. Affinities in the input space: for each point i a Gaussian with its own
+//!    precision βᵢ, found by binary search so that the perplexity 2^H(Pᵢ) of
+//!    `p(j|i) ∝ exp(−βᵢ‖xᵢ − xⱼ‖²)` equals the target (30). Symmetrised:
+//!    `pᵢⱼ = (p(j|i) + p(i|j)) / 2N`.
+//! 2. Affinities in the 2-D map: a Student-t kernel `wᵢⱼ = 1/(1 + ‖yᵢ − yⱼ‖²)`,
+//!    `qᵢⱼ = wᵢⱼ / Z`, `Z = Σ_{k≠l} w_kl`.
+//! 3. Gradient descent on KL(P‖Q): `∂C/∂yᵢ = 4 Σⱼ (pᵢⱼ − qᵢⱼ)·wᵢⱼ·(yᵢ − yⱼ)`,
+//!    computed in one pass per row as `4(Σ pᵢⱼwᵢⱼ(yᵢ−yⱼ) − Σ wᵢⱼ²(yᵢ−yⱼ)/Z)`,
+//!    with momentum, per-coordinate gains, and early exaggeration (P × 12 for the
+//!    first 250 iterations of a cold start).
+//!
+//! Warm start: given the previous frame's embedding, a few hundred iterations
+//! without exaggeration move points only as far as the data changed, so an
+//! animation over epochs stays coherent. Deterministic: rows run in parallel but
+//! each row's sums, and the sum of Z over rows, run in a fixed order.
+
+use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
+use ndarray_rand::rand::rngs::StdRng;
+use ndarray_rand::rand::SeedableRng;
+use ndarray_rand::rand_distr::Normal;
+use ndarray_rand::RandomExt;
+use rayon::prelude::*;
+
+/// Settings of one t-SNE run.
+#[derive(Debug, Clone, Copy)]
+pub struct TsneOptions {
+    pub perplexity: f64,
+    pub iterations: usize,
+    pub learning_rate: f32,
+    /// P is multiplied by this for the first `exaggeration_iterations`.
+    pub early_exaggeration: f32,
+    pub exaggeration_iterations: usize,
+    /// Seed of the random initial map (cold start only).
+    pub seed: u64,
+}
+
+impl Default for TsneOptions {
+    /// The classic settings: perplexity 30, 1,000 iterations, learning rate 200,
+    /// exaggeration 12 for 250 iterations.
+    fn default() -> Self {
+        TsneOptions {
+            perplexity: 30.0,
+            iterations: 1000,
+            learning_rate: 200.0,
+            early_exaggeration: 12.0,
+            exaggeration_iterations: 250,
+            seed: 0,
+        }
+    }
+}
+
+impl TsneOptions {
+    /// Settings for continuing from a previous embedding: no exaggeration.
+    pub fn warm(iterations: usize) -> Self {
+        TsneOptions {
+            iterations,
+            exaggeration_iterations: 0,
+            ..TsneOptions::default()
+        }
+    }
+}
+
+/// Symmetric input affinities P (N, N) for points x (N, Z), each row's Gaussian
+/// calibrated to `perplexity`. Values below 1e-12 are set to 1e-12 (as in the
+/// reference implementation), which also keeps denormals out of the main loop.
+pub fn affinities(x: ArrayView2<f32>, perplexity: f64) -> Array2<f32> {
+    let n = x.nrows();
+    let squared_norms: Vec<f32> = x.rows().into_iter().map(|r| r.dot(&r)).collect();
+    let mut conditional = Array2::<f32>::zeros((n, n));
+    conditional
+        .axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(i, mut row)| {
+            let distances: Vec<f64> = (0..n)
+                .map(|j| {
+                    (squared_norms[i] + squared_norms[j] - 2.0 * x.row(i).dot(&x.row(j))).max(0.0)
+                        as f64
+                })
+                .collect();
+            let p = calibrated_row(&distances, i, perplexity);
+            row.iter_mut().zip(p).for_each(|(r, v)| *r = v as f32);
+        });
+    let mut p = &conditional + &conditional.t();
+    let scale = 1.0 / (2.0 * n as f32);
+    p.mapv_inplace(|v| (v * scale).max(1e-12));
+    p
+}
+
+/// p(j|i) for one row, by binary search on the precision β so that the entropy
+/// H = −Σ p log p equals ln(perplexity).
+fn calibrated_row(distances: &[f64], i: usize, perplexity: f64) -> Vec<f64> {
+    let target = perplexity.ln();
+    let (mut beta, mut low, mut high) = (1.0f64, 0.0f64, f64::INFINITY);
+    let mut p = vec![0.0; distances.len()];
+    for _ in 0..100 {
+        let min_d = distances
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != i)
+            .map(|(_, &d)| d)
+            .fold(f64::INFINITY, f64::min);
+        let mut sum = 0.0;
+        let mut weighted = 0.0;
+        for (j, (&d, pj)) in distances.iter().zip(p.iter_mut()).enumerate() {
+            *pj = if j == i {
+                0.0
+            } else {
+                (-beta * (d - min_d)).exp()
+            };
+            sum += *pj;
+            weighted += *pj * (d - min_d);
+        }
+        // H = ln Σ + β·E[d − min_d]
+        let entropy = sum.ln() + beta * weighted / sum;
+        p.iter_mut().for_each(|v| *v /= sum);
+        if (entropy - target).abs() < 1e-5 {
+            break;
+        }
+        if entropy > target {
+            low = beta;
+            beta = if high.is_finite() {
+                (beta + high) / 2.0
+            } else {
+                beta * 2.0
+            };
+        } else {
+            high = beta;
+            beta = (beta + low) / 2.0;
+        }
+    }
+    p
+}
+
+/// Embeds the points whose affinities are `p` (N, N) in 2-D: from `init` (N, 2)
+/// if given (warm start), else from a small seeded Gaussian. Returns (N, 2).
+pub fn embed(p: &Array2<f32>, init: Option<ArrayView2<f32>>, options: &TsneOptions) -> Array2<f32> {
+    let n = p.nrows();
+    let mut y = match init {
+        Some(init) => init.to_owned(),
+        None => Array2::random_using(
+            (n, 2),
+            Normal::new(0.0, 1e-4).unwrap(),
+            &mut StdRng::seed_from_u64(options.seed),
+        ),
+    };
+    let mut update = Array2::<f32>::zeros((n, 2));
+    let mut gains = Array2::<f32>::ones((n, 2));
+    let mut grad = Array2::<f32>::zeros((n, 2));
+    for iteration in 0..options.iterations {
+        let exaggerating = iteration < options.exaggeration_iterations;
+        let exaggeration = if exaggerating {
+            options.early_exaggeration
+        } else {
+            1.0
+        };
+        let momentum = if exaggerating || (init.is_none() && iteration < 250) {
+            0.5
+        } else {
+            0.8
+        };
+        gradient(p, &y, exaggeration, &mut grad);
+        Zip::from(&mut y)
+            .and(&mut update)
+            .and(&mut gains)
+            .and(&grad)
+            .for_each(|y, u, g, &d| {
+                *g = if (d > 0.0) != (*u > 0.0) {
+                    *g + 0.2
+                } else {
+                    (*g * 0.8).max(0.01)
+                };
+                *u = momentum * *u - options.learning_rate * *g * d;
+                *y += *u;
+            });
+        let mean: Array1<f32> = y.mean_axis(Axis(0)).expect("points");
+        y -= &mean;
+    }
+    y
+}
+
+/// KL gradient for every point, written into grad (N, 2).
+fn gradient(p: &Array2<f32>, y: &Array2<f32>, exaggeration: f32, grad: &mut Array2<f32>) {
+    let n = y.nrows();
+    let xs: Vec<f32> = y.column(0).to_vec();
+    let ys: Vec<f32> = y.column(1).to_vec();
+    // Per row: Σⱼ wᵢⱼ, Σⱼ pᵢⱼwᵢⱼ(yᵢ−yⱼ), Σⱼ wᵢⱼ²(yᵢ−yⱼ).
+    let rows: Vec<(f64, [f32; 2], [f32; 2])> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let p_row = p.row(i);
+            let p_row = p_row.as_slice().expect("P is contiguous");
+            let (xi, yi) = (xs[i], ys[i]);
+            const L: usize = 8;
+            let (mut w_sum, mut ax, mut ay, mut bx, mut by) =
+                ([0f32; L], [0f32; L], [0f32; L], [0f32; L], [0f32; L]);
+            let chunks = n / L * L;
+            for start in (0..chunks).step_by(L) {
+                for l in 0..L {
+                    let j = start + l;
+                    let (dx, dy) = (xi - xs[j], yi - ys[j]);
+                    let w = 1.0 / (1.0 + dx * dx + dy * dy);
+                    let pw = p_row[j] * w;
+                    let ww = w * w;
+                    w_sum[l] += w;
+                    ax[l] += pw * dx;
+                    ay[l] += pw * dy;
+                    bx[l] += ww * dx;
+                    by[l] += ww * dy;
+                }
+            }
+            for j in chunks..n {
+                let (dx, dy) = (xi - xs[j], yi - ys[j]);
+                let w = 1.0 / (1.0 + dx * dx + dy * dy);
+                w_sum[0] += w;
+                ax[0] += p_row[j] * w * dx;
+                ay[0] += p_row[j] * w * dy;
+                bx[0] += w * w * dx;
+                by[0] += w * w * dy;
+            }
+            // j = i contributed w = 1 (and zero displacement): remove it from Z.
+            let w_total = w_sum.iter().map(|&v| v as f64).sum::<f64>() - 1.0;
+            (
+                w_total,
+                [ax.iter().sum(), ay.iter().sum()],
+                [bx.iter().sum(), by.iter().sum()],
+            )
+        })
+        .collect();
+    let z: f64 = rows.iter().map(|r| r.0).sum();
+    let inv_z = (1.0 / z) as f32;
+    for (mut g, (_, a, b)) in grad.rows_mut().into_iter().zip(&rows) {
+        g[0] = 4.0 * (exaggeration * a[0] - b[0] * inv_z);
+        g[1] = 4.0 * (exaggeration * a[1] - b[1] * inv_z);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three well separated Gaussian clusters in 10-D.
+    fn clusters() -> (Array2<f32>, Vec<usize>) {
+        let mut rng = StdRng::seed_from_u64(9);
+        let mut x =
+            Array2::<f32>::random_using((150, 10), Normal::new(0.0, 1.0).unwrap(), &mut rng);
+        let labels: Vec<usize> = (0..150).map(|i| i % 3).collect();
+        for (mut row, &c) in x.rows_mut().into_iter().zip(&labels) {
+            row[c] += 20.0;
+        }
+        (x, labels)
+    }
+
+    /// Fraction of points whose nearest map neighbour has the same label.
+    fn neighbour_agreement(y: &Array2<f32>, labels: &[usize]) -> f64 {
+        let n = y.nrows();
+        let mut agree = 0;
+        for i in 0..n {
+            let nearest = (0..n)
+                .filter(|&j| j != i)
+                .min_by(|&a, &b| {
+                    let da = (&y.row(i) - &y.row(a)).mapv(|v| v * v).sum();
+                    let db = (&y.row(i) - &y.row(b)).mapv(|v| v * v).sum();
+                    da.total_cmp(&db)
+                })
+                .unwrap();
+            agree += usize::from(labels[nearest] == labels[i]);
+        }
+        agree as f64 / n as f64
+    }
+
+    #[test]
+    fn affinity_rows_reach_the_target_perplexity() {
+        let (x, _) = clusters();
+        let distances: Vec<f64> = (0..150)
+            .map(|j| (&x.row(0) - &x.row(j)).mapv(|v| (v * v) as f64).sum())
+            .collect();
+        let p = calibrated_row(&distances, 0, 20.0);
+        let entropy: f64 = -p
+            .iter()
+            .filter(|&&v| v > 0.0)
+            .map(|&v| v * v.ln())
+            .sum::<f64>();
+        assert!(
+            (entropy.exp() - 20.0).abs() < 0.01,
+            "perplexity {}",
+            entropy.exp()
+        );
+        let p = affinities(x.view(), 20.0);
+        assert!((p.sum() - 1.0).abs() < 1e-3, "P sums to {}", p.sum());
+        assert!(
+            (&p - &p.t()).iter().all(|v| v.abs() < 1e-9),
+            "P is symmetric"
+        );
+    }
+
+    #[test]
+    fn separated_clusters_stay_separated_and_runs_repeat() {
+        let (x, labels) = clusters();
+        let p = affinities(x.view(), 20.0);
+        let options = TsneOptions {
+            iterations: 500,
+            ..TsneOptions::default()
+        };
+        let y = embed(&p, None, &options);
+        assert_eq!(neighbour_agreement(&y, &labels), 1.0);
+        assert_eq!(y, embed(&p, None, &options), "same seed, same map");
+
+        // Warm start from the answer keeps clusters in place: points move little
+        // compared with the map's spread.
+        let warm = embed(&p, Some(y.view()), &TsneOptions::warm(100));
+        let spread = y.std_axis(Axis(0), 0.0).sum();
+        let moved = (&warm - &y)
+            .mapv(|v| v * v)
+            .sum_axis(Axis(1))
+            .mapv(f32::sqrt)
+            .mean()
+            .unwrap();
+        assert!(moved < 0.2 * spread, "moved {moved} vs spread {spread}");
+        assert_eq!(neighbour_agreement(&warm, &labels), 1.0);
+    }
+}
