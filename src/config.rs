@@ -91,9 +91,17 @@ pub struct TrainConfig {
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
 
-    /// Skip the pictures (for benchmarks and tests).
+    /// Skip the pictures and report (for benchmarks and tests).
     #[arg(long)]
     pub no_figures: bool,
+
+    /// Draw every Nth epoch in the animations (the untrained model and the last epoch are always drawn).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub frames_every: usize,
+
+    /// Test images (class-balanced, fixed by the seed) in the latent-space maps.
+    #[arg(long, value_name = "N", default_value_t = 2000)]
+    pub tsne_points: usize,
 }
 
 /// Encoder hidden widths, e.g. `[256, 128]`; parsed from and shown as `256,128`.
@@ -147,6 +155,16 @@ impl TrainConfig {
             positive("--limit", limit)?;
         }
         positive("--val-size", self.val_size)?;
+        positive("--frames-every", self.frames_every)?;
+        if self.tsne_points < 10 {
+            return Err(Error::bad_flag(
+                "--tsne-points",
+                format!(
+                    "must be at least 10 (one per class), got {}",
+                    self.tsne_points
+                ),
+            ));
+        }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(Error::bad_flag(
                 "--lr",

@@ -23,6 +23,10 @@ pub enum Error {
     #[error("{flag}: {message}")]
     BadFlag { flag: &'static str, message: String },
 
+    /// A figure could not be drawn or written.
+    #[error("{}: cannot write figure: {message}", path.display())]
+    Figure { path: PathBuf, message: String },
+
     /// The loss became NaN or infinite: training stops instead of writing garbage.
     #[error(
         "training diverged: loss is {loss} at epoch {epoch}, step {step}; \
@@ -52,6 +56,14 @@ impl Error {
         Error::BadFile {
             path: path.to_path_buf(),
             message: message.into(),
+        }
+    }
+
+    /// A drawing error about figure `path`.
+    pub fn figure(path: &Path, error: impl std::fmt::Display) -> Self {
+        Error::Figure {
+            path: path.to_path_buf(),
+            message: error.to_string(),
         }
     }
 

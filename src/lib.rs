@@ -14,6 +14,9 @@
 //! | [`model`] | the architecture, `Params`, the autoencoder's forward and backward |
 //! | [`optim`] | Adam with bias correction |
 //! | [`train`] | the training loop and evaluation |
+//! | [`reduce`] | PCA, t-SNE, and the small linear algebra they need |
+//! | [`figures`] | what the pictures show: fixed inputs, snapshots per epoch |
+//! | [`viz`] | drawing: plain data in, a PNG, GIF or HTML file out |
 //! | [`gradcheck`] | centered finite differences and relative errors |
 //! | [`checkpoint`] | weights as PyTorch-compatible safetensors |
 //! | [`output`] | metrics.csv, summary.json, atomic writes |
@@ -24,6 +27,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod figures;
 pub mod gradcheck;
 pub mod model;
 pub mod nn;
@@ -32,18 +36,21 @@ pub mod output;
 pub mod parallel;
 pub mod reduce;
 pub mod train;
+pub mod viz;
 
 use std::time::Instant;
 
 use config::TrainConfig;
 use error::Result;
+use figures::Figures;
 use model::Architecture;
 use output::{Summary, SummaryConfig};
 use train::{evaluate, median, Trainer};
 
 /// Runs `train` with `config`: loads the data, trains, evaluates on the test
 /// set, and writes metrics.csv, summary.json and model.safetensors into
-/// `config.out_dir`. Prints one line per epoch to stdout.
+/// `config.out_dir`, then (unless `--no-figures`) every figure and report.html.
+/// Prints one line per epoch to stdout.
 pub fn run_train(config: &TrainConfig) -> Result<Summary> {
     config.validate()?;
     let started = Instant::now();
@@ -85,9 +92,16 @@ pub fn run_train(config: &TrainConfig) -> Result<Summary> {
         config.loss,
         config.seed,
     );
+    let mut pictures = (!config.no_figures)
+        .then(|| Figures::new(&splits, config.latent, config.tsne_points, config.seed));
+    if let Some(pictures) = pictures.as_mut() {
+        let untrained =
+            pool.install(|| evaluate(&trainer.params, &arch, &splits.validation, config.loss));
+        pool.install(|| pictures.capture(0, untrained.loss, &trainer.params, &arch));
+    }
     let metrics_path = config.out_dir.join("metrics.csv");
     let mut records = Vec::new();
-    let mut on_epoch = |record: &train::EpochRecord| -> Result<()> {
+    let mut on_epoch = |record: &train::EpochRecord, trainer: &Trainer| -> Result<()> {
         println!(
             "epoch {:>3}/{}  train_loss {:.6}  val_loss {:.6}  {:.2} s  {:.0} img/s",
             record.epoch,
@@ -98,6 +112,15 @@ pub fn run_train(config: &TrainConfig) -> Result<Summary> {
             record.images_per_second
         );
         records.push(*record);
+        let drawn = record.epoch % config.frames_every == 0 || record.epoch == config.epochs;
+        if let (Some(pictures), true) = (pictures.as_mut(), drawn) {
+            pictures.capture(
+                record.epoch,
+                record.val_loss,
+                &trainer.params,
+                &trainer.arch,
+            );
+        }
         output::write_atomic(&metrics_path, output::metrics_csv(&records).as_bytes())
     };
     let history = pool.install(|| {
@@ -116,6 +139,9 @@ pub fn run_train(config: &TrainConfig) -> Result<Summary> {
         &trainer.params,
         &arch,
     )?;
+    let pca_test_mse = pictures
+        .as_ref()
+        .map(|_| pool.install(|| figures::pca_test_mse(&splits, config.latent)));
 
     let seconds: Vec<f64> = history.iter().map(|r| r.seconds).collect();
     let seconds_per_epoch = median(&seconds);
@@ -129,6 +155,7 @@ pub fn run_train(config: &TrainConfig) -> Result<Summary> {
     let summary = Summary {
         test_mse: test.mse,
         test_loss: test.loss,
+        pca_test_mse,
         best_val_loss: best.val_loss,
         best_epoch: best.epoch,
         final_train_loss: last.train_loss,
@@ -158,5 +185,24 @@ pub fn run_train(config: &TrainConfig) -> Result<Summary> {
         summary.images_per_second,
         config.out_dir.display()
     );
+    if let Some(pictures) = pictures {
+        let drawing = Instant::now();
+        pool.install(|| {
+            figures::draw_all(
+                &config.out_dir,
+                &pictures,
+                &trainer.params,
+                &arch,
+                &history,
+                &summary,
+            )
+        })?;
+        println!(
+            "figures and report.html written in {:.1} s (PCA-{} test MSE {:.6})",
+            drawing.elapsed().as_secs_f64(),
+            config.latent,
+            summary.pca_test_mse.unwrap_or(f64::NAN)
+        );
+    }
     Ok(summary)
 }

@@ -54,6 +54,9 @@ pub struct Summary {
     pub test_mse: f64,
     /// Test loss in the training loss (equal to test_mse for MSE).
     pub test_loss: f64,
+    /// Test MSE of PCA with as many components as the latent size, fitted on
+    /// the training images (the best linear autoencoder); null with --no-figures.
+    pub pca_test_mse: Option<f64>,
     pub best_val_loss: f64,
     pub best_epoch: usize,
     pub final_train_loss: f64,

@@ -170,14 +170,15 @@ pub struct EpochRecord {
     pub images_per_second: f64,
 }
 
-/// Trains for `epochs` epochs, calling `on_epoch` after each (to print and save).
+/// Trains for `epochs` epochs, calling `on_epoch` after each with the epoch's
+/// record and the trainer (to print, save, and take pictures).
 pub fn train(
     trainer: &mut Trainer,
     train_set: &Dataset,
     validation: &Dataset,
     epochs: usize,
     seed: u64,
-    on_epoch: &mut dyn FnMut(&EpochRecord) -> Result<()>,
+    on_epoch: &mut dyn FnMut(&EpochRecord, &Trainer) -> Result<()>,
 ) -> Result<Vec<EpochRecord>> {
     let steps = train_set.len().div_ceil(trainer.workspace.capacity) as u64;
     let mut history = Vec::with_capacity(epochs);
@@ -196,7 +197,7 @@ pub fn train(
             images_per_second: train_set.len() as f64 / seconds,
         };
         history.push(record);
-        on_epoch(&record)?;
+        on_epoch(&record, trainer)?;
     }
     Ok(history)
 }

@@ -33,7 +33,7 @@ fn run(splits: &Splits, loss: LossKind) -> (f64, Vec<EpochRecord>, Trainer) {
             &splits.validation,
             15,
             42,
-            &mut |_| Ok(()),
+            &mut |_, _| Ok(()),
         )
         .unwrap();
         (before, history, trainer)
