@@ -26,23 +26,41 @@ use ndarray_rand::RandomExt;
 
 /// The two reference models of docs/PERFORMANCE.md and the default one:
 /// (name, hidden widths, batch size).
-const MODELS: &[(&str, &[usize], usize)] = &[("small", &[128, 64], 128), ("default", &[512, 256], 128), ("wide", &[1024, 512], 256)];
+const MODELS: &[(&str, &[usize], usize)] = &[
+    ("small", &[128, 64], 128),
+    ("default", &[512, 256], 128),
+    ("wide", &[1024, 512], 256),
+];
 
 fn threads() -> usize {
-    std::env::var("BENCH_THREADS").ok().and_then(|t| t.parse().ok()).unwrap_or(2)
+    std::env::var("BENCH_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(2)
 }
 
 fn random(rows: usize, cols: usize, seed: u64) -> Array2<f32> {
-    Array2::random_using((rows, cols), Uniform::new(-1.0f32, 1.0).unwrap(), &mut StdRng::seed_from_u64(seed))
+    Array2::random_using(
+        (rows, cols),
+        Uniform::new(-1.0f32, 1.0).unwrap(),
+        &mut StdRng::seed_from_u64(seed),
+    )
 }
 
 /// The three products of every dense layer of each model at its batch size.
 fn matrix_products(c: &mut Criterion) {
     let pool = build_pool(threads()).unwrap();
     let mut group = c.benchmark_group("matmul");
-    group.sample_size(10).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500));
     for &(name, hidden, batch) in MODELS {
-        let arch = Architecture { input: 784, hidden: hidden.to_vec(), latent: 32 };
+        let arch = Architecture {
+            input: 784,
+            hidden: hidden.to_vec(),
+            latent: 32,
+        };
         let widths = arch.widths();
         // The encoder's layers; the decoder's are the same products transposed.
         for io in widths.windows(2).take(arch.encoder_layers()) {
@@ -56,9 +74,15 @@ fn matrix_products(c: &mut Criterion) {
             let mut dw = Array2::zeros((inputs, outputs));
             let mut dx = Array2::zeros((batch, inputs));
             let shape = format!("{name} {batch}x{inputs}x{outputs}");
-            group.bench_function(BenchmarkId::new("forward Y=X·W", &shape), |b| pool.install(|| b.iter(|| matmul(x.view(), w.view(), 0.0, y.view_mut()))));
-            group.bench_function(BenchmarkId::new("weight grad dW=Xᵀ·dY", &shape), |b| pool.install(|| b.iter(|| matmul(x.t(), dy.view(), 0.0, dw.view_mut()))));
-            group.bench_function(BenchmarkId::new("input grad dX=dY·Wᵀ", &shape), |b| pool.install(|| b.iter(|| matmul(dy.view(), w.t(), 0.0, dx.view_mut()))));
+            group.bench_function(BenchmarkId::new("forward Y=X·W", &shape), |b| {
+                pool.install(|| b.iter(|| matmul(x.view(), w.view(), 0.0, y.view_mut())))
+            });
+            group.bench_function(BenchmarkId::new("weight grad dW=Xᵀ·dY", &shape), |b| {
+                pool.install(|| b.iter(|| matmul(x.t(), dy.view(), 0.0, dw.view_mut())))
+            });
+            group.bench_function(BenchmarkId::new("input grad dX=dY·Wᵀ", &shape), |b| {
+                pool.install(|| b.iter(|| matmul(dy.view(), w.t(), 0.0, dx.view_mut())))
+            });
         }
     }
     group.finish();
@@ -69,15 +93,23 @@ fn training_steps(c: &mut Criterion) {
     let pool = build_pool(threads()).unwrap();
     let images = Array2::<u8>::from_shape_fn((1024, 784), |(i, j)| ((i * 7 + j * 13) % 256) as u8);
     let mut group = c.benchmark_group("train_step");
-    group.sample_size(10).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(500));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500));
     for &(name, hidden, batch) in MODELS {
-        let arch = Architecture { input: 784, hidden: hidden.to_vec(), latent: 32 };
+        let arch = Architecture {
+            input: 784,
+            hidden: hidden.to_vec(),
+            latent: 32,
+        };
         let mut trainer = Trainer::new(arch.clone(), batch, 1e-3, LossKind::Mse, 0);
         let indices: Vec<usize> = (0..batch).collect();
         group.throughput(Throughput::Elements(batch as u64));
-        group.bench_function(BenchmarkId::new(name, format!("{} batch {batch}", arch.describe())), |b| {
-            pool.install(|| b.iter(|| black_box(trainer.step(&images, &indices))))
-        });
+        group.bench_function(
+            BenchmarkId::new(name, format!("{} batch {batch}", arch.describe())),
+            |b| pool.install(|| b.iter(|| black_box(trainer.step(&images, &indices)))),
+        );
     }
     group.finish();
 }
@@ -87,9 +119,13 @@ fn idx_loading(c: &mut Criterion) {
     let path = Path::new("data/mnist/train-images-idx3-ubyte.gz");
     let bytes = std::fs::read(path).expect("run benches from the project root");
     let mut group = c.benchmark_group("idx");
-    group.sample_size(10).measurement_time(Duration::from_secs(3));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3));
     group.throughput(Throughput::Bytes(bytes.len() as u64));
-    group.bench_function("parse train-images-idx3-ubyte.gz", |b| b.iter(|| black_box(parse_idx(&bytes, path).unwrap())));
+    group.bench_function("parse train-images-idx3-ubyte.gz", |b| {
+        b.iter(|| black_box(parse_idx(&bytes, path).unwrap()))
+    });
     group.finish();
 }
 
@@ -100,12 +136,24 @@ fn tsne_iterations(c: &mut Criterion) {
     let p = pool.install(|| affinities(codes.view(), 30.0));
     let init = random(2000, 2, 5);
     let mut group = c.benchmark_group("tsne");
-    group.sample_size(10).measurement_time(Duration::from_secs(3));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3));
     group.throughput(Throughput::Elements(50));
-    group.bench_function("50 iterations, N=2000", |b| pool.install(|| b.iter(|| black_box(embed(&p, Some(init.view()), &TsneOptions::warm(50))))));
-    group.bench_function("affinities, N=2000, Z=32", |b| pool.install(|| b.iter(|| black_box(affinities(codes.view(), 30.0)))));
+    group.bench_function("50 iterations, N=2000", |b| {
+        pool.install(|| b.iter(|| black_box(embed(&p, Some(init.view()), &TsneOptions::warm(50)))))
+    });
+    group.bench_function("affinities, N=2000, Z=32", |b| {
+        pool.install(|| b.iter(|| black_box(affinities(codes.view(), 30.0))))
+    });
     group.finish();
 }
 
-criterion_group!(benches, matrix_products, training_steps, idx_loading, tsne_iterations);
+criterion_group!(
+    benches,
+    matrix_products,
+    training_steps,
+    idx_loading,
+    tsne_iterations
+);
 criterion_main!(benches);

@@ -33,6 +33,45 @@ pub struct Cli {
 pub enum Command {
     /// Train a model and write metrics, summary and weights to --out-dir (the default).
     Train(TrainConfig),
+    /// Compare every parameter gradient of a freshly initialised network with
+    /// centered finite differences; exit non-zero if any tensor FAILs.
+    Gradcheck(GradcheckConfig),
+}
+
+/// Settings of the `gradcheck` subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct GradcheckConfig {
+    /// Encoder hidden widths, comma-separated; the decoder mirrors them.
+    #[arg(long, value_name = "W,W,...", default_value = "512,256", value_parser = parse_hidden)]
+    pub hidden: Hidden,
+
+    /// Size of the latent code.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub latent: usize,
+
+    /// Seed for the initial weights and the choice of images.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+
+    /// Loss whose gradient is checked.
+    #[arg(long, value_enum, default_value_t = LossKind::Mse)]
+    pub loss: LossKind,
+
+    /// Training images in the batch.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub batch_size: usize,
+
+    /// Elements checked per tensor, evenly spaced (0 = every element).
+    #[arg(long, value_name = "N", default_value_t = 40)]
+    pub samples: usize,
+
+    /// Step ε of the centered differences.
+    #[arg(long, value_name = "F", default_value_t = 1e-2)]
+    pub eps: f32,
+
+    /// Folder with the IDX files the batch is taken from.
+    #[arg(long, value_name = "PATH", default_value = "data/mnist")]
+    pub data_dir: PathBuf,
 }
 
 /// Everything a training run depends on.

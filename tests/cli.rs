@@ -273,3 +273,29 @@ fn help_explains_every_flag() {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
 }
+
+#[test]
+fn gradcheck_subcommand_prints_a_row_per_tensor_and_passes() {
+    let output = run(&[
+        "gradcheck",
+        "--hidden",
+        "24,12",
+        "--latent",
+        "6",
+        "--samples",
+        "0",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("encoder.") || l.starts_with("decoder."))
+        .collect();
+    assert_eq!(rows.len(), 12, "{stdout}");
+    assert!(rows.iter().all(|r| r.ends_with("OK")), "{stdout}");
+    assert!(stdout.contains("verdict: OK"), "{stdout}");
+}
