@@ -245,7 +245,7 @@ pub enum Band {
 
 impl Band {
     pub fn of(tensor_error: f64) -> Band {
-        if !(tensor_error < 1e-1) {
+        if tensor_error.is_nan() || tensor_error >= 1e-1 {
             Band::Fail
         } else if tensor_error < 1e-2 {
             Band::Ok
