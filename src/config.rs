@@ -36,6 +36,57 @@ pub enum Command {
     /// Compare every parameter gradient of a freshly initialised network with
     /// centered finite differences; exit non-zero if any tensor FAILs.
     Gradcheck(GradcheckConfig),
+    /// Test MSE (overall and per class) of saved weights.
+    Eval(EvalConfig),
+    /// Decode new digits sampled from a Gaussian fitted to the training codes into a PNG grid.
+    Generate(GenerateConfig),
+    /// Reconstruct one grayscale PNG digit through a saved model.
+    Reconstruct(ReconstructConfig),
+}
+
+/// Settings of `eval`.
+#[derive(Debug, Clone, Args)]
+pub struct EvalConfig {
+    /// A model.safetensors or checkpoint.safetensors written by `train`.
+    #[arg(long, value_name = "PATH")]
+    pub model: PathBuf,
+    /// Folder with the IDX files; the t10k files are evaluated.
+    #[arg(long, value_name = "PATH", default_value = "data/mnist")]
+    pub data_dir: PathBuf,
+}
+
+/// Settings of `generate`.
+#[derive(Debug, Clone, Args)]
+pub struct GenerateConfig {
+    /// A model.safetensors or checkpoint.safetensors written by `train`.
+    #[arg(long, value_name = "PATH")]
+    pub model: PathBuf,
+    /// Number of digits to generate.
+    #[arg(long, value_name = "N", default_value_t = 40)]
+    pub count: usize,
+    /// Output PNG file.
+    #[arg(long, value_name = "FILE.png")]
+    pub out: PathBuf,
+    /// Seed of the sampled noise.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+    /// Folder with the training images whose codes the Gaussian is fitted to.
+    #[arg(long, value_name = "PATH", default_value = "data/mnist")]
+    pub data_dir: PathBuf,
+}
+
+/// Settings of `reconstruct`.
+#[derive(Debug, Clone, Args)]
+pub struct ReconstructConfig {
+    /// A model.safetensors or checkpoint.safetensors written by `train`.
+    #[arg(long, value_name = "PATH")]
+    pub model: PathBuf,
+    /// A grayscale (or colour, converted) PNG of the model's image size, 28×28 for MNIST.
+    #[arg(long, value_name = "FILE.png")]
+    pub input: PathBuf,
+    /// Output PNG: the reconstruction, same size and polarity as the input.
+    #[arg(long, value_name = "FILE.png")]
+    pub out: PathBuf,
 }
 
 /// Settings of the `gradcheck` subcommand.
@@ -75,7 +126,7 @@ pub struct GradcheckConfig {
 }
 
 /// Everything a training run depends on.
-#[derive(Debug, Clone, Args, serde::Serialize)]
+#[derive(Debug, Clone, Args, serde::Serialize, serde::Deserialize)]
 pub struct TrainConfig {
     /// Number of passes over the training set.
     #[arg(long, value_name = "N", default_value_t = 10)]
@@ -130,6 +181,11 @@ pub struct TrainConfig {
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
 
+    /// Continue training from a checkpoint (OUT/checkpoint.safetensors) up to --epochs in total.
+    #[arg(long, value_name = "PATH")]
+    #[serde(default)]
+    pub resume: Option<PathBuf>,
+
     /// Skip the pictures and report (for benchmarks and tests).
     #[arg(long)]
     pub no_figures: bool,
@@ -144,7 +200,7 @@ pub struct TrainConfig {
 }
 
 /// Encoder hidden widths, e.g. `[256, 128]`; parsed from and shown as `256,128`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct Hidden(pub Vec<usize>);
 

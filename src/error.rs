@@ -27,10 +27,22 @@ pub enum Error {
     #[error("{}: cannot write figure: {message}", path.display())]
     Figure { path: PathBuf, message: String },
 
+    /// Ctrl-C or SIGTERM stopped training; a checkpoint was written.
+    #[error(
+        "interrupted during epoch {epoch} after step {step}; checkpoint saved to {}; \
+         continue with: cargo run --release -- train --resume {}",
+        checkpoint.display(), checkpoint.display()
+    )]
+    Interrupted {
+        epoch: usize,
+        step: usize,
+        checkpoint: PathBuf,
+    },
+
     /// The loss became NaN or infinite: training stops instead of writing garbage.
     #[error(
         "training diverged: loss is {loss} at epoch {epoch}, step {step}; \
-         try a smaller learning rate (--lr)"
+         try a smaller learning rate (--lr); the last good checkpoint is kept"
     )]
     Diverged {
         epoch: usize,

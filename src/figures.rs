@@ -75,14 +75,14 @@ pub struct Figures {
 }
 
 /// A Gaussian N(μ, Σ) fitted to codes, with Σ = L·Lᵀ.
-struct Gaussian {
+pub struct Gaussian {
     mean: Array1<f32>,
     cholesky: Array2<f32>,
 }
 
 impl Gaussian {
     /// Mean and full covariance of `codes` (N, Z); a tiny ridge keeps Σ positive definite.
-    fn fit(codes: ArrayView2<f32>) -> Gaussian {
+    pub fn fit(codes: ArrayView2<f32>) -> Gaussian {
         let mean = codes.mean_axis(Axis(0)).expect("codes");
         let centred = (&codes - &mean).mapv(f64::from);
         let mut covariance = centred.t().dot(&centred) / codes.nrows() as f64;
@@ -101,13 +101,13 @@ impl Gaussian {
     }
 
     /// z = μ + L·ε for each row ε of `noise` (N, Z).
-    fn sample(&self, noise: ArrayView2<f32>) -> Array2<f32> {
+    pub fn sample(&self, noise: ArrayView2<f32>) -> Array2<f32> {
         noise.dot(&self.cholesky.t()) + &self.mean
     }
 }
 
 /// Images of `data` at `indices` as f32 rows in [0, 1].
-fn images(data: &Dataset, indices: &[usize]) -> Array2<f32> {
+pub fn images(data: &Dataset, indices: &[usize]) -> Array2<f32> {
     let mut out = Array2::zeros((indices.len(), data.pixels()));
     fill_batch(&data.images, indices, out.view_mut());
     out
@@ -411,7 +411,7 @@ fn image_row(label: &str, images: ArrayView2<f32>) -> ImageRow {
 }
 
 /// Rows of ten images each, every row labelled `label`.
-fn image_rows(label: &str, images: ArrayView2<f32>) -> Vec<ImageRow> {
+pub fn image_rows(label: &str, images: ArrayView2<f32>) -> Vec<ImageRow> {
     images
         .axis_chunks_iter(Axis(0), COLUMNS)
         .map(|chunk| image_row(label, chunk))

@@ -18,12 +18,14 @@
 //! | [`figures`] | what the pictures show: fixed inputs, snapshots per epoch |
 //! | [`viz`] | drawing: plain data in, a PNG, GIF or HTML file out |
 //! | [`gradcheck`] | centered finite differences and relative errors |
-//! | [`checkpoint`] | weights as PyTorch-compatible safetensors |
+//! | [`checkpoint`] | weights as PyTorch-compatible safetensors; checkpoints for exact resume |
+//! | [`commands`] | `eval`, `generate`, `reconstruct` on saved weights |
 //! | [`output`] | metrics.csv, summary.json, atomic writes |
 //! | [`config`] | the command line |
 //! | [`parallel`] | the thread pool, with denormals flushed to zero |
 
 pub mod checkpoint;
+pub mod commands;
 pub mod config;
 pub mod data;
 pub mod error;
@@ -38,6 +40,7 @@ pub mod reduce;
 pub mod train;
 pub mod viz;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use config::TrainConfig;
@@ -47,12 +50,54 @@ use model::Architecture;
 use output::{Summary, SummaryConfig};
 use train::{evaluate, median, Trainer};
 
-/// Runs `train` with `config`: loads the data, trains, evaluates on the test
-/// set, and writes metrics.csv, summary.json and model.safetensors into
-/// `config.out_dir`, then (unless `--no-figures`) every figure and report.html.
-/// Prints one line per epoch to stdout.
+/// Runs `train` with `config` (see [`run_train_with`]; no flag counts as explicitly given).
 pub fn run_train(config: &TrainConfig) -> Result<Summary> {
+    run_train_with(config, &[])
+}
+
+/// Set by Ctrl-C or SIGTERM: training stops after the current step.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Installs the Ctrl-C / SIGTERM handler once per process: the first signal asks
+/// training to stop after the current step (a checkpoint is then written); a
+/// second one exits at once.
+fn install_signal_handler() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let installed = ctrlc::set_handler(|| {
+            if STOP.swap(true, Ordering::SeqCst) {
+                eprintln!("\ninterrupted again: exiting now");
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupted: finishing the current step and writing a checkpoint (Ctrl-C again to quit at once)");
+        });
+        if let Err(e) = installed {
+            eprintln!("warning: cannot handle Ctrl-C ({e}); an interrupted run will not save a checkpoint");
+        }
+    });
+}
+
+/// Runs `train`: loads the data, trains (from scratch, or from `--resume`),
+/// writes `checkpoint.safetensors` and `metrics.csv` after every epoch, then
+/// evaluates on the test set and writes summary.json, model.safetensors and
+/// (unless `--no-figures`) every figure and report.html into `out_dir`.
+///
+/// `explicit` names the flags given on the command line (clap ids such as
+/// `"hidden"`): with `--resume`, they override the checkpoint's configuration
+/// where that is safe (epochs, output, threads, figures) and must agree with it
+/// otherwise.
+pub fn run_train_with(config: &TrainConfig, explicit: &[String]) -> Result<Summary> {
     config.validate()?;
+    let resumed = match &config.resume {
+        Some(path) => Some(checkpoint::load_checkpoint(path)?),
+        None => None,
+    };
+    let config = &match &resumed {
+        Some(checkpoint) => resume_config(config, &checkpoint.config, explicit)?,
+        None => config.clone(),
+    };
+    config.validate()?;
+    install_signal_handler();
     let started = Instant::now();
     output::prepare_out_dir(&config.out_dir)?;
     let splits =
@@ -94,14 +139,47 @@ pub fn run_train(config: &TrainConfig) -> Result<Summary> {
     );
     let mut pictures = (!config.no_figures)
         .then(|| Figures::new(&splits, config.latent, config.tsne_points, config.seed));
-    if let Some(pictures) = pictures.as_mut() {
-        let untrained =
+    let mut records = Vec::new();
+    let mut progress = train::Progress::default();
+    if let Some(checkpoint) = resumed {
+        let path = config.resume.as_deref().expect("resuming");
+        if checkpoint.arch != arch {
+            return Err(error::Error::bad_file(
+                path,
+                format!(
+                    "checkpoint is for a {} model, but the data and flags make a {} model",
+                    checkpoint.arch.describe(),
+                    arch.describe()
+                ),
+            ));
+        }
+        trainer.params = checkpoint.params;
+        trainer.adam.m = checkpoint.adam_m;
+        trainer.adam.v = checkpoint.adam_v;
+        trainer.adam.step = checkpoint.adam_step;
+        records = checkpoint.history;
+        progress = checkpoint.progress;
+        if let Some(pictures) = pictures.as_mut() {
+            pictures.snapshots = checkpoint.snapshots;
+        }
+        println!(
+            "resuming from {} after epoch {} (step {} of the next)",
+            path.display(),
+            progress.epochs_done,
+            progress.partial.steps
+        );
+    }
+    if let Some(pictures) = pictures.as_mut().filter(|p| p.snapshots.is_empty()) {
+        let now =
             pool.install(|| evaluate(&trainer.params, &arch, &splits.validation, config.loss));
-        pool.install(|| pictures.capture(0, untrained.loss, &trainer.params, &arch));
+        pool.install(|| pictures.capture(progress.epochs_done, now.loss, &trainer.params, &arch));
     }
     let metrics_path = config.out_dir.join("metrics.csv");
-    let mut records = Vec::new();
-    let mut on_epoch = |record: &train::EpochRecord, trainer: &Trainer| -> Result<()> {
+    let checkpoint_path = config.out_dir.join("checkpoint.safetensors");
+    let mut on_epoch = |record: &train::EpochRecord,
+                        trainer: &Trainer,
+                        progress: &train::Progress|
+     -> Result<()> {
         println!(
             "epoch {:>3}/{}  train_loss {:.6}  val_loss {:.6}  {:.2} s  {:.0} img/s",
             record.epoch,
@@ -121,18 +199,45 @@ pub fn run_train(config: &TrainConfig) -> Result<Summary> {
                 &trainer.arch,
             );
         }
-        output::write_atomic(&metrics_path, output::metrics_csv(&records).as_bytes())
+        output::write_atomic(&metrics_path, output::metrics_csv(&records).as_bytes())?;
+        let snapshots = pictures.as_ref().map_or(&[][..], |p| &p.snapshots[..]);
+        checkpoint::save_checkpoint(
+            &checkpoint_path,
+            trainer,
+            config,
+            progress,
+            &records,
+            snapshots,
+        )
     };
-    let history = pool.install(|| {
+    let progress = pool.install(|| {
         train::train(
             &mut trainer,
-            &splits.train,
-            &splits.validation,
+            &splits,
             config.epochs,
             config.seed,
+            progress,
+            &STOP,
             &mut on_epoch,
         )
     })?;
+    let history = records;
+    if progress.epochs_done < config.epochs {
+        let snapshots = pictures.as_ref().map_or(&[][..], |p| &p.snapshots[..]);
+        checkpoint::save_checkpoint(
+            &checkpoint_path,
+            &trainer,
+            config,
+            &progress,
+            &history,
+            snapshots,
+        )?;
+        return Err(error::Error::Interrupted {
+            epoch: progress.epochs_done + 1,
+            step: progress.partial.steps,
+            checkpoint: checkpoint_path,
+        });
+    }
     let test = pool.install(|| evaluate(&trainer.params, &arch, &splits.test, config.loss));
     checkpoint::save_model(
         &config.out_dir.join("model.safetensors"),
@@ -258,4 +363,52 @@ pub fn run_gradcheck(config: &config::GradcheckConfig) -> Result<gradcheck::Band
         worst.name()
     );
     Ok(worst)
+}
+
+/// The configuration of a resumed run: the checkpoint's, with the explicitly
+/// given flags that may change (epochs, output, threads, figures, data folder)
+/// taken from `flags`; any other explicitly given flag must match the checkpoint.
+fn resume_config(
+    flags: &TrainConfig,
+    saved: &TrainConfig,
+    explicit: &[String],
+) -> Result<TrainConfig> {
+    const MAY_CHANGE: &[&str] = &[
+        "epochs",
+        "out_dir",
+        "threads",
+        "no_figures",
+        "frames_every",
+        "tsne_points",
+        "data_dir",
+        "resume",
+    ];
+    let given = serde_json::to_value(flags).expect("config serialises");
+    let mut merged = serde_json::to_value(saved).expect("config serialises");
+    let path = flags.resume.as_deref().expect("resuming");
+    for id in explicit {
+        let (Some(value), Some(old)) = (given.get(id), merged.get(id)) else {
+            continue;
+        };
+        if MAY_CHANGE.contains(&id.as_str()) {
+            merged[id] = value.clone();
+        } else if value != old {
+            return Err(error::Error::bad_file(
+                path,
+                format!(
+                    "checkpoint was trained with --{} {old}, but --{} {value} was given",
+                    id.replace('_', "-"),
+                    id.replace('_', "-")
+                ),
+            ));
+        }
+    }
+    merged["resume"] = given["resume"].clone();
+    let mut config: TrainConfig = serde_json::from_value(merged).map_err(|e| {
+        error::Error::bad_file(path, format!("metadata field 'config' is malformed: {e}"))
+    })?;
+    if !explicit.iter().any(|id| id == "epochs") && config.epochs <= saved.epochs {
+        config.epochs = saved.epochs;
+    }
+    Ok(config)
 }

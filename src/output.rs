@@ -89,3 +89,20 @@ pub fn write_summary(path: &Path, summary: &Summary) -> Result<()> {
     let json = serde_json::to_string_pretty(summary).expect("summary serialises");
     write_atomic(path, format!("{json}\n").as_bytes())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_write_leaves_the_old_file_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.json");
+        write_atomic(&path, b"old").unwrap();
+        // Make the temporary file impossible to create: a folder stands in its place.
+        std::fs::create_dir(dir.path().join("summary.json.tmp")).unwrap();
+        let error = write_atomic(&path, b"new").unwrap_err();
+        assert!(error.to_string().contains("summary.json"), "{error}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+    }
+}

@@ -11,6 +11,7 @@
 //!     evaluate the validation loss
 //! ```
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -18,7 +19,7 @@ use ndarray::Array2;
 use ndarray_rand::rand::rngs::StdRng;
 use ndarray_rand::rand::SeedableRng;
 
-use crate::data::mnist::{epoch_order, fill_batch, Dataset};
+use crate::data::mnist::{epoch_order, fill_batch, Dataset, Splits};
 use crate::error::{Error, Result};
 use crate::model::{backward, forward, Architecture, Params, Workspace};
 use crate::nn::LossKind;
@@ -37,7 +38,7 @@ pub struct Trainer {
     pub grads: Params,
     pub adam: Adam,
     pub loss: LossKind,
-    workspace: Workspace,
+    pub workspace: Workspace,
 }
 
 impl Trainer {
@@ -98,31 +99,64 @@ impl Trainer {
         loss
     }
 
-    /// One pass over `train` in the order of `epoch_order(seed, epoch)`, in
-    /// batches of the workspace's capacity. Returns the mean training loss.
+    /// Continues epoch `epoch` over `train` in the order `epoch_order(seed, epoch)`,
+    /// in batches of the workspace's capacity, from `partial` (steps already done
+    /// and their loss sum). Stops after the current step if `stop` is set.
     pub fn train_epoch(
         &mut self,
         train: &Dataset,
         seed: u64,
         epoch: usize,
+        partial: &mut Partial,
+        stop: &AtomicBool,
         progress: &ProgressBar,
-    ) -> Result<f64> {
+    ) -> Result<EpochEnd> {
         let order = epoch_order(train.len(), seed, epoch);
-        let mut loss_sum = 0.0;
-        for (step, indices) in order.chunks(self.workspace.capacity).enumerate() {
+        progress.set_position(partial.steps as u64);
+        for indices in order.chunks(self.workspace.capacity).skip(partial.steps) {
             let loss = self.step(&train.images, indices);
             if !loss.is_finite() {
                 return Err(Error::Diverged {
                     epoch,
-                    step: step + 1,
+                    step: partial.steps + 1,
                     loss,
                 });
             }
-            loss_sum += loss * indices.len() as f64;
+            partial.steps += 1;
+            partial.loss_sum += loss * indices.len() as f64;
             progress.inc(1);
+            if stop.load(Ordering::SeqCst) {
+                return Ok(EpochEnd::Stopped);
+            }
         }
-        Ok(loss_sum / train.len() as f64)
+        Ok(EpochEnd::Finished(partial.loss_sum / train.len() as f64))
     }
+}
+
+/// How far into an epoch training is: steps done and the sum of their
+/// (loss × batch size).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Partial {
+    pub steps: usize,
+    pub loss_sum: f64,
+    /// Training seconds spent in this epoch so far.
+    pub seconds: f64,
+}
+
+/// Where training stands: `epochs_done` complete epochs, and how far into the next.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Progress {
+    pub epochs_done: usize,
+    pub partial: Partial,
+}
+
+/// How a call to `train_epoch` ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum EpochEnd {
+    /// The epoch is complete; its mean training loss.
+    Finished(f64),
+    /// `stop` was set; the partial progress holds where it stopped.
+    Stopped,
 }
 
 /// Losses of a model on a dataset.
@@ -160,7 +194,7 @@ pub fn evaluate(
 }
 
 /// What one epoch did.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochRecord {
     pub epoch: usize,
     pub train_loss: f64,
@@ -170,24 +204,33 @@ pub struct EpochRecord {
     pub images_per_second: f64,
 }
 
-/// Trains for `epochs` epochs, calling `on_epoch` after each with the epoch's
-/// record and the trainer (to print, save, and take pictures).
+/// Trains from `progress` up to `epochs` complete epochs, calling `on_epoch`
+/// after each with the epoch's record, the trainer and the new progress (to
+/// print, save a checkpoint, take pictures). Returns the final progress: short of
+/// `epochs` if `stop` was set (Ctrl-C), in which case the caller saves it.
 pub fn train(
     trainer: &mut Trainer,
-    train_set: &Dataset,
-    validation: &Dataset,
+    splits: &Splits,
     epochs: usize,
     seed: u64,
-    on_epoch: &mut dyn FnMut(&EpochRecord, &Trainer) -> Result<()>,
-) -> Result<Vec<EpochRecord>> {
+    mut progress: Progress,
+    stop: &AtomicBool,
+    on_epoch: &mut dyn FnMut(&EpochRecord, &Trainer, &Progress) -> Result<()>,
+) -> Result<Progress> {
+    let (train_set, validation) = (&splits.train, &splits.validation);
     let steps = train_set.len().div_ceil(trainer.workspace.capacity) as u64;
-    let mut history = Vec::with_capacity(epochs);
-    for epoch in 1..=epochs {
-        let progress = progress_bar(steps, epoch, epochs);
+    while progress.epochs_done < epochs {
+        let epoch = progress.epochs_done + 1;
+        let bar = progress_bar(steps, epoch, epochs);
         let start = Instant::now();
-        let train_loss = trainer.train_epoch(train_set, seed, epoch, &progress)?;
-        let seconds = start.elapsed().as_secs_f64();
-        progress.finish_and_clear();
+        let end = trainer.train_epoch(train_set, seed, epoch, &mut progress.partial, stop, &bar);
+        progress.partial.seconds += start.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+        let train_loss = match end? {
+            EpochEnd::Finished(loss) => loss,
+            EpochEnd::Stopped => return Ok(progress),
+        };
+        let seconds = progress.partial.seconds;
         let val_loss = evaluate(&trainer.params, &trainer.arch, validation, trainer.loss).loss;
         let record = EpochRecord {
             epoch,
@@ -196,10 +239,16 @@ pub fn train(
             seconds,
             images_per_second: train_set.len() as f64 / seconds,
         };
-        history.push(record);
-        on_epoch(&record, trainer)?;
+        progress = Progress {
+            epochs_done: epoch,
+            partial: Partial::default(),
+        };
+        on_epoch(&record, trainer, &progress)?;
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
     }
-    Ok(history)
+    Ok(progress)
 }
 
 /// A progress bar on stderr; indicatif hides it when stderr is not a terminal.

@@ -7,7 +7,8 @@ use mnist_autoencoder::data::mnist::{load_splits, Splits};
 use mnist_autoencoder::model::Architecture;
 use mnist_autoencoder::nn::LossKind;
 use mnist_autoencoder::parallel::build_pool;
-use mnist_autoencoder::train::{evaluate, train, EpochRecord, Trainer};
+use mnist_autoencoder::train::{evaluate, train, EpochRecord, Partial, Progress, Trainer};
+use std::sync::atomic::AtomicBool;
 
 fn subset() -> Splits {
     load_splits(Path::new("data/mnist"), 500, Some(1500), 3).expect("bundled MNIST loads")
@@ -27,15 +28,22 @@ fn run(splits: &Splits, loss: LossKind) -> (f64, Vec<EpochRecord>, Trainer) {
     pool.install(|| {
         let mut trainer = Trainer::new(arch(), 50, 3e-3, loss, 42);
         let before = evaluate(&trainer.params, &trainer.arch, &splits.validation, loss).mse;
-        let history = train(
+        let mut history = Vec::new();
+        let stop = AtomicBool::new(false);
+        let progress = train(
             &mut trainer,
-            &splits.train,
-            &splits.validation,
+            splits,
             15,
             42,
-            &mut |_, _| Ok(()),
+            Progress::default(),
+            &stop,
+            &mut |record, _, _| {
+                history.push(*record);
+                Ok(())
+            },
         )
         .unwrap();
+        assert_eq!(progress.epochs_done, 15);
         (before, history, trainer)
     })
 }
@@ -105,7 +113,18 @@ fn the_last_partial_batch_is_used() {
     pool.install(|| {
         let mut trainer = Trainer::new(arch(), 300, 1e-3, LossKind::Mse, 1);
         let progress = ProgressBar::hidden();
-        trainer.train_epoch(&splits.train, 1, 1, &progress).unwrap();
+        let mut partial = Partial::default();
+        trainer
+            .train_epoch(
+                &splits.train,
+                1,
+                1,
+                &mut partial,
+                &AtomicBool::new(false),
+                &progress,
+            )
+            .unwrap();
+        assert_eq!(partial.steps, 4);
         // 1,000 images in batches of 300: 300 + 300 + 300 + 100.
         assert_eq!(progress.position(), 4);
         assert_eq!(trainer.adam.step, 4);

@@ -14,7 +14,9 @@
 use ndarray::{ArrayView2, ArrayViewMut2, Zip};
 
 /// Which reconstruction loss to train with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LossKind {
     /// Mean squared error (PyTorch `nn.MSELoss()`).
