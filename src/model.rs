@@ -161,8 +161,18 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// Buffers for batches of up to `capacity` rows.
+    /// Buffers for training on batches of up to `capacity` rows.
     pub fn new(arch: &Architecture, capacity: usize) -> Workspace {
+        Workspace::with_grads(arch, capacity, true)
+    }
+
+    /// Buffers for forward passes only (evaluation, pictures): no gradient
+    /// buffers, half the memory.
+    pub fn for_inference(arch: &Architecture, capacity: usize) -> Workspace {
+        Workspace::with_grads(arch, capacity, false)
+    }
+
+    fn with_grads(arch: &Architecture, capacity: usize, grads: bool) -> Workspace {
         let widths = arch.widths();
         let outputs = widths
             .iter()
@@ -171,7 +181,7 @@ impl Workspace {
         let grads = widths
             .iter()
             .enumerate()
-            .map(|(i, &w)| Array2::zeros((if i == 0 { 0 } else { capacity }, w)))
+            .map(|(i, &w)| Array2::zeros((if i == 0 || !grads { 0 } else { capacity }, w)))
             .collect();
         Workspace {
             outputs,
@@ -315,7 +325,7 @@ fn run_layers(
     let widths = arch.widths();
     assert_eq!(x.ncols(), widths[layers.start], "input has the wrong width");
     let chunk = chunk.max(1).min(x.nrows().max(1));
-    let mut ws = Workspace::new(arch, chunk);
+    let mut ws = Workspace::for_inference(arch, chunk);
     let mut out = Array2::zeros((x.nrows(), widths[layers.end]));
     for start in (0..x.nrows()).step_by(chunk) {
         let rows = chunk.min(x.nrows() - start);

@@ -27,7 +27,7 @@ use crate::optim::Adam;
 
 /// Rows per forward pass when evaluating (larger batches are faster and the
 /// result does not depend on it beyond float rounding).
-pub const EVAL_CHUNK: usize = 1000;
+pub const EVAL_CHUNK: usize = 500;
 
 /// Everything that changes during training: the parameters, their gradients,
 /// Adam's state, and the preallocated buffers.
@@ -175,7 +175,7 @@ pub fn evaluate(
     data: &Dataset,
     loss: LossKind,
 ) -> Evaluation {
-    let mut ws = Workspace::new(arch, EVAL_CHUNK.min(data.len()).max(1));
+    let mut ws = Workspace::for_inference(arch, EVAL_CHUNK.min(data.len()).max(1));
     let indices: Vec<usize> = (0..data.len()).collect();
     let (mut loss_sum, mut mse_sum) = (0.0, 0.0);
     for chunk in indices.chunks(ws.capacity) {

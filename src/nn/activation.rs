@@ -14,6 +14,10 @@
 
 use ndarray::{ArrayView2, ArrayViewMut2, Zip};
 
+/// Arrays with at least this many elements are processed by all threads
+/// (element-wise, so the result does not depend on the split).
+const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
+
 /// Slope of leaky ReLU for negative inputs (PyTorch's default).
 pub const LEAKY_SLOPE: f32 = 0.01;
 
@@ -41,15 +45,21 @@ impl Activation {
 }
 
 /// `A = f(Z)`, in place: `values` holds Z on entry and A on return. values: (B, O).
-pub fn activation_forward(activation: Activation, mut values: ArrayViewMut2<f32>) {
-    match activation {
-        Activation::Identity => {}
+pub fn activation_forward(activation: Activation, values: ArrayViewMut2<f32>) {
+    let f: fn(f32) -> f32 = match activation {
+        Activation::Identity => return,
         // Written so that NaN passes through (f32::max would turn it into 0 and
         // hide a diverging run).
-        Activation::Relu => values.mapv_inplace(|z| if z < 0.0 { 0.0 } else { z }),
-        Activation::LeakyRelu => values.mapv_inplace(|z| if z > 0.0 { z } else { LEAKY_SLOPE * z }),
-        Activation::Sigmoid => values.mapv_inplace(sigmoid),
-        Activation::Tanh => values.mapv_inplace(f32::tanh),
+        Activation::Relu => |z| if z < 0.0 { 0.0 } else { z },
+        Activation::LeakyRelu => |z| if z > 0.0 { z } else { LEAKY_SLOPE * z },
+        Activation::Sigmoid => sigmoid,
+        Activation::Tanh => f32::tanh,
+    };
+    let zip = Zip::from(values);
+    if zip.size() >= PARALLEL_MIN_ELEMENTS {
+        zip.par_for_each(|v| *v = f(*v));
+    } else {
+        zip.for_each(|v| *v = f(*v));
     }
 }
 
@@ -57,7 +67,7 @@ pub fn activation_forward(activation: Activation, mut values: ArrayViewMut2<f32>
 /// `output` is the forward result A. grad, output: (B, O).
 pub fn activation_backward(
     activation: Activation,
-    mut grad: ArrayViewMut2<f32>,
+    grad: ArrayViewMut2<f32>,
     output: ArrayView2<f32>,
 ) {
     assert_eq!(
@@ -65,21 +75,18 @@ pub fn activation_backward(
         output.dim(),
         "activation_backward: shapes differ"
     );
-    let zip = Zip::from(&mut grad).and(&output);
-    match activation {
-        Activation::Identity => {}
-        Activation::Relu => zip.for_each(|g, &a| {
-            if a <= 0.0 {
-                *g = 0.0
-            }
-        }),
-        Activation::LeakyRelu => zip.for_each(|g, &a| {
-            if a <= 0.0 {
-                *g *= LEAKY_SLOPE
-            }
-        }),
-        Activation::Sigmoid => zip.for_each(|g, &a| *g *= a * (1.0 - a)),
-        Activation::Tanh => zip.for_each(|g, &a| *g *= 1.0 - a * a),
+    let derivative: fn(f32) -> f32 = match activation {
+        Activation::Identity => return,
+        Activation::Relu => |a| if a > 0.0 { 1.0 } else { 0.0 },
+        Activation::LeakyRelu => |a| if a > 0.0 { 1.0 } else { LEAKY_SLOPE },
+        Activation::Sigmoid => |a| a * (1.0 - a),
+        Activation::Tanh => |a| 1.0 - a * a,
+    };
+    let zip = Zip::from(grad).and(&output);
+    if zip.size() >= PARALLEL_MIN_ELEMENTS {
+        zip.par_for_each(|g, &a| *g *= derivative(a));
+    } else {
+        zip.for_each(|g, &a| *g *= derivative(a));
     }
 }
 

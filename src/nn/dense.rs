@@ -16,7 +16,7 @@
 //! W is stored (I, O) so the forward pass reads as the math; checkpoints store
 //! its transpose (O, I), as PyTorch's `nn.Linear` does.
 
-use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, Zip};
 
 use super::matmul::matmul;
 
@@ -61,9 +61,11 @@ pub fn dense_backward(
     );
     assert_eq!(dw.dim(), w.dim(), "dense_backward: dW has the wrong shape");
     matmul(x.t(), dy, 1.0, dw);
-    for row in dy.axis_iter(Axis(0)) {
-        db += &row;
-    }
+    // Each bias sums its own column, top to bottom: parallel over columns,
+    // same order of summation whatever the thread count.
+    Zip::from(&mut db)
+        .and(dy.axis_iter(Axis(1)))
+        .par_for_each(|b, column| *b += column.sum());
     if let Some(dx) = dx {
         matmul(dy, w.t(), 0.0, dx);
     }

@@ -9,7 +9,8 @@
 //! ```
 //! As in PyTorch's `nn.BCELoss`, each log is clamped at −100 and the gradient's
 //! denominator at 1e-12, so a saturated output gives a large but finite loss.
-//! Sums run in f64 in a fixed order (deterministic and accurate).
+//! Sums run in f64 in a fixed order (deterministic and accurate); the
+//! element-wise gradients run on all threads.
 
 use ndarray::{ArrayView2, ArrayViewMut2, Zip};
 
@@ -61,7 +62,7 @@ pub fn mse_backward(grad: ArrayViewMut2<f32>, x_hat: ArrayView2<f32>, x: ArrayVi
     Zip::from(grad)
         .and(&x_hat)
         .and(&x)
-        .for_each(|g, &p, &t| *g = scale * (p - t));
+        .par_for_each(|g, &p, &t| *g = scale * (p - t));
 }
 
 /// `L = −1/(B·D) Σ [x·ln x̂ + (1−x)·ln(1−x̂)]`, logs clamped at −100. x_hat, x: (B, D).
@@ -81,7 +82,10 @@ pub fn bce_forward(x_hat: ArrayView2<f32>, x: ArrayView2<f32>) -> f64 {
 pub fn bce_backward(grad: ArrayViewMut2<f32>, x_hat: ArrayView2<f32>, x: ArrayView2<f32>) {
     assert_eq!(x_hat.dim(), x.dim(), "bce_backward: shapes differ");
     let scale = 1.0 / x.len() as f32;
-    Zip::from(grad).and(&x_hat).and(&x).for_each(|g, &p, &t| {
-        *g = scale * (p - t) / (p * (1.0 - p)).max(1e-12);
-    });
+    Zip::from(grad)
+        .and(&x_hat)
+        .and(&x)
+        .par_for_each(|g, &p, &t| {
+            *g = scale * (p - t) / (p * (1.0 - p)).max(1e-12);
+        });
 }
