@@ -8,16 +8,18 @@
 //! works. The metadata carries the architecture.
 //!
 //! **Checkpoints** (`checkpoint.safetensors`) add everything needed to continue
-//! training exactly: Adam's moments (`adam.m.<name>`, `adam.v.<name>`) and step
+//! training exactly: Adam's moments (`adam.m.<name>`, `adam.v.<name>`, weights
+//! in this crate's (in, out) layout, written straight from memory) and step
 //! count, the progress (epochs done, steps into the next epoch), the history of
 //! metrics, the full configuration, and the figure snapshots taken so far. The
 //! shuffling needs no saved RNG: epoch e's order is drawn from a generator seeded
 //! by (seed, e) alone (see `data::mnist::epoch_order`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 
-use ndarray::{Array1, Array2, ArrayView2};
+use ndarray::{Array1, Array2};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 
@@ -25,7 +27,6 @@ use crate::config::TrainConfig;
 use crate::error::{Error, Result};
 use crate::figures::Snapshot;
 use crate::model::{Architecture, Params};
-use crate::output::write_atomic;
 use crate::train::{EpochRecord, Progress, Trainer};
 
 /// Value of the `format` metadata key in model files.
@@ -33,45 +34,84 @@ pub const FORMAT: &str = "mnist-autoencoder";
 /// Value of the `format` metadata key in checkpoints.
 pub const CHECKPOINT_FORMAT: &str = "mnist-autoencoder-checkpoint";
 
-/// Named little-endian f32 tensors waiting to be serialised.
+/// Named little-endian f32 tensors waiting to be serialised: borrowed where
+/// the memory already has the file's layout, copied where it must be transposed.
 #[derive(Default)]
-struct Tensors(Vec<(String, Vec<usize>, Vec<u8>)>);
+struct Tensors<'a>(Vec<(String, Vec<usize>, Cow<'a, [u8]>)>);
 
-impl Tensors {
-    fn push(&mut self, name: String, shape: Vec<usize>, values: impl Iterator<Item = f32>) {
-        self.0
-            .push((name, shape, values.flat_map(f32::to_le_bytes).collect()));
+/// The bytes of f32 values as stored in safetensors (little-endian), without a
+/// copy on little-endian machines.
+fn le_bytes(values: &[f32]) -> Cow<'_, [u8]> {
+    if cfg!(target_endian = "little") {
+        Cow::Borrowed(bytemuck::cast_slice(values))
+    } else {
+        Cow::Owned(values.iter().flat_map(|v| v.to_le_bytes()).collect())
     }
+}
 
-    /// Every layer of `params` as `{prefix}{layer}.weight` (out, in) and `.bias`.
-    fn push_params(&mut self, prefix: &str, params: &Params, arch: &Architecture) {
+impl<'a> Tensors<'a> {
+    /// Every layer of `params` as `{prefix}{layer}.weight` and `.bias`; weights
+    /// (out, in) as PyTorch stores them if `pytorch_layout`, else (in, out) as
+    /// this crate does (no copy: used for Adam's moments in checkpoints).
+    fn push_params(
+        &mut self,
+        prefix: &str,
+        params: &'a Params,
+        arch: &Architecture,
+        pytorch_layout: bool,
+    ) {
         for (l, layer) in params.layers.iter().enumerate() {
             let name = arch.layer_name(l);
             let (inputs, outputs) = layer.w.dim();
-            self.push(
-                format!("{prefix}{name}.weight"),
-                vec![outputs, inputs],
-                layer.w.t().iter().copied(),
-            );
-            self.push(
+            let weight = if pytorch_layout {
+                let transposed: Vec<f32> = layer.w.t().iter().copied().collect();
+                (
+                    vec![outputs, inputs],
+                    Cow::Owned(le_bytes(&transposed).into_owned()),
+                )
+            } else {
+                (
+                    vec![inputs, outputs],
+                    le_bytes(layer.w.as_slice().expect("contiguous")),
+                )
+            };
+            self.0
+                .push((format!("{prefix}{name}.weight"), weight.0, weight.1));
+            self.0.push((
                 format!("{prefix}{name}.bias"),
                 vec![outputs],
-                layer.b.iter().copied(),
-            );
+                le_bytes(layer.b.as_slice().expect("contiguous")),
+            ));
         }
     }
 
-    fn push_array(&mut self, name: String, array: ArrayView2<f32>) {
-        self.push(name, array.shape().to_vec(), array.iter().copied());
+    fn push_array(&mut self, name: String, array: &'a Array2<f32>) {
+        let bytes = le_bytes(array.as_slice().expect("snapshots are contiguous"));
+        self.0.push((name, array.shape().to_vec(), bytes));
     }
 
-    fn serialize(&self, metadata: HashMap<String, String>) -> Vec<u8> {
-        let views = self.0.iter().map(|(name, shape, bytes)| {
+    fn views(&self) -> impl Iterator<Item = (String, TensorView<'_>)> {
+        self.0.iter().map(|(name, shape, bytes)| {
             let view =
                 TensorView::new(Dtype::F32, shape.clone(), bytes).expect("shape matches bytes");
             (name.clone(), view)
-        });
-        safetensors::serialize(views, Some(metadata)).expect("in-memory serialisation cannot fail")
+        })
+    }
+
+    fn serialize(&self, metadata: HashMap<String, String>) -> Vec<u8> {
+        safetensors::serialize(self.views(), Some(metadata))
+            .expect("in-memory serialisation cannot fail")
+    }
+
+    /// Streams the file to `path` (through a temporary file renamed into place),
+    /// without building it in memory first.
+    fn write(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
+        let tmp = crate::output::temp_sibling(path);
+        if let Err(e) = safetensors::serialize_to_file(self.views(), Some(metadata), &tmp) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::bad_file(path, format!("cannot write: {e}")));
+        }
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
     }
 }
 
@@ -96,13 +136,15 @@ fn architecture_metadata(format: &str, arch: &Architecture) -> HashMap<String, S
 /// Serialises `params` of architecture `arch` to safetensors bytes.
 pub fn model_to_bytes(params: &Params, arch: &Architecture) -> Vec<u8> {
     let mut tensors = Tensors::default();
-    tensors.push_params("", params, arch);
+    tensors.push_params("", params, arch, true);
     tensors.serialize(architecture_metadata(FORMAT, arch))
 }
 
 /// Writes the model to `path` (atomically: a temporary file renamed into place).
 pub fn save_model(path: &Path, params: &Params, arch: &Architecture) -> Result<()> {
-    write_atomic(path, &model_to_bytes(params, arch))
+    let mut tensors = Tensors::default();
+    tensors.push_params("", params, arch, true);
+    tensors.write(path, architecture_metadata(FORMAT, arch))
 }
 
 /// Reads the weights of a model file or a checkpoint; every problem names the
@@ -115,7 +157,7 @@ pub fn load_model(path: &Path) -> Result<(Params, Architecture)> {
 /// Parses the weights of a model file or checkpoint; `path` names the file in errors.
 pub fn model_from_bytes(bytes: &[u8], path: &Path) -> Result<(Params, Architecture)> {
     let file = Reader::new(bytes, path, &[FORMAT, CHECKPOINT_FORMAT])?;
-    let params = file.params("")?;
+    let params = file.params("", true)?;
     Ok((params, file.arch))
 }
 
@@ -232,17 +274,20 @@ impl<'a> Reader<'a> {
         )
     }
 
-    /// Every layer as written by `Tensors::push_params` with `prefix`.
-    fn params(&self, prefix: &str) -> Result<Params> {
+    /// Every layer as written by `Tensors::push_params` with `prefix` and layout.
+    fn params(&self, prefix: &str, pytorch_layout: bool) -> Result<Params> {
         let mut params = Params::zeros(&self.arch);
         for (l, layer) in params.layers.iter_mut().enumerate() {
             let name = format!("{prefix}{}", self.arch.layer_name(l));
             let (inputs, outputs) = layer.w.dim();
-            layer.w = self
-                .array(&format!("{name}.weight"), (outputs, inputs))?
-                .reversed_axes()
-                .as_standard_layout()
-                .into_owned();
+            layer.w = if pytorch_layout {
+                self.array(&format!("{name}.weight"), (outputs, inputs))?
+                    .reversed_axes()
+                    .as_standard_layout()
+                    .into_owned()
+            } else {
+                self.array(&format!("{name}.weight"), (inputs, outputs))?
+            };
             layer.b = Array1::from(self.values(&format!("{name}.bias"), &[outputs])?);
         }
         Ok(params)
@@ -281,16 +326,16 @@ pub fn save_checkpoint(
 ) -> Result<()> {
     let arch = &trainer.arch;
     let mut tensors = Tensors::default();
-    tensors.push_params("", &trainer.params, arch);
-    tensors.push_params("adam.m.", &trainer.adam.m, arch);
-    tensors.push_params("adam.v.", &trainer.adam.v, arch);
+    tensors.push_params("", &trainer.params, arch, true);
+    tensors.push_params("adam.m.", &trainer.adam.m, arch, false);
+    tensors.push_params("adam.v.", &trainer.adam.v, arch, false);
     for (k, snap) in snapshots.iter().enumerate() {
         tensors.push_array(
             format!("snapshot.{k}.reconstructions"),
-            snap.reconstructions.view(),
+            &snap.reconstructions,
         );
-        tensors.push_array(format!("snapshot.{k}.codes"), snap.codes.view());
-        tensors.push_array(format!("snapshot.{k}.generated"), snap.generated.view());
+        tensors.push_array(format!("snapshot.{k}.codes"), &snap.codes);
+        tensors.push_array(format!("snapshot.{k}.generated"), &snap.generated);
     }
     let infos: Vec<SnapshotInfo> = snapshots
         .iter()
@@ -305,7 +350,7 @@ pub fn save_checkpoint(
     metadata.insert("progress".into(), to_json(progress));
     metadata.insert("history".into(), to_json(&history));
     metadata.insert("snapshots".into(), to_json(&infos));
-    write_atomic(path, &tensors.serialize(metadata))
+    tensors.write(path, metadata)
 }
 
 /// Reads a checkpoint written by [`save_checkpoint`].
@@ -350,9 +395,9 @@ pub fn checkpoint_from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
         .parse::<u64>()
         .map_err(|_| Error::bad_file(path, "metadata field 'adam_step' is not an integer"))?;
     Ok(Checkpoint {
-        params: file.params("")?,
-        adam_m: file.params("adam.m.")?,
-        adam_v: file.params("adam.v.")?,
+        params: file.params("", true)?,
+        adam_m: file.params("adam.m.", false)?,
+        adam_v: file.params("adam.v.", false)?,
         adam_step,
         config: file.json("config")?,
         progress: file.json("progress")?,

@@ -9,11 +9,16 @@ use crate::config::TrainConfig;
 use crate::error::{Error, Result};
 use crate::train::EpochRecord;
 
-/// Writes `bytes` to `path` atomically: `path.tmp` first, then a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// `path` with `.tmp` appended: where a file is written before it is renamed.
+pub fn temp_sibling(path: &Path) -> PathBuf {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
+    PathBuf::from(tmp)
+}
+
+/// Writes `bytes` to `path` atomically: `path.tmp` first, then a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_sibling(path);
     let write = || -> std::io::Result<()> {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(bytes)?;

@@ -1,0 +1,36 @@
+"""Mutation check of the backward math: applies one deliberate mistake at a time
+(a sign, a transpose, a dropped term, a wrong factor, no bias correction), runs the
+gradient and Adam tests, and reports whether they caught it. Restores each file
+with `git checkout`, so run it on a clean work tree:
+
+    python3 scripts/mutants.py
+"""
+import subprocess
+import sys
+
+if subprocess.run(["git", "status", "--porcelain", "src"], capture_output=True, text=True).stdout.strip():
+    sys.exit("src/ has uncommitted changes: commit or stash them first (this script restores files with git checkout)")
+muts = [
+ ("src/nn/dense.rs", "matmul(x.t(), dy, 1.0, dw);", "matmul(x.t(), dy, 0.0, dw);", "dW overwrite instead of accumulate"),
+ ("src/nn/dense.rs", "*b += column.sum()", "*b -= column.sum()", "db sign"),
+ ("src/nn/dense.rs", "matmul(x.t(), dy, 1.0, dw);", "matmul(x.t(), dy, -1.0, dw);", "dW accumulated with wrong sign (beta)"),
+ ("src/nn/dense.rs", "matmul(dy, w.t(), 0.0, dx);", "matmul(dy.view(), w.view().reversed_axes().t(), 0.0, dx);", "dX transpose dropped (W instead of Wᵀ)"),
+ ("src/nn/activation.rs", "|a| a * (1.0 - a)", "|a| 1.0 - a", "sigmoid derivative missing factor a"),
+ ("src/nn/activation.rs", "|a| if a > 0.0 { 1.0 } else { 0.0 }", "|a| if a >= 0.0 { 1.0 } else { 1.0 }", "relu mask dropped"),
+ ("src/nn/activation.rs", "|a| 1.0 - a * a", "|a| 1.0 + a * a", "tanh sign"),
+ ("src/nn/loss.rs", "let scale = 2.0 / x.len() as f32;", "let scale = 1.0 / x.len() as f32;", "MSE factor 2 dropped"),
+ ("src/nn/loss.rs", "*g = scale * (p - t) / (p * (1.0 - p)).max(1e-12);", "*g = scale * (p - t);", "BCE denominator dropped"),
+ ("src/optim.rs", "let bias_correction1 = 1.0 - (self.beta1 as f64).powi(t);", "let bias_correction1 = 1.0;", "Adam no bias correction 1"),
+ ("src/optim.rs", "let bias_correction2 = 1.0 - (self.beta2 as f64).powi(t);", "let bias_correction2 = 1.0f64;", "Adam no bias correction 2"),
+ ("src/model.rs", "ws.outputs[l].slice(s![..rows, ..]),\n            params.layers[l].w.view(),", "ws.outputs[l + 1].slice(s![..rows, ..]),\n            params.layers[l].w.view(),", "wrong cached input for dW"),
+]
+for f, old, new, name in muts:
+    s = open(f).read()
+    assert old in s, (f, old)
+    open(f, 'w').write(s.replace(old, new, 1))
+    r = subprocess.run("cargo test --lib --test gradcheck --test torch_reference 2>&1", shell=True, capture_output=True, text=True)
+    failed = [l for l in r.stdout.splitlines() if l.startswith("test ") and "FAILED" in l]
+    compile_err = "error[" in r.stdout or "error:" in r.stdout and not failed
+    verdict = 'CAUGHT' if failed else ('COMPILE ERROR' if compile_err else 'MISSED')
+    print(f"{name:45s} -> {verdict}: {[l.split()[1] for l in failed if l.split()[1] != 'result:'][:3]}")
+    subprocess.run(["git", "checkout", f])
