@@ -213,7 +213,7 @@ impl Figures {
         };
         draw_digit_sheet(
             &out_dir.join("reconstructions.png"),
-            &caption(last, "Test digits and reconstructions"),
+            &caption(last, "Test images and reconstructions"),
             &sheet(&last.reconstructions),
             self.shape,
         )?;
