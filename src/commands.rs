@@ -1,4 +1,5 @@
-//! The subcommands that use a trained model: `eval`, `generate`, `reconstruct`.
+//! The subcommands besides `train`: `gradcheck` on a fresh network, and `eval`,
+//! `generate`, `reconstruct` on saved weights.
 
 use std::path::Path;
 
@@ -9,14 +10,68 @@ use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
 
 use crate::checkpoint::load_model;
-use crate::config::{EvalConfig, GenerateConfig, ReconstructConfig};
-use crate::data::mnist::load_split;
+use crate::config::{EvalConfig, GenerateConfig, GradcheckConfig, ReconstructConfig};
+use crate::data::mnist::{fill_batch, load_split};
 use crate::error::{Error, Result};
 use crate::figures::{image_rows, images, Gaussian};
-use crate::model::{decode, encode, reconstruct, Architecture};
+use crate::gradcheck::{check_model, report, Band};
+use crate::model::{decode, encode, reconstruct, Architecture, Params};
 use crate::nn::LossKind;
 use crate::train::evaluate;
 use crate::viz::digits::draw_digit_sheet;
+
+/// Runs `gradcheck`: prints one row per parameter tensor and a verdict, and
+/// returns the worst band.
+pub fn run_gradcheck(config: &GradcheckConfig) -> Result<Band> {
+    use ndarray_rand::rand::rngs::StdRng;
+    use ndarray_rand::rand::SeedableRng;
+    if config.latent == 0 || config.batch_size == 0 || config.hidden.0.is_empty() {
+        return Err(Error::bad_flag(
+            "--latent/--batch-size/--hidden",
+            "must be positive",
+        ));
+    }
+    if !(config.eps.is_finite() && config.eps > 0.0) {
+        return Err(Error::bad_flag(
+            "--eps",
+            format!("must be a positive finite number, got {}", config.eps),
+        ));
+    }
+    let test = load_split(&config.data_dir, "t10k")?;
+    let arch = Architecture {
+        input: test.pixels(),
+        hidden: config.hidden.0.clone(),
+        latent: config.latent,
+    };
+    let params = Params::init(&arch, &mut StdRng::seed_from_u64(config.seed));
+    let indices: Vec<usize> = (0..config.batch_size.min(test.len()))
+        .map(|i| (i * 7919 + config.seed as usize) % test.len())
+        .collect();
+    let mut x = ndarray::Array2::zeros((indices.len(), test.pixels()));
+    fill_batch(&test.images, &indices, x.view_mut());
+    let samples = if config.samples == 0 {
+        usize::MAX
+    } else {
+        config.samples
+    };
+    println!(
+        "gradcheck: {} ({} parameters), {:?} loss, batch of {} test images, eps {}, {} elements per tensor",
+        arch.describe(),
+        params.len(),
+        config.loss,
+        indices.len(),
+        config.eps,
+        if config.samples == 0 { "all".to_string() } else { format!("up to {}", config.samples) }
+    );
+    let checks = check_model(&params, &arch, &x, config.loss, config.eps, samples);
+    let (table, worst) = report(&checks);
+    print!("{table}");
+    println!(
+        "verdict: {} (tensor error: OK < 1e-2 <= WARN < 1e-1 <= FAIL)",
+        worst.name()
+    );
+    Ok(worst)
+}
 
 /// Checks that a dataset's images fit the model.
 fn check_width(arch: &Architecture, pixels: usize, model: &Path, data: &Path) -> Result<()> {

@@ -291,60 +291,56 @@ impl Figures {
             self.shape,
         )?;
 
-        // Latent maps and their animations.
+        // Latent maps (the last frame) and their animations, by PCA and t-SNE.
         let class_names: Vec<String> = (0..10).map(|c| c.to_string()).collect();
-        let (pca_frames, explained) = self.pca_frames();
         let labels = &self.mapped_labels;
-        let pc_names = ("PC 1", "PC 2");
-        draw_latent_map(
-            &out_dir.join("latent_pca.png"),
-            &format!(
-                "Latent codes of {} test images, PCA ({:.0}% of variance)",
-                labels.len(),
-                100.0 * explained
-            ),
-            pc_names,
-            pca_frames.last().expect("frames").view(),
-            labels,
-            &class_names,
-        )?;
-        let captioned = |frames: &[Array2<f32>], what: &str| -> Vec<(String, Array2<f32>)> {
-            self.snapshots
-                .iter()
-                .zip(frames)
-                .map(|(snap, f)| (caption(snap, what), f.clone()))
-                .collect()
-        };
-        draw_latent_animation(
-            &out_dir.join("latent_pca.gif"),
-            pc_names,
-            &captioned(&pca_frames, "Latent PCA"),
-            labels,
-            &class_names,
-            500,
-        )?;
-
+        let (pca_frames, explained) = self.pca_frames();
         let tsne_frames = self.tsne_frames();
-        let tsne_names = ("t-SNE 1", "t-SNE 2");
-        draw_latent_map(
-            &out_dir.join("latent_tsne.png"),
-            &format!(
-                "Latent codes of {} test images, t-SNE (perplexity 30)",
-                labels.len()
+        let maps = [
+            (
+                "latent_pca",
+                "PCA",
+                format!("PCA ({:.0}% of variance)", 100.0 * explained),
+                ("PC 1", "PC 2"),
+                pca_frames,
             ),
-            tsne_names,
-            tsne_frames.last().expect("frames").view(),
-            labels,
-            &class_names,
-        )?;
-        draw_latent_animation(
-            &out_dir.join("latent_tsne.gif"),
-            tsne_names,
-            &captioned(&tsne_frames, "Latent t-SNE"),
-            labels,
-            &class_names,
-            500,
-        )?;
+            (
+                "latent_tsne",
+                "t-SNE",
+                "t-SNE (perplexity 30)".to_string(),
+                ("t-SNE 1", "t-SNE 2"),
+                tsne_frames,
+            ),
+        ];
+        for (file, method, description, axis_names, frames) in maps {
+            let title = format!(
+                "Latent codes of {} test images, {description}",
+                labels.len()
+            );
+            let last_frame = frames.last().expect("at least one frame").view();
+            draw_latent_map(
+                &out_dir.join(format!("{file}.png")),
+                &title,
+                axis_names,
+                last_frame,
+                labels,
+                &class_names,
+            )?;
+            let captioned: Vec<(String, Array2<f32>)> = self
+                .snapshots
+                .iter()
+                .zip(&frames)
+                .map(|(snap, frame)| (caption(snap, &format!("Latent {method}")), frame.clone()))
+                .collect();
+            draw_latent_animation(
+                &out_dir.join(format!("{file}.gif")),
+                axis_names,
+                &captioned,
+                labels,
+                &class_names,
+                500,
+            )?;
+        }
         Ok(figure_descriptions(self.snapshots.len(), labels.len()))
     }
 

@@ -19,7 +19,7 @@
 //! | [`viz`] | drawing: plain data in, a PNG, GIF or HTML file out |
 //! | [`gradcheck`] | centered finite differences and relative errors |
 //! | [`checkpoint`] | weights as PyTorch-compatible safetensors; checkpoints for exact resume |
-//! | [`commands`] | `eval`, `generate`, `reconstruct` on saved weights |
+//! | [`commands`] | `gradcheck`, and `eval`, `generate`, `reconstruct` on saved weights |
 //! | [`output`] | metrics.csv, summary.json, atomic writes |
 //! | [`config`] | the command line |
 //! | [`parallel`] | the thread pool, with denormals flushed to zero |
@@ -310,59 +310,6 @@ pub fn run_train_with(config: &TrainConfig, explicit: &[String]) -> Result<Summa
         );
     }
     Ok(summary)
-}
-
-/// Runs `gradcheck`: prints one row per parameter tensor and a verdict, and
-/// returns the worst band.
-pub fn run_gradcheck(config: &config::GradcheckConfig) -> Result<gradcheck::Band> {
-    use ndarray_rand::rand::rngs::StdRng;
-    use ndarray_rand::rand::SeedableRng;
-    if config.latent == 0 || config.batch_size == 0 || config.hidden.0.is_empty() {
-        return Err(error::Error::bad_flag(
-            "--latent/--batch-size/--hidden",
-            "must be positive",
-        ));
-    }
-    if !(config.eps.is_finite() && config.eps > 0.0) {
-        return Err(error::Error::bad_flag(
-            "--eps",
-            format!("must be a positive finite number, got {}", config.eps),
-        ));
-    }
-    let test = data::mnist::load_split(&config.data_dir, "t10k")?;
-    let arch = Architecture {
-        input: test.pixels(),
-        hidden: config.hidden.0.clone(),
-        latent: config.latent,
-    };
-    let params = model::Params::init(&arch, &mut StdRng::seed_from_u64(config.seed));
-    let indices: Vec<usize> = (0..config.batch_size.min(test.len()))
-        .map(|i| (i * 7919 + config.seed as usize) % test.len())
-        .collect();
-    let mut x = ndarray::Array2::zeros((indices.len(), test.pixels()));
-    data::mnist::fill_batch(&test.images, &indices, x.view_mut());
-    let samples = if config.samples == 0 {
-        usize::MAX
-    } else {
-        config.samples
-    };
-    println!(
-        "gradcheck: {} ({} parameters), {:?} loss, batch of {} test images, eps {}, {} elements per tensor",
-        arch.describe(),
-        params.len(),
-        config.loss,
-        indices.len(),
-        config.eps,
-        if config.samples == 0 { "all".to_string() } else { format!("up to {}", config.samples) }
-    );
-    let checks = gradcheck::check_model(&params, &arch, &x, config.loss, config.eps, samples);
-    let (table, worst) = gradcheck::report(&checks);
-    print!("{table}");
-    println!(
-        "verdict: {} (tensor error: OK < 1e-2 <= WARN < 1e-1 <= FAIL)",
-        worst.name()
-    );
-    Ok(worst)
 }
 
 /// The configuration of a resumed run: the checkpoint's, with the explicitly

@@ -36,7 +36,7 @@ fn main() {
                 .expect("train subcommand");
             mnist_autoencoder::run_train_with(&config, &explicit_flags(sub)).map(|_| ())
         }
-        Some(Command::Gradcheck(config)) => match mnist_autoencoder::run_gradcheck(&config) {
+        Some(Command::Gradcheck(config)) => match commands::run_gradcheck(&config) {
             Ok(Band::Fail) => {
                 eprintln!("error: gradcheck failed: at least one tensor's gradient disagrees with finite differences");
                 std::process::exit(1);
