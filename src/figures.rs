@@ -217,31 +217,27 @@ impl Figures {
             &sheet(&last.reconstructions),
             self.shape,
         )?;
-        let frames: Vec<(String, Vec<ImageRow>)> = self
-            .snapshots
-            .iter()
-            .map(|snap| {
-                (
-                    caption(snap, "Reconstructions"),
-                    sheet(&snap.reconstructions),
-                )
-            })
-            .collect();
+        // One sheet per snapshot, captioned with its epoch and validation loss.
+        let frames = |what: &str,
+                      rows_of: &dyn Fn(&Snapshot) -> Vec<ImageRow>|
+         -> Vec<(String, Vec<ImageRow>)> {
+            self.snapshots
+                .iter()
+                .map(|snap| (caption(snap, what), rows_of(snap)))
+                .collect()
+        };
+        let frames_reconstructions =
+            frames("Reconstructions", &|snap| sheet(&snap.reconstructions));
         draw_digit_animation(
             &out_dir.join("reconstructions.gif"),
-            &frames,
+            &frames_reconstructions,
             self.shape,
             delay,
         )?;
 
-        // Generation: fitted Gaussian versus N(0, I), from the same noise.
-        let gaussian = Gaussian::fit(encode(params, arch, self.fit_images.view(), CHUNK).view());
-        let fitted = decode(
-            params,
-            arch,
-            gaussian.sample(self.noise.view()).view(),
-            CHUNK,
-        );
+        // Generation: fitted Gaussian versus N(0, I), from the same noise. The
+        // last snapshot is always the final model, so its samples are the final ones.
+        let fitted = &last.generated;
         let standard = decode(params, arch, self.noise.view(), CHUNK);
         let mut rows = vec![heading("z ~ N(μ, Σ), a Gaussian fitted to the training codes (mean, full covariance, Cholesky)")];
         rows.extend(image_rows("fitted N(μ, Σ)", fitted.view()));
@@ -253,17 +249,15 @@ impl Figures {
             &rows,
             self.shape,
         )?;
-        let frames: Vec<(String, Vec<ImageRow>)> = self
-            .snapshots
-            .iter()
-            .map(|snap| {
-                (
-                    caption(snap, "Decoded samples of N(μ, Σ)"),
-                    image_rows("fitted N(μ, Σ)", snap.generated.view()),
-                )
-            })
-            .collect();
-        draw_digit_animation(&out_dir.join("generated.gif"), &frames, self.shape, delay)?;
+        let frames_generated = frames("Decoded samples of N(μ, Σ)", &|snap| {
+            image_rows("fitted N(μ, Σ)", snap.generated.view())
+        });
+        draw_digit_animation(
+            &out_dir.join("generated.gif"),
+            &frames_generated,
+            self.shape,
+            delay,
+        )?;
 
         // Interpolation between test digits of different classes.
         let codes = encode(params, arch, self.shown.view(), CHUNK);

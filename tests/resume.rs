@@ -37,6 +37,11 @@ fn train(out: &Path, extra: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs the binary with `args` and waits for it.
+fn bin(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -57,16 +62,13 @@ fn three_epochs_then_resume_to_five_equals_five_in_one_go() {
     assert!(train(&whole, &["--epochs", "5"]).status.success());
     assert!(train(&split, &["--epochs", "3"]).status.success());
     let checkpoint = split.join("checkpoint.safetensors");
-    let resumed = Command::new(BIN)
-        .args([
-            "train",
-            "--resume",
-            checkpoint.to_str().unwrap(),
-            "--epochs",
-            "5",
-        ])
-        .output()
-        .unwrap();
+    let resumed = bin(&[
+        "train",
+        "--resume",
+        checkpoint.to_str().unwrap(),
+        "--epochs",
+        "5",
+    ]);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     assert!(String::from_utf8_lossy(&resumed.stdout).contains("resuming from"));
 
@@ -134,10 +136,7 @@ fn ctrl_c_mid_epoch_saves_a_checkpoint_that_resumes_exactly() {
         "stopped early: {:?}",
         state.progress
     );
-    let resumed = Command::new(BIN)
-        .args(["train", "--resume", checkpoint.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let resumed = bin(&["train", "--resume", checkpoint.to_str().unwrap()]);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     assert_eq!(losses(&whole), losses(&cut));
     assert_eq!(
@@ -147,11 +146,9 @@ fn ctrl_c_mid_epoch_saves_a_checkpoint_that_resumes_exactly() {
 }
 
 fn resume_error(checkpoint: &Path, extra: &[&str]) -> String {
-    let output = Command::new(BIN)
-        .args(["train", "--resume", checkpoint.to_str().unwrap()])
-        .args(extra)
-        .output()
-        .unwrap();
+    let mut args = vec!["train", "--resume", checkpoint.to_str().unwrap()];
+    args.extend(extra);
+    let output = bin(&args);
     let message = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{message}");
     assert!(!message.contains("panicked"), "{message}");
@@ -235,10 +232,7 @@ fn eval_generate_and_reconstruct_use_saved_weights() {
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
 
-    let output = Command::new(BIN)
-        .args(["eval", "--model", model.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let output = bin(&["eval", "--model", model.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{}", stderr(&output));
     let printed: f64 = stdout
@@ -261,18 +255,15 @@ fn eval_generate_and_reconstruct_use_saved_weights() {
     );
 
     let generated = tmp.path().join("generated.png");
-    let output = Command::new(BIN)
-        .args([
-            "generate",
-            "--model",
-            model.to_str().unwrap(),
-            "--count",
-            "12",
-            "--out",
-            generated.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let output = bin(&[
+        "generate",
+        "--model",
+        model.to_str().unwrap(),
+        "--count",
+        "12",
+        "--out",
+        generated.to_str().unwrap(),
+    ]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(mnist_autoencoder::commands::read_gray_png(&generated).is_ok());
 
@@ -288,36 +279,30 @@ fn eval_generate_and_reconstruct_use_saved_weights() {
         .collect();
     mnist_autoencoder::commands::write_gray_png(&digit, 28, 28, &pixels).unwrap();
     let rebuilt = tmp.path().join("rebuilt.png");
-    let output = Command::new(BIN)
-        .args([
-            "reconstruct",
-            "--model",
-            model.to_str().unwrap(),
-            "--input",
-            digit.to_str().unwrap(),
-            "--out",
-            rebuilt.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let output = bin(&[
+        "reconstruct",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        digit.to_str().unwrap(),
+        "--out",
+        rebuilt.to_str().unwrap(),
+    ]);
     assert!(output.status.success(), "{}", stderr(&output));
     let (w, h, _) = mnist_autoencoder::commands::read_gray_png(&rebuilt).unwrap();
     assert_eq!((w, h), (28, 28));
 
     let wide = tmp.path().join("wide.png");
     mnist_autoencoder::commands::write_gray_png(&wide, 30, 28, &[0; 840]).unwrap();
-    let output = Command::new(BIN)
-        .args([
-            "reconstruct",
-            "--model",
-            model.to_str().unwrap(),
-            "--input",
-            wide.to_str().unwrap(),
-            "--out",
-            rebuilt.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let output = bin(&[
+        "reconstruct",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        wide.to_str().unwrap(),
+        "--out",
+        rebuilt.to_str().unwrap(),
+    ]);
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("30×28"), "{}", stderr(&output));
 }
