@@ -11,9 +11,15 @@
 //! training exactly: Adam's moments (`adam.m.<name>`, `adam.v.<name>`, weights
 //! in this crate's (in, out) layout, written straight from memory) and step
 //! count, the progress (epochs done, steps into the next epoch), the history of
-//! metrics, the full configuration, and the figure snapshots taken so far. The
-//! shuffling needs no saved RNG: epoch e's order is drawn from a generator seeded
-//! by (seed, e) alone (see `data::mnist::epoch_order`).
+//! metrics, the full configuration, and any extra named arrays the caller adds
+//! (the figure snapshots taken so far: this module does not know what they
+//! are). Nothing random needs saving: every draw is seeded by (seed, epoch,
+//! step) (see `train`).
+//!
+//! Files are written through [`crate::files`] (temporary file, fsync, rename),
+//! streamed tensor by tensor. Reading trusts nothing: every size in the
+//! metadata is checked against the tensors actually present before anything is
+//! allocated from it, and NaN or infinite weights are refused by name.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -25,9 +31,12 @@ use safetensors::SafeTensors;
 
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
-use crate::figures::Snapshot;
-use crate::model::{Architecture, Params};
-use crate::train::{EpochRecord, Progress, Trainer};
+use crate::files::write_atomic_with;
+use crate::metrics::EpochRecord;
+use crate::model::{Architecture, Dense, ModelKind, Params};
+use crate::nn::Activation;
+use crate::optim::Adam;
+use crate::train::{Progress, TrainState};
 
 /// Value of the `format` metadata key in model files.
 pub const FORMAT: &str = "mnist-autoencoder";
@@ -102,16 +111,37 @@ impl<'a> Tensors<'a> {
         safetensors::serialize(self.views(), Some(metadata))
             .expect("in-memory serialisation cannot fail")
     }
-
-    /// Streams the file to `path` (through a temporary file renamed into place),
-    /// without building it in memory first.
+    /// Streams the file to `path` through the one atomic writer: the 8-byte
+    /// header length, the JSON header (names, shapes, byte offsets, metadata),
+    /// then each tensor's bytes in order, without building the file in memory.
     fn write(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
-        let tmp = crate::output::temp_sibling(path);
-        if let Err(e) = safetensors::serialize_to_file(self.views(), Some(metadata), &tmp) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(Error::bad_file(path, format!("cannot write: {e}")));
+        let mut header = serde_json::Map::new();
+        header.insert("__metadata__".into(), serde_json::json!(metadata));
+        let mut offset = 0usize;
+        for (name, shape, bytes) in &self.0 {
+            let entry = serde_json::json!({
+                "dtype": "F32", "shape": shape, "data_offsets": [offset, offset + bytes.len()]
+            });
+            header.insert(name.clone(), entry);
+            offset += bytes.len();
         }
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+        let mut header = serde_json::to_string(&header).expect("header serialises");
+        while header.len() % 8 != 0 {
+            header.push(' '); // the format pads the header to 8 bytes with spaces
+        }
+        write_atomic_with(path, |file| {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            let mut write = || -> std::io::Result<()> {
+                use std::io::Write;
+                out.write_all(&(header.len() as u64).to_le_bytes())?;
+                out.write_all(header.as_bytes())?;
+                for (_, _, bytes) in &self.0 {
+                    out.write_all(bytes)?;
+                }
+                out.flush()
+            };
+            write().map_err(|e| e.to_string())
+        })
     }
 }
 
@@ -129,6 +159,8 @@ fn architecture_metadata(format: &str, arch: &Architecture) -> HashMap<String, S
             crate::config::Hidden(arch.hidden.clone()).to_string(),
         ),
         ("latent".to_string(), arch.latent.to_string()),
+        ("kind".to_string(), arch.kind.name().to_string()),
+        ("activation".to_string(), arch.activation.name().to_string()),
         ("activations".to_string(), activations.join(",")),
     ])
 }
@@ -183,11 +215,7 @@ impl<'a> Reader<'a> {
             path,
             metadata,
             tensors,
-            arch: Architecture {
-                input: 0,
-                hidden: Vec::new(),
-                latent: 0,
-            },
+            arch: Architecture::plain(0, Vec::new(), 0),
         };
         let format = reader.field("format")?;
         if !formats.contains(&format) {
@@ -199,10 +227,22 @@ impl<'a> Reader<'a> {
         let hidden = crate::config::parse_hidden(reader.field("hidden")?)
             .map_err(|e| bad(format!("metadata field 'hidden': {e}")))?
             .0;
+        // Files written before the VAE existed have neither field: a plain ReLU model.
+        let kind = match reader.metadata.get("kind").map(String::as_str) {
+            None | Some("ae") => ModelKind::Ae,
+            Some("vae") => ModelKind::Vae,
+            Some(other) => return Err(bad(format!("metadata field 'kind' is '{other}', expected ae or vae"))),
+        };
+        let activation = match reader.metadata.get("activation") {
+            None => Activation::Relu,
+            Some(name) => name.parse().map_err(|e| bad(format!("metadata field 'activation': {e}")))?,
+        };
         reader.arch = Architecture {
+            kind,
             input: reader.number("input")?,
             hidden,
             latent: reader.number("latent")?,
+            activation,
         };
         Ok(reader)
     }
@@ -274,13 +314,14 @@ impl<'a> Reader<'a> {
         )
     }
 
-    /// Every layer as written by `Tensors::push_params` with `prefix` and layout.
+    /// Every layer as written by `Tensors::push_params` with `prefix` and
+    /// layout. Each tensor's shape is checked against the file before its
+    /// memory is allocated, and NaN or infinite values are refused.
     fn params(&self, prefix: &str, pytorch_layout: bool) -> Result<Params> {
-        let mut params = Params::zeros(&self.arch);
-        for (l, layer) in params.layers.iter_mut().enumerate() {
+        let mut layers = Vec::new();
+        for (l, (inputs, outputs)) in self.arch.layer_shapes().into_iter().enumerate() {
             let name = format!("{prefix}{}", self.arch.layer_name(l));
-            let (inputs, outputs) = layer.w.dim();
-            layer.w = if pytorch_layout {
+            let w = if pytorch_layout {
                 self.array(&format!("{name}.weight"), (outputs, inputs))?
                     .reversed_axes()
                     .as_standard_layout()
@@ -288,68 +329,55 @@ impl<'a> Reader<'a> {
             } else {
                 self.array(&format!("{name}.weight"), (inputs, outputs))?
             };
-            layer.b = Array1::from(self.values(&format!("{name}.bias"), &[outputs])?);
+            let b = Array1::from(self.values(&format!("{name}.bias"), &[outputs])?);
+            layers.push(Dense { w, b });
+        }
+        let params = Params { layers };
+        if let Some(l) = params.first_non_finite() {
+            return Err(Error::bad_file(
+                self.path,
+                format!("tensor '{prefix}{}' holds NaN or infinite values", self.arch.layer_name(l)),
+            ));
         }
         Ok(params)
     }
 }
 
+/// Named 2-D arrays a checkpoint carries for its caller (the figure snapshots),
+/// with a JSON string describing them.
+#[derive(Debug, Clone, Default)]
+pub struct Extra {
+    pub info: String,
+    pub arrays: Vec<(String, Array2<f32>)>,
+}
+
 /// Everything a checkpoint holds.
 #[derive(Debug, Clone)]
 pub struct Checkpoint {
-    pub arch: Architecture,
-    pub params: Params,
-    pub adam_m: Params,
-    pub adam_v: Params,
-    pub adam_step: u64,
+    pub state: TrainState,
     pub config: TrainConfig,
-    pub progress: Progress,
-    pub history: Vec<EpochRecord>,
-    pub snapshots: Vec<Snapshot>,
+    pub extra: Extra,
 }
 
-/// The epoch and validation loss of a snapshot, stored as JSON metadata.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct SnapshotInfo {
-    epoch: usize,
-    val_loss: f64,
-}
-
-/// Writes a checkpoint of `trainer` (atomically).
-pub fn save_checkpoint(
-    path: &Path,
-    trainer: &Trainer,
-    config: &TrainConfig,
-    progress: &Progress,
-    history: &[EpochRecord],
-    snapshots: &[Snapshot],
-) -> Result<()> {
-    let arch = &trainer.arch;
+/// Writes a checkpoint of `state` (atomically), with `extra` arrays.
+pub fn save_checkpoint(path: &Path, state: &TrainState, config: &TrainConfig, extra: &Extra) -> Result<()> {
+    let arch = &state.arch;
     let mut tensors = Tensors::default();
-    tensors.push_params("", &trainer.params, arch, true);
-    tensors.push_params("adam.m.", &trainer.adam.m, arch, false);
-    tensors.push_params("adam.v.", &trainer.adam.v, arch, false);
-    for (k, snap) in snapshots.iter().enumerate() {
-        tensors.push_array(
-            format!("snapshot.{k}.reconstructions"),
-            &snap.reconstructions,
-        );
-        tensors.push_array(format!("snapshot.{k}.codes"), &snap.codes);
-        tensors.push_array(format!("snapshot.{k}.generated"), &snap.generated);
+    tensors.push_params("", &state.params, arch, true);
+    tensors.push_params("adam.m.", &state.adam.m, arch, false);
+    tensors.push_params("adam.v.", &state.adam.v, arch, false);
+    for (name, array) in &extra.arrays {
+        tensors.push_array(format!("extra.{name}"), array);
     }
-    let infos: Vec<SnapshotInfo> = snapshots
-        .iter()
-        .map(|s| SnapshotInfo {
-            epoch: s.epoch,
-            val_loss: s.val_loss,
-        })
-        .collect();
+    let names: Vec<&str> = extra.arrays.iter().map(|(n, _)| n.as_str()).collect();
     let mut metadata = architecture_metadata(CHECKPOINT_FORMAT, arch);
-    metadata.insert("adam_step".into(), trainer.adam.step.to_string());
+    metadata.insert("adam_step".into(), state.adam.step.to_string());
+    metadata.insert("lr".into(), to_json(&state.adam.lr));
     metadata.insert("config".into(), to_json(config));
-    metadata.insert("progress".into(), to_json(progress));
-    metadata.insert("history".into(), to_json(&history));
-    metadata.insert("snapshots".into(), to_json(&infos));
+    metadata.insert("progress".into(), to_json(&state.progress));
+    metadata.insert("history".into(), to_json(&state.history));
+    metadata.insert("extra_info".into(), extra.info.clone());
+    metadata.insert("extra_names".into(), to_json(&names));
     tensors.write(path, metadata)
 }
 
@@ -362,48 +390,47 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
 /// Parses checkpoint bytes; `path` names the file in errors.
 pub fn checkpoint_from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     let file = Reader::new(bytes, path, &[CHECKPOINT_FORMAT])?;
-    let infos: Vec<SnapshotInfo> = file.json("snapshots")?;
-    let mut snapshots = Vec::with_capacity(infos.len());
-    for (k, info) in infos.iter().enumerate() {
-        let shape = |name: &str| -> Result<(usize, usize)> {
-            let name = format!("snapshot.{k}.{name}");
-            let view = file
-                .tensors
-                .tensor(&name)
-                .map_err(|_| Error::bad_file(path, format!("tensor '{name}' is missing")))?;
-            match view.shape() {
-                [rows, cols] => Ok((*rows, *cols)),
-                other => Err(Error::bad_file(
-                    path,
-                    format!("tensor '{name}' has shape {other:?}, expected 2 dimensions"),
-                )),
-            }
-        };
-        snapshots.push(Snapshot {
-            epoch: info.epoch,
-            val_loss: info.val_loss,
-            reconstructions: file.array(
-                &format!("snapshot.{k}.reconstructions"),
-                shape("reconstructions")?,
-            )?,
-            codes: file.array(&format!("snapshot.{k}.codes"), shape("codes")?)?,
-            generated: file.array(&format!("snapshot.{k}.generated"), shape("generated")?)?,
-        });
-    }
+    let bad = |message: String| Error::bad_file(path, message);
     let adam_step = file
         .field("adam_step")?
         .parse::<u64>()
-        .map_err(|_| Error::bad_file(path, "metadata field 'adam_step' is not an integer"))?;
+        .map_err(|_| bad("metadata field 'adam_step' is not an integer".into()))?;
+    let config: TrainConfig = file.json("config")?;
+    let progress: Progress = file.json("progress")?;
+    let history: Vec<EpochRecord> = file.json("history")?;
+    if history.len() != progress.epochs_done {
+        return Err(bad(format!(
+            "metadata says {} epochs are done but holds {} epochs of history",
+            progress.epochs_done,
+            history.len()
+        )));
+    }
+    let params = file.params("", true)?;
+    let mut adam = Adam::new(&params, config.lr);
+    adam.m = file.params("adam.m.", false)?;
+    adam.v = file.params("adam.v.", false)?;
+    adam.step = adam_step;
+    let names: Vec<String> = file.json("extra_names").unwrap_or_default();
+    let mut arrays = Vec::with_capacity(names.len());
+    for name in names {
+        let tensor = format!("extra.{name}");
+        let view = file
+            .tensors
+            .tensor(&tensor)
+            .map_err(|_| bad(format!("tensor '{tensor}' is missing")))?;
+        let shape = match view.shape() {
+            [rows, cols] => (*rows, *cols),
+            other => return Err(bad(format!("tensor '{tensor}' has shape {other:?}, expected 2 dimensions"))),
+        };
+        arrays.push((name, file.array(&tensor, shape)?));
+    }
     Ok(Checkpoint {
-        params: file.params("", true)?,
-        adam_m: file.params("adam.m.", false)?,
-        adam_v: file.params("adam.v.", false)?,
-        adam_step,
-        config: file.json("config")?,
-        progress: file.json("progress")?,
-        history: file.json("history")?,
-        snapshots,
-        arch: file.arch.clone(),
+        state: TrainState { arch: file.arch.clone(), params, adam, progress, history },
+        config,
+        extra: Extra {
+            info: file.metadata.get("extra_info").cloned().unwrap_or_default(),
+            arrays,
+        },
     })
 }
 
@@ -419,11 +446,7 @@ mod tests {
     use ndarray_rand::rand::SeedableRng;
 
     fn arch() -> Architecture {
-        Architecture {
-            input: 12,
-            hidden: vec![7, 5],
-            latent: 3,
-        }
+        Architecture::plain(12, vec![7, 5], 3)
     }
 
     #[test]

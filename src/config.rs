@@ -1,15 +1,68 @@
-//! Command-line interface and the training configuration.
+//! Command-line interface and the training configuration: the only module that
+//! knows clap.
 //!
 //! `TrainConfig` is both the clap definition of `train`'s flags (each `///` line
 //! is its `--help` text) and the configuration the library runs with; its
 //! `Default` is "no flags given", so the defaults live in one place.
+//! [`parse_command_line`] turns the arguments into a [`Command`]; for `train` it
+//! also records which flags were given, for the resume merge ([`resume_config`]).
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::error::{Error, Result};
-use crate::nn::LossKind;
+use crate::model::ModelKind;
+use crate::nn::{Activation, LossKind};
+
+/// What the command line asks for.
+#[derive(Debug, Clone)]
+pub enum Command {
+    Train(TrainArgs),
+    Gradcheck(GradcheckConfig),
+    Eval(EvalConfig),
+    Generate(GenerateConfig),
+    Reconstruct(ReconstructConfig),
+    Judge(JudgeConfig),
+}
+
+/// `train`'s configuration and the flags given on the command line (by their
+/// field names, such as `"hidden"`): with `--resume`, given flags override the
+/// checkpoint's configuration where that is safe and must agree with it otherwise.
+#[derive(Debug, Clone, Default)]
+pub struct TrainArgs {
+    pub config: TrainConfig,
+    pub given: Vec<String>,
+}
+
+/// Parses the process's arguments; prints help or a usage error and exits on
+/// malformed ones (clap's behaviour).
+pub fn parse_command_line() -> Command {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    match cli.command {
+        None => Command::Train(TrainArgs { config: cli.train, given: given_flags(&matches) }),
+        Some(Subcommands::Train(config)) => {
+            let sub = matches.subcommand_matches("train").expect("train subcommand");
+            Command::Train(TrainArgs { config, given: given_flags(sub) })
+        }
+        Some(Subcommands::Gradcheck(c)) => Command::Gradcheck(c),
+        Some(Subcommands::Eval(c)) => Command::Eval(c),
+        Some(Subcommands::Generate(c)) => Command::Generate(c),
+        Some(Subcommands::Reconstruct(c)) => Command::Reconstruct(c),
+        Some(Subcommands::Judge(c)) => Command::Judge(c),
+    }
+}
+
+/// The ids of the flags given on the command line (not defaulted).
+fn given_flags(matches: &ArgMatches) -> Vec<String> {
+    matches
+        .ids()
+        .filter(|id| matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+        .map(|id| id.to_string())
+        .collect()
+}
 
 /// Train an MNIST autoencoder written from scratch: hand-written backprop and Adam.
 ///
@@ -23,14 +76,14 @@ use crate::nn::LossKind;
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub command: Option<Subcommands>,
     #[command(flatten)]
     pub train: TrainConfig,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub enum Subcommands {
     /// Train a model and write metrics, summary and weights to --out-dir (the default).
     Train(TrainConfig),
     /// Compare every parameter gradient of a freshly initialised network with
@@ -42,6 +95,31 @@ pub enum Command {
     Generate(GenerateConfig),
     /// Reconstruct one grayscale PNG digit through a saved model.
     Reconstruct(ReconstructConfig),
+    /// Train the digit judge (a classifier) that scores generated digits.
+    Judge(JudgeConfig),
+}
+
+/// Settings of `judge`.
+#[derive(Debug, Clone, Args)]
+pub struct JudgeConfig {
+    /// Hidden width of the classifier 784-H-10.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub hidden: usize,
+    /// Passes over the 60,000 training images.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub epochs: usize,
+    /// Seed for initialisation and shuffling.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+    /// Where to write the weights.
+    #[arg(long, value_name = "FILE", default_value = "assets/judge.safetensors")]
+    pub out: PathBuf,
+    /// Folder with the IDX files.
+    #[arg(long, value_name = "PATH", default_value = "data/mnist")]
+    pub data_dir: PathBuf,
+    /// Worker threads [default: all cores].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
 }
 
 /// Settings of `eval`.
@@ -104,15 +182,20 @@ pub struct GradcheckConfig {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
 
-    /// Loss whose gradient is checked.
+    /// Model kind whose gradients are checked (a VAE's ε is held fixed).
+    #[arg(long, value_enum, default_value_t = ModelKind::Ae)]
+    pub model: ModelKind,
+
+    /// Loss whose gradient is checked (a plain autoencoder's).
     #[arg(long, value_enum, default_value_t = LossKind::Mse)]
     pub loss: LossKind,
 
-    /// Training images in the batch.
+    /// Test images in the batch (spread over the test set, chosen by the seed).
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub batch_size: usize,
 
-    /// Elements checked per tensor, evenly spaced (0 = every element).
+    /// Elements checked per tensor: half the largest gradients, half evenly
+    /// spaced (0 = every element).
     #[arg(long, value_name = "N", default_value_t = 40)]
     pub samples: usize,
 
@@ -157,6 +240,24 @@ pub struct TrainConfig {
     #[arg(long, value_enum, default_value_t = LossKind::Mse)]
     pub loss: LossKind,
 
+    /// Model kind: a plain autoencoder, or a variational one (its loss is BCE
+    /// summed over pixels plus KL, in nats per image; --loss does not apply).
+    #[arg(long, value_enum, default_value_t = ModelKind::Ae)]
+    #[serde(default = "default_model")]
+    pub model: ModelKind,
+
+    /// Activation of the hidden layers; `identity` also drops the output
+    /// sigmoid: a linear autoencoder (compare its test MSE with PCA's).
+    #[arg(long, value_enum, default_value_t = Activation::Relu)]
+    #[serde(default = "default_activation")]
+    pub activation: Activation,
+
+    /// Denoising: standard deviation of Gaussian noise added to each training
+    /// input (clipped to [0, 1], fixed by the seed); the target stays clean.
+    #[arg(long, value_name = "F", default_value_t = 0.0)]
+    #[serde(default)]
+    pub noise: f32,
+
     /// Seed for initialisation, validation split and shuffling.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
@@ -197,6 +298,14 @@ pub struct TrainConfig {
     /// Test images (class-balanced, fixed by the seed) in the latent-space maps.
     #[arg(long, value_name = "N", default_value_t = 2000)]
     pub tsne_points: usize,
+}
+
+fn default_model() -> ModelKind {
+    ModelKind::Ae
+}
+
+fn default_activation() -> Activation {
+    Activation::Relu
 }
 
 /// Encoder hidden widths, e.g. `[256, 128]`; parsed from and shown as `256,128`.
@@ -272,13 +381,118 @@ impl TrainConfig {
                 "widths must be positive integers such as 256,128",
             ));
         }
+        if !(self.noise.is_finite() && (0.0..=10.0).contains(&self.noise)) {
+            return Err(Error::bad_flag(
+                "--noise",
+                format!("must be a standard deviation between 0 and 10, got {}", self.noise),
+            ));
+        }
+        if let Some(threads) = self.threads.filter(|&t| t > MAX_THREADS) {
+            return Err(Error::bad_flag(
+                "--threads",
+                format!("at most {MAX_THREADS} (this machine has {} cores), got {threads}", available_cores()),
+            ));
+        }
         Ok(())
+    }
+
+    /// Bytes the model's training buffers need for images of `input` pixels:
+    /// parameters four times (weights, gradients, Adam's m and v) and the
+    /// activations and their gradients for a batch. None if it overflows.
+    pub fn training_bytes(&self, input: usize) -> Option<u128> {
+        let mut widths = vec![input as u128];
+        widths.extend(self.hidden.0.iter().map(|&w| w as u128));
+        widths.push(self.latent as u128);
+        let mut params: u128 = 0;
+        for pair in widths.windows(2) {
+            params = params.checked_add(pair[0].checked_mul(pair[1])?.checked_add(pair[1])?)?;
+        }
+        let params = params.checked_mul(2)?.checked_add(params / 2 * u128::from(self.model == ModelKind::Vae))?;
+        let activations = widths.iter().try_fold(0u128, |sum, &w| sum.checked_add(w))?.checked_mul(2)?;
+        let batch = (self.batch_size as u128).checked_mul(activations.checked_mul(2)?)?;
+        params.checked_mul(4)?.checked_add(batch)?.checked_mul(4)
+    }
+
+    /// Refuses a configuration whose training buffers would need more than
+    /// `MAX_TRAINING_BYTES`, naming the flags and the size.
+    pub fn check_memory(&self, input: usize) -> Result<()> {
+        match self.training_bytes(input) {
+            Some(bytes) if bytes <= MAX_TRAINING_BYTES => Ok(()),
+            needed => Err(Error::bad_flag(
+                "--hidden/--latent/--batch-size",
+                format!(
+                    "this model would need {} of memory for training (limit {} GiB); choose smaller widths or batches",
+                    needed.map_or("more than 2^128 bytes".to_string(), |b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)),
+                    MAX_TRAINING_BYTES >> 30
+                ),
+            )),
+        }
     }
 
     /// The thread count this run uses: `--threads`, or every core.
     pub fn thread_count(&self) -> usize {
-        self.threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        self.threads.unwrap_or_else(available_cores)
+    }
+}
+
+/// The most worker threads a run may ask for.
+pub const MAX_THREADS: usize = 256;
+
+/// The most memory a training configuration may need (16 GiB).
+pub const MAX_TRAINING_BYTES: u128 = 16 << 30;
+
+/// Cores this process may use.
+pub fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Flags that a resumed run may change: they do not change what is learned.
+const MAY_CHANGE_ON_RESUME: &[&str] = &[
+    "epochs",
+    "out_dir",
+    "threads",
+    "no_figures",
+    "frames_every",
+    "tsne_points",
+    "data_dir",
+    "resume",
+];
+
+/// The configuration of a resumed run: the checkpoint's (`saved`), with the
+/// given flags that may change taken from `args`; any other given flag must
+/// match the checkpoint. `path` names the checkpoint in errors.
+pub fn resume_config(args: &TrainArgs, saved: &TrainConfig, path: &std::path::Path) -> Result<TrainConfig> {
+    let given = serde_json::to_value(&args.config).expect("config serialises");
+    let mut merged = serde_json::to_value(saved).expect("config serialises");
+    for id in &args.given {
+        let (Some(value), Some(old)) = (given.get(id), merged.get(id)) else {
+            continue;
+        };
+        if MAY_CHANGE_ON_RESUME.contains(&id.as_str()) {
+            merged[id] = value.clone();
+        } else if value != old {
+            let flag = id.replace('_', "-");
+            return Err(Error::bad_file(
+                path,
+                format!("checkpoint was trained with --{flag} {}, but --{flag} {} was given", plain(old), plain(value)),
+            ));
+        }
+    }
+    merged["resume"] = given["resume"].clone();
+    let mut config: TrainConfig = serde_json::from_value(merged)
+        .map_err(|e| Error::bad_file(path, format!("metadata field 'config' is malformed: {e}")))?;
+    if !args.given.iter().any(|id| id == "epochs") && config.epochs <= saved.epochs {
+        config.epochs = saved.epochs;
+    }
+    Ok(config)
+}
+
+/// A JSON value as a flag value: `[32,16]` → `32,16`, `"mse"` → `mse`.
+fn plain(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Array(items) => items.iter().map(plain).collect::<Vec<_>>().join(","),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 

@@ -30,25 +30,32 @@ pub enum Error {
     /// Ctrl-C or SIGTERM stopped training; a checkpoint was written.
     #[error(
         "interrupted during epoch {epoch} after step {step}; checkpoint saved to {}; \
-         continue with: cargo run --release -- train --resume {}",
-        checkpoint.display(), checkpoint.display()
+         continue with: {resume}",
+        checkpoint.display()
     )]
     Interrupted {
         epoch: usize,
         step: usize,
         checkpoint: PathBuf,
+        /// The command that continues the run.
+        resume: String,
     },
 
-    /// The loss became NaN or infinite: training stops instead of writing garbage.
+    /// The loss or a gradient became NaN or infinite: training stops instead
+    /// of writing garbage.
     #[error(
-        "training diverged: loss is {loss} at epoch {epoch}, step {step}; \
+        "training diverged: {what} at epoch {epoch}, step {step}; \
          try a smaller learning rate (--lr); the last good checkpoint is kept"
     )]
     Diverged {
         epoch: usize,
         step: usize,
-        loss: f64,
+        what: String,
     },
+
+    /// `gradcheck` found a tensor whose gradient disagrees with finite differences.
+    #[error("gradcheck failed: at least one tensor's gradient disagrees with finite differences")]
+    GradcheckFailed,
 }
 
 /// The crate's result type.

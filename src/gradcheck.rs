@@ -22,9 +22,12 @@
 //! piece whose slope the backward pass computed, and a wrong mask in the backward
 //! pass still shows (a dead unit contributes nothing to the frozen forward).
 
+use std::cell::{Cell, RefCell};
+
 use ndarray::Array2;
 
-use crate::model::{backward, forward, Architecture, Params, Workspace};
+use crate::model::{backward, forward, loss_backward, loss_forward, Architecture, ModelKind, Params, Workspace};
+use crate::nn::vae::reparameterise_forward;
 use crate::nn::{activation_forward, dense_forward, Activation, LossKind};
 
 /// The numeric gradient of `loss(state)` with respect to the tensor that
@@ -37,8 +40,19 @@ pub fn numeric_gradient<T>(
     loss: impl Fn(&T) -> f64,
 ) -> Vec<f64> {
     let n = slot(state).len();
-    let mut grad = Vec::with_capacity(n);
-    for i in 0..n {
+    numeric_gradient_at(state, slot, &(0..n).collect::<Vec<_>>(), eps, loss)
+}
+
+/// [`numeric_gradient`] at the elements `indices` of the tensor only.
+pub fn numeric_gradient_at<T>(
+    state: &mut T,
+    slot: impl Fn(&mut T) -> &mut [f32],
+    indices: &[usize],
+    eps: f32,
+    loss: impl Fn(&T) -> f64,
+) -> Vec<f64> {
+    let mut grad = Vec::with_capacity(indices.len());
+    for &i in indices {
         let original = slot(state)[i];
         slot(state)[i] = original + eps;
         let plus = loss(state);
@@ -117,69 +131,62 @@ pub struct TensorCheck {
 }
 
 /// Checks every parameter tensor of the autoencoder on the batch `x` (B, D):
-/// the gradient of `loss(decoder(encoder(x)), x)` from `model::backward` against
-/// centered differences of `model::forward`. Each tensor is checked on about
+/// the gradient of the loss (for a VAE: reconstruction + KL, with the noise ε
+/// held fixed at `noise`, (B, Z)) from `model::backward` against centered
+/// differences of the forward pass. Each tensor is checked on about
 /// `max_elements` elements (see `sample_elements`; `usize::MAX`: all of them).
 pub fn check_model(
     params: &Params,
     arch: &Architecture,
     x: &Array2<f32>,
+    noise: Option<&Array2<f32>>,
     loss: LossKind,
     eps: f32,
     max_elements: usize,
 ) -> Vec<TensorCheck> {
     let rows = x.nrows();
     let mut ws = Workspace::new(arch, rows);
+    if let (Some(sampling), Some(noise)) = (ws.sampling.as_mut(), noise) {
+        sampling.eps.assign(noise);
+    }
 
     // Analytic: one forward, the loss gradient, one backward.
     ws.input_mut(rows).assign(x);
+    ws.target.assign(x);
     forward(params, arch, &mut ws, rows);
-    let last = arch.layer_count();
-    let x_hat = ws.outputs[last].clone();
-    loss.backward(ws.grads[last].view_mut(), x_hat.view(), x.view());
+    loss_backward(arch.kind, loss, &mut ws, rows);
     let mut grads = Params::zeros(arch);
     backward(params, arch, &mut grads, &mut ws, rows);
     // Which ReLU units are on at θ: the linear piece whose slope backward computed.
-    let masks: Vec<Option<Array2<bool>>> = (0..last)
+    let masks: Vec<Option<Array2<bool>>> = (0..arch.layer_count())
         .map(|l| {
             (arch.activation(l) == Activation::Relu).then(|| ws.outputs[l + 1].mapv(|a| a > 0.0))
         })
         .collect();
 
+    let ws = RefCell::new(ws);
+    let crossed = Cell::new(0usize);
+    let frozen = |params: &Params| {
+        let (value, switched) = frozen_loss(params, arch, &mut ws.borrow_mut(), loss, &masks);
+        crossed.set(crossed.get() + usize::from(switched > 0));
+        value
+    };
     let mut state = params.clone();
     let mut checks = Vec::new();
-    for l in 0..arch.layer_count() {
+    for (l, g) in grads.layers.iter().enumerate() {
         for is_bias in [false, true] {
-            let g = &grads.layers[l];
-            let (analytic, shape) = if is_bias {
-                (g.b.as_slice().expect("contiguous"), g.b.shape().to_vec())
-            } else {
-                (g.w.as_slice().expect("contiguous"), g.w.shape().to_vec())
-            };
+            let analytic = if is_bias { g.b.as_slice() } else { g.w.as_slice() }.expect("contiguous");
+            let shape = if is_bias { g.b.shape() } else { g.w.shape() }.to_vec();
             let checked = sample_elements(analytic, max_elements);
-            let mut numeric = Vec::with_capacity(checked.len());
-            let mut kinks_frozen = 0;
-            for &i in &checked {
-                let original = *element(&mut state, l, is_bias, i);
-                *element(&mut state, l, is_bias, i) = original + eps;
-                let (plus, crossed_plus) = frozen_loss(&state, arch, &mut ws, x, loss, &masks);
-                *element(&mut state, l, is_bias, i) = original - eps;
-                let (minus, crossed_minus) = frozen_loss(&state, arch, &mut ws, x, loss, &masks);
-                *element(&mut state, l, is_bias, i) = original;
-                let step = ((original + eps) as f64) - ((original - eps) as f64);
-                numeric.push((plus - minus) / step);
-                kinks_frozen += usize::from(crossed_plus + crossed_minus > 0);
-            }
+            crossed.set(0);
+            let numeric = numeric_gradient_at(&mut state, |p| tensor_mut(p, l, is_bias), &checked, eps, &frozen);
             let suffix = if is_bias { "bias" } else { "weight" };
             checks.push(TensorCheck {
                 name: format!("{}.{suffix}", arch.layer_name(l)),
                 shape,
-                comparison: compare(
-                    &checked.iter().map(|&i| analytic[i]).collect::<Vec<_>>(),
-                    &numeric,
-                ),
+                comparison: compare(&checked.iter().map(|&i| analytic[i]).collect::<Vec<_>>(), &numeric),
                 checked: checked.len(),
-                kinks_frozen,
+                kinks_frozen: crossed.get(),
             });
         }
     }
@@ -191,27 +198,24 @@ pub fn check_model(
 /// have switched. With the pattern frozen, the network is the smooth function
 /// whose gradient the backward pass computes at θ, so a ±ε that crosses a kink
 /// no longer spoils the difference; at θ itself it equals `model::forward`.
+/// The input and target are those `ws` holds; a VAE's ε is `ws.sampling.eps`.
 fn frozen_loss(
     params: &Params,
     arch: &Architecture,
     ws: &mut Workspace,
-    x: &Array2<f32>,
     loss: LossKind,
     masks: &[Option<Array2<bool>>],
 ) -> (f64, usize) {
-    let rows = x.nrows();
-    ws.input_mut(rows).assign(x);
+    let rows = ws.target.nrows();
     let mut crossed = 0;
     for (l, mask) in masks.iter().enumerate() {
+        if arch.kind == ModelKind::Vae && l == arch.code_layer() + 1 {
+            sample_code(params, arch, ws);
+        }
         let (inputs, outputs) = ws.outputs.split_at_mut(l + 1);
         let layer = &params.layers[l];
         let y = &mut outputs[0];
-        dense_forward(
-            y.view_mut(),
-            inputs[l].view(),
-            layer.w.view(),
-            layer.b.view(),
-        );
+        dense_forward(y.view_mut(), inputs[l].view(), layer.w.view(), layer.b.view());
         match mask {
             Some(mask) => ndarray::Zip::from(y).and(mask).for_each(|z, &on| {
                 crossed += usize::from((*z > 0.0) != on);
@@ -222,7 +226,18 @@ fn frozen_loss(
             None => activation_forward(arch.activation(l), y.view_mut()),
         }
     }
-    (loss.forward(ws.reconstruction(rows), x.view()), crossed)
+    (loss_forward(arch.kind, loss, ws, rows).total, crossed)
+}
+
+/// The VAE's middle, as in `model::forward`: μ (already in the code layer's
+/// output) and the log σ² head, then z = μ + σ ⊙ ε in place of μ.
+fn sample_code(params: &Params, arch: &Architecture, ws: &mut Workspace) {
+    let code = arch.code_layer();
+    let sampling = ws.sampling.as_mut().expect("a VAE workspace");
+    let head = &params.layers[arch.layer_count()];
+    dense_forward(sampling.log_var.view_mut(), ws.outputs[code].view(), head.w.view(), head.b.view());
+    sampling.mu.assign(&ws.outputs[code + 1]);
+    reparameterise_forward(ws.outputs[code + 1].view_mut(), sampling.mu.view(), sampling.log_var.view(), sampling.eps.view());
 }
 
 /// Which elements of a gradient to check, at most `max_elements`: all of them
@@ -249,14 +264,10 @@ fn sample_elements(analytic: &[f32], max_elements: usize) -> Vec<usize> {
     chosen
 }
 
-/// Element `i` of layer `l`'s weight (row-major) or bias.
-fn element(params: &mut Params, l: usize, is_bias: bool, i: usize) -> &mut f32 {
+/// Layer `l`'s weight (row-major) or bias as a flat slice.
+fn tensor_mut(params: &mut Params, l: usize, is_bias: bool) -> &mut [f32] {
     let layer = &mut params.layers[l];
-    if is_bias {
-        &mut layer.b[i]
-    } else {
-        &mut layer.w.as_slice_mut().expect("contiguous")[i]
-    }
+    if is_bias { layer.b.as_slice_mut() } else { layer.w.as_slice_mut() }.expect("contiguous")
 }
 
 /// How a tensor's relative error reads (cs231n's bands, moved for f32).

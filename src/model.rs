@@ -1,39 +1,92 @@
-//! The autoencoder: its architecture, its parameters, and its forward and
-//! backward passes built from the paired functions in [`crate::nn`].
+//! The autoencoder, plain or variational: its architecture, its parameters, and
+//! its forward and backward passes built from the paired functions in [`crate::nn`].
 //!
 //! Shapes: B = batch, D = pixels (784), H₁, H₂, ... = hidden widths, Z = latent size.
 //!
 //! ```text
-//! encoder   D → H₁ → H₂ → Z       ReLU after each hidden layer, linear latent
-//! decoder   Z → H₂ → H₁ → D       ReLU after each hidden layer, sigmoid output
+//! plain (--model ae)
+//!   encoder   D → H₁ → H₂ → Z          ReLU after each hidden layer, linear code z
+//!   decoder   Z → H₂ → H₁ → D          ReLU after each hidden layer, sigmoid output
+//! variational (--model vae)
+//!   encoder   D → H₁ → H₂ ─┬→ μ        (Z) two linear heads read the last hidden layer
+//!                          └→ log σ²   (Z)
+//!   sample    z = μ + σ ⊙ ε, ε ~ N(0, I)      nn::vae
+//!   decoder   Z → H₂ → H₁ → D          as above
 //! ```
-//! With `--hidden 256,128 --latent 32` that is six dense layers,
+//! With `--hidden 256,128 --latent 32` the plain model is six dense layers,
 //! 784-256-128-32-128-256-784, named like PyTorch's `nn.Sequential`
 //! (`encoder.0`, `encoder.2`, `encoder.4`, `decoder.0`, ...: the odd indices are
-//! the activation modules, which have no parameters).
+//! the activation modules, which have no parameters). The VAE names its heads
+//! `mu` and `logvar`.
+//!
+//! Layers are numbered along the chain X → x̂: `0 .. layer_count()`, the code
+//! layer (the plain code, or μ) being `code_layer()`. A VAE has one more layer,
+//! the log σ² head, stored last (index `layer_count()`), so every loop over
+//! `Params::layers` (Adam, checkpoints, gradient checks) sees it too.
 
-use ndarray::{s, Array1, Array2, ArrayView2};
+use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2};
 use ndarray_rand::rand::Rng;
 use ndarray_rand::rand_distr::Uniform;
 use ndarray_rand::RandomExt;
 
+use crate::nn::loss::{bce_summed_backward, bce_summed_forward};
+use crate::nn::vae::{kl_backward, kl_forward, reparameterise_backward, reparameterise_forward};
 use crate::nn::{
-    activation_backward, activation_forward, dense_backward, dense_forward, Activation,
+    activation_backward, activation_forward, dense_backward, dense_backward_add_dx,
+    dense_forward, Activation, LossKind,
 };
+
+/// Plain or variational.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// A plain autoencoder: the code is a deterministic function of the image.
+    Ae,
+    /// A variational autoencoder: the encoder gives μ and log σ², the code is sampled.
+    Vae,
+}
+
+impl ModelKind {
+    /// `"ae"` or `"vae"`, as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Ae => "ae",
+            ModelKind::Vae => "vae",
+        }
+    }
+}
 
 /// The shape of the autoencoder. The decoder mirrors the encoder.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Architecture {
+    /// Plain or variational.
+    pub kind: ModelKind,
     /// D, pixels per image.
     pub input: usize,
     /// Encoder hidden widths H₁, H₂, ... (the decoder uses them reversed).
     pub hidden: Vec<usize>,
     /// Z, the size of the code.
     pub latent: usize,
+    /// The activation of every hidden layer (ReLU by default). With `Identity`
+    /// the output has no sigmoid either: a linear autoencoder.
+    pub activation: Activation,
 }
 
 impl Architecture {
-    /// Widths of every layer boundary: `[D, H₁, …, Z, …, H₁, D]`.
+    /// A plain autoencoder with ReLU hidden layers.
+    pub fn plain(input: usize, hidden: Vec<usize>, latent: usize) -> Architecture {
+        Architecture {
+            kind: ModelKind::Ae,
+            input,
+            hidden,
+            latent,
+            activation: Activation::Relu,
+        }
+    }
+
+    /// Widths of every layer boundary along the chain: `[D, H₁, …, Z, …, H₁, D]`.
     pub fn widths(&self) -> Vec<usize> {
         let mut widths = vec![self.input];
         widths.extend(&self.hidden);
@@ -43,41 +96,69 @@ impl Architecture {
         widths
     }
 
-    /// Number of dense layers (2 × (hidden layers + 1)).
+    /// Number of dense layers along the chain (2 × (hidden layers + 1)); a VAE
+    /// has one more, the log σ² head.
     pub fn layer_count(&self) -> usize {
         2 * (self.hidden.len() + 1)
     }
 
-    /// Number of dense layers in the encoder; layer `encoder_layers()` is the
-    /// first decoder layer and its input is the latent code.
+    /// The layer whose output is the code (the plain code, or μ); the layers
+    /// after it are the decoder.
+    pub fn code_layer(&self) -> usize {
+        self.hidden.len()
+    }
+
+    /// Number of dense layers in the encoder chain; layer `encoder_layers()`
+    /// is the first decoder layer and its input is the code.
     pub fn encoder_layers(&self) -> usize {
         self.hidden.len() + 1
     }
 
-    /// The activation after dense layer `layer`.
+    /// (inputs, outputs) of every stored layer: the chain, then the log σ² head.
+    pub fn layer_shapes(&self) -> Vec<(usize, usize)> {
+        let widths = self.widths();
+        let mut shapes: Vec<(usize, usize)> = widths.windows(2).map(|io| (io[0], io[1])).collect();
+        if self.kind == ModelKind::Vae {
+            shapes.push(shapes[self.code_layer()]);
+        }
+        shapes
+    }
+
+    /// The activation after dense layer `layer` of the chain.
     pub fn activation(&self, layer: usize) -> Activation {
-        if layer + 1 == self.layer_count() {
+        if layer + 1 == self.layer_count() && self.activation != Activation::Identity {
             Activation::Sigmoid
-        } else if layer + 1 == self.encoder_layers() {
+        } else if layer == self.code_layer() || layer + 1 == self.layer_count() {
             Activation::Identity
         } else {
-            Activation::Relu
+            self.activation
         }
     }
 
-    /// PyTorch-style module name of dense layer `layer`: `encoder.0`, `encoder.2`, ...
+    /// PyTorch-style module name of stored layer `layer`: `encoder.0`, ...,
+    /// `decoder.0`, ...; a VAE's heads are `mu` and `logvar`.
     pub fn layer_name(&self, layer: usize) -> String {
         let e = self.encoder_layers();
-        if layer < e {
-            format!("encoder.{}", 2 * layer)
-        } else {
-            format!("decoder.{}", 2 * (layer - e))
+        match self.kind {
+            ModelKind::Vae if layer == self.code_layer() => "mu".to_string(),
+            ModelKind::Vae if layer == self.layer_count() => "logvar".to_string(),
+            _ if layer < e => format!("encoder.{}", 2 * layer),
+            _ => format!("decoder.{}", 2 * (layer - e)),
         }
     }
 
-    /// `"784-256-128-32-128-256-784"`.
+    /// `"784-256-128-32-128-256-784"`; a VAE's code is written `(20+20)` for its
+    /// two heads: `"784-400-(20+20)-400-784"`.
     pub fn describe(&self) -> String {
-        let widths: Vec<String> = self.widths().iter().map(|w| w.to_string()).collect();
+        let widths: Vec<String> = self
+            .widths()
+            .iter()
+            .enumerate()
+            .map(|(i, w)| match self.kind {
+                ModelKind::Vae if i == self.code_layer() + 1 => format!("({w}+{w})"),
+                _ => w.to_string(),
+            })
+            .collect();
         widths.join("-")
     }
 }
@@ -91,9 +172,9 @@ pub struct Dense {
     pub b: Array1<f32>,
 }
 
-/// Every tensor of the model, layer by layer. The same type holds the
-/// parameters, their gradients, and Adam's first and second moments, so their
-/// shapes match by construction.
+/// Every tensor of the model, layer by layer (see [`Architecture::layer_shapes`]).
+/// The same type holds the parameters, their gradients, and Adam's first and
+/// second moments, so their shapes match by construction.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Params {
     pub layers: Vec<Dense>,
@@ -102,12 +183,12 @@ pub struct Params {
 impl Params {
     /// All zeros, shaped for `arch`.
     pub fn zeros(arch: &Architecture) -> Params {
-        let widths = arch.widths();
-        let layers = widths
-            .windows(2)
-            .map(|io| Dense {
-                w: Array2::zeros((io[0], io[1])),
-                b: Array1::zeros(io[1]),
+        let layers = arch
+            .layer_shapes()
+            .into_iter()
+            .map(|(inputs, outputs)| Dense {
+                w: Array2::zeros((inputs, outputs)),
+                b: Array1::zeros(outputs),
             })
             .collect();
         Params { layers }
@@ -143,6 +224,24 @@ impl Params {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The index of the first layer holding a NaN or infinite value, if any.
+    pub fn first_non_finite(&self) -> Option<usize> {
+        self.layers
+            .iter()
+            .position(|l| !(l.w.iter().all(|v| v.is_finite()) && l.b.iter().all(|v| v.is_finite())))
+    }
+}
+
+/// The VAE's extra buffers, (B, Z) each: the two heads' outputs, the noise,
+/// and the gradient of log σ² (dμ lives in `d_outputs[code_layer + 1]`).
+#[derive(Debug, Clone)]
+pub struct SamplingBuffers {
+    pub mu: Array2<f32>,
+    pub log_var: Array2<f32>,
+    /// ε ~ N(0, I); zero gives z = μ (evaluation of reconstructions).
+    pub eps: Array2<f32>,
+    pub d_log_var: Array2<f32>,
 }
 
 /// Preallocated buffers for a forward and backward pass on up to `capacity` rows.
@@ -150,12 +249,18 @@ impl Params {
 #[derive(Debug, Clone)]
 pub struct Workspace {
     /// `outputs[0]` is the input X (B, D); `outputs[l + 1]` is layer l's activated
-    /// output (B, widths[l + 1]). The last one is the reconstruction x̂.
+    /// output (B, widths[l + 1]). The last one is the reconstruction x̂. For a
+    /// VAE, `outputs[code_layer + 1]` holds μ after the μ head, then the sample z.
     pub outputs: Vec<Array2<f32>>,
-    /// `grads[l]` is the gradient of the loss with respect to `outputs[l]`,
+    /// `d_outputs[l]` is the gradient of the loss with respect to `outputs[l]`,
     /// then (in place) with respect to layer l-1's pre-activation.
-    /// `grads[0]` is never needed and kept empty.
-    pub grads: Vec<Array2<f32>>,
+    /// `d_outputs[0]` is never needed and kept empty.
+    pub d_outputs: Vec<Array2<f32>>,
+    /// The images the reconstruction is compared with (B, D): the clean images,
+    /// where `outputs[0]` may hold noisy ones (denoising).
+    pub target: Array2<f32>,
+    /// The VAE's sampling buffers (None for a plain autoencoder).
+    pub sampling: Option<SamplingBuffers>,
     /// Maximum batch size B.
     pub capacity: usize,
 }
@@ -178,20 +283,29 @@ impl Workspace {
             .iter()
             .map(|&w| Array2::zeros((capacity, w)))
             .collect();
-        let grads = widths
+        let d_outputs = widths
             .iter()
             .enumerate()
             .map(|(i, &w)| Array2::zeros((if i == 0 || !grads { 0 } else { capacity }, w)))
             .collect();
+        let code = (capacity, arch.latent);
+        let sampling = (arch.kind == ModelKind::Vae).then(|| SamplingBuffers {
+            mu: Array2::zeros(code),
+            log_var: Array2::zeros(code),
+            eps: Array2::zeros(code),
+            d_log_var: Array2::zeros(if grads { code } else { (0, arch.latent) }),
+        });
         Workspace {
             outputs,
-            grads,
+            d_outputs,
+            target: Array2::zeros((capacity, arch.input)),
+            sampling,
             capacity,
         }
     }
 
     /// The first `rows` rows of the input buffer X, to fill with a batch.
-    pub fn input_mut(&mut self, rows: usize) -> ndarray::ArrayViewMut2<'_, f32> {
+    pub fn input_mut(&mut self, rows: usize) -> ArrayViewMut2<'_, f32> {
         self.outputs[0].slice_mut(s![..rows, ..])
     }
 
@@ -204,13 +318,13 @@ impl Workspace {
     }
 
     /// Output of layer `layer - 1` (the input of layer `layer`) for `rows` rows;
-    /// with `layer = arch.encoder_layers()` it is the latent code.
+    /// with `layer = arch.encoder_layers()` it is the code.
     pub fn output(&self, layer: usize, rows: usize) -> ArrayView2<'_, f32> {
         self.outputs[layer].slice(s![..rows, ..])
     }
 }
 
-/// Runs dense layers `layers` (a range of layer indices) on the first `rows`
+/// Runs chain layers `layers` (a range of layer indices) on the first `rows`
 /// rows of `ws.outputs[layers.start]`, writing each activated output into the
 /// next buffer.
 pub fn forward_layers(
@@ -235,21 +349,64 @@ pub fn forward_layers(
     }
 }
 
-/// The whole autoencoder forward: X in `ws.outputs[0]` → x̂ in the last buffer.
+/// The whole forward pass: X in `ws.outputs[0]` → x̂ in the last buffer. For a
+/// VAE, ε must be in `ws.sampling.eps` (zeros give z = μ).
 pub fn forward(params: &Params, arch: &Architecture, ws: &mut Workspace, rows: usize) {
-    forward_layers(params, arch, ws, 0..arch.layer_count(), rows);
+    if arch.kind == ModelKind::Ae {
+        forward_layers(params, arch, ws, 0..arch.layer_count(), rows);
+        return;
+    }
+    let code = arch.code_layer();
+    forward_layers(params, arch, ws, 0..code + 1, rows); // X → h → μ
+    let sampling = ws.sampling.as_mut().expect("a VAE workspace");
+    let h = ws.outputs[code].slice(s![..rows, ..]);
+    let head = &params.layers[arch.layer_count()];
+    let mut log_var = sampling.log_var.slice_mut(s![..rows, ..]);
+    dense_forward(log_var.view_mut(), h, head.w.view(), head.b.view());
+    let mut mu = sampling.mu.slice_mut(s![..rows, ..]);
+    mu.assign(&ws.outputs[code + 1].slice(s![..rows, ..]));
+    reparameterise_forward(
+        ws.outputs[code + 1].slice_mut(s![..rows, ..]),
+        mu.view(),
+        log_var.view(),
+        sampling.eps.slice(s![..rows, ..]),
+    ); // z = μ + σ ⊙ ε
+    forward_layers(params, arch, ws, code + 1..arch.layer_count(), rows); // z → x̂
 }
 
-/// The whole backward pass. On entry `ws.grads[L]` (L = layer count) holds
+/// One chain layer's backward pass: on entry `d_outputs[l + 1]` holds dA, the
+/// gradient of its activated output; `grads` accumulates dW and db; dX goes
+/// into `d_outputs[l]` (skipped for l = 0).
+/// ```text
+/// dZ  = dA ⊙ f′         activation_backward, in place (f′ written with A = f(Z))
+/// dW += Xᵀ·dZ,  db += Σ dZ     dense_backward
+/// dX  = dZ·Wᵀ           dense_backward
+/// ```
+fn backward_layer(params: &Params, arch: &Architecture, grads: &mut Params, ws: &mut Workspace, l: usize, rows: usize) {
+    let (lower, upper) = ws.d_outputs.split_at_mut(l + 1);
+    let mut dz = upper[0].slice_mut(s![..rows, ..]);
+    activation_backward(
+        arch.activation(l),
+        dz.view_mut(),
+        ws.outputs[l + 1].slice(s![..rows, ..]),
+    );
+    let dx = (l > 0).then(|| lower[l].slice_mut(s![..rows, ..]));
+    let grad = &mut grads.layers[l];
+    dense_backward(
+        dx,
+        grad.w.view_mut(),
+        grad.b.view_mut(),
+        dz.view(),
+        ws.outputs[l].slice(s![..rows, ..]),
+        params.layers[l].w.view(),
+    );
+}
+
+/// The whole backward pass. On entry `ws.d_outputs[L]` (L = layer count) holds
 /// dLoss/dx̂ for the first `rows` rows and the buffers hold the forward pass;
 /// on return `grads` has been *accumulated* with every dW and db (zero it first).
-///
-/// For each layer l from the last to the first:
-/// ```text
-/// dZ  = dA ⊙ f'(Z)              activation_backward, in place in grads[l + 1]
-/// dW += Aₗᵀ·dZ,  db += Σ dZ     dense_backward
-/// dAₗ = dZ·Wᵀ                   dense_backward, into grads[l] (skipped for l = 0)
-/// ```
+/// For a VAE the KL term's gradient is added where μ and log σ² meet the sample
+/// (the loss is reconstruction + KL).
 pub fn backward(
     params: &Params,
     arch: &Architecture,
@@ -257,28 +414,86 @@ pub fn backward(
     ws: &mut Workspace,
     rows: usize,
 ) {
-    for l in (0..arch.layer_count()).rev() {
-        let (lower, upper) = ws.grads.split_at_mut(l + 1);
-        let mut dz = upper[0].slice_mut(s![..rows, ..]);
-        activation_backward(
-            arch.activation(l),
-            dz.view_mut(),
-            ws.outputs[l + 1].slice(s![..rows, ..]),
+    let code = arch.code_layer();
+    for l in (code + 1..arch.layer_count()).rev() {
+        backward_layer(params, arch, grads, ws, l, rows); // decoder: dx̂ → dz
+    }
+    if arch.kind == ModelKind::Vae {
+        backward_sampling(params, arch, grads, ws, rows); // dz → dμ, d log σ²
+    }
+    backward_layer(params, arch, grads, ws, code, rows); // the code layer (or μ head) → dh
+    if arch.kind == ModelKind::Vae && code > 0 {
+        // h feeds both heads, so dh = dμ·W_μᵀ + d log σ²·W_logvarᵀ.
+        let sampling = ws.sampling.as_ref().expect("a VAE workspace");
+        dense_backward_add_dx(
+            ws.d_outputs[code].slice_mut(s![..rows, ..]),
+            sampling.d_log_var.slice(s![..rows, ..]),
+            params.layers[arch.layer_count()].w.view(),
         );
-        let dx = (l > 0).then(|| lower[l].slice_mut(s![..rows, ..]));
-        let grad = &mut grads.layers[l];
-        dense_backward(
-            dx,
-            grad.w.view_mut(),
-            grad.b.view_mut(),
-            dz.view(),
-            ws.outputs[l].slice(s![..rows, ..]),
-            params.layers[l].w.view(),
-        );
+    }
+    for l in (0..code).rev() {
+        backward_layer(params, arch, grads, ws, l, rows); // encoder: dh → dX
     }
 }
 
-/// Latent codes of `x` (N, D) → (N, Z), computed `chunk` rows at a time.
+/// The VAE's middle: `d_outputs[code + 1]` holds dz on entry and dμ on return
+/// (reparameterisation, then the KL term's part); `sampling.d_log_var` gets
+/// d log σ², and the log σ² head's dW, db are accumulated. Its input gradient
+/// is added by `backward` once the μ head has written its own.
+fn backward_sampling(params: &Params, arch: &Architecture, grads: &mut Params, ws: &mut Workspace, rows: usize) {
+    let code = arch.code_layer();
+    let head = arch.layer_count();
+    let sampling = ws.sampling.as_mut().expect("a VAE workspace");
+    let mut dmu = ws.d_outputs[code + 1].slice_mut(s![..rows, ..]);
+    let mut d_log_var = sampling.d_log_var.slice_mut(s![..rows, ..]);
+    let (mu, log_var) = (sampling.mu.slice(s![..rows, ..]), sampling.log_var.slice(s![..rows, ..]));
+    reparameterise_backward(dmu.view(), d_log_var.view_mut(), log_var, sampling.eps.slice(s![..rows, ..]));
+    kl_backward(dmu.view_mut(), d_log_var.view_mut(), mu, log_var);
+    let grad = &mut grads.layers[head];
+    dense_backward(None, grad.w.view_mut(), grad.b.view_mut(), d_log_var.view(), ws.outputs[code].slice(s![..rows, ..]), params.layers[head].w.view());
+}
+
+/// A loss and, for a VAE, its two parts (nats per image).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Loss {
+    pub total: f64,
+    /// The reconstruction term (equal to `total` for a plain autoencoder).
+    pub recon: f64,
+    /// The KL term (0 for a plain autoencoder).
+    pub kl: f64,
+}
+
+/// The loss of the last forward pass on `rows` rows, against `ws.target`.
+/// Plain: MSE or BCE, mean over pixels and images. VAE: BCE summed over pixels
+/// plus KL, mean over images.
+pub fn loss_forward(kind: ModelKind, loss: LossKind, ws: &Workspace, rows: usize) -> Loss {
+    let (x_hat, x) = (ws.reconstruction(rows), ws.target.slice(s![..rows, ..]));
+    match (kind, ws.sampling.as_ref()) {
+        (ModelKind::Vae, Some(sampling)) => {
+            let recon = bce_summed_forward(x_hat, x);
+            let kl = kl_forward(sampling.mu.slice(s![..rows, ..]), sampling.log_var.slice(s![..rows, ..]));
+            Loss { total: recon + kl, recon, kl }
+        }
+        _ => {
+            let total = loss.forward(x_hat, x);
+            Loss { total, recon: total, kl: 0.0 }
+        }
+    }
+}
+
+/// dL/dx̂ of the reconstruction term into `ws.d_outputs[L]` (the KL term's
+/// gradient is added inside `model::backward`).
+pub fn loss_backward(kind: ModelKind, loss: LossKind, ws: &mut Workspace, rows: usize) {
+    let last = ws.outputs.len() - 1;
+    let d_x_hat = ws.d_outputs[last].slice_mut(s![..rows, ..]);
+    let (x_hat, x) = (ws.outputs[last].slice(s![..rows, ..]), ws.target.slice(s![..rows, ..]));
+    match kind {
+        ModelKind::Vae => bce_summed_backward(d_x_hat, x_hat, x),
+        ModelKind::Ae => loss.backward(d_x_hat, x_hat, x),
+    }
+}
+
+/// Codes of `x` (N, D) → (N, Z), computed `chunk` rows at a time (μ for a VAE).
 /// Allocates: for inference and pictures, not the training loop.
 pub fn encode(
     params: &Params,
@@ -305,7 +520,7 @@ pub fn decode(
     )
 }
 
-/// Reconstructions of `x` (N, D) → (N, D).
+/// Reconstructions of `x` (N, D) → (N, D) (through z = μ for a VAE).
 pub fn reconstruct(
     params: &Params,
     arch: &Architecture,
@@ -315,6 +530,8 @@ pub fn reconstruct(
     run_layers(params, arch, x, 0..arch.layer_count(), chunk)
 }
 
+/// Runs chain layers `layers` on `x`, `chunk` rows at a time. The chain alone
+/// (no sampling) is exactly the VAE with z = μ.
 fn run_layers(
     params: &Params,
     arch: &Architecture,

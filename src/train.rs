@@ -1,27 +1,33 @@
-//! The training loop, in plain sight.
+//! Training: one step, one epoch, evaluation, and the state a checkpoint saves.
 //!
 //! ```text
-//! for each epoch:
-//!     shuffle the training images (seeded by seed and epoch)
-//!     for each mini-batch X (B, D):
-//!         x̂ = decoder(encoder(X))                 model::forward
-//!         L = loss(x̂, X)                          nn::loss
-//!         zero the gradients, dL/dx̂ → dW, db      model::backward
-//!         Adam update                             optim::Adam::update
-//!     evaluate the validation loss
+//! for each epoch:                                   commands::train (the visible loop)
+//!     train the epoch: for each shuffled mini-batch X (B, D):      Trainer::train_epoch
+//!         X̃ = clip(X + noise)   (denoising only; the target stays X)
+//!         x̂ = decoder(encoder(X̃))                 model::forward
+//!         L = loss(x̂, X)  (+ KL for a VAE)          nn::loss, nn::vae
+//!         zero the gradients, dL/dx̂ → dW, db       model::backward
+//!         Adam update                               optim::Adam::update
+//!     evaluate the validation loss                  evaluate
+//!     record, print, snapshot pictures, write metrics and checkpoint
 //! ```
+//! Everything random is drawn from generators seeded by (seed, epoch, step):
+//! the epoch's order, the denoising noise, the VAE's ε. So the same seed and
+//! thread count give the same losses, and a resumed run continues exactly,
+//! without saving any generator.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
-use ndarray::Array2;
+use indicatif::ProgressBar;
+use ndarray::{s, Array2, ArrayViewMut2};
 use ndarray_rand::rand::rngs::StdRng;
 use ndarray_rand::rand::SeedableRng;
+use ndarray_rand::rand_distr::{Distribution, StandardNormal};
 
-use crate::data::mnist::{epoch_order, fill_batch, Dataset, Splits};
+use crate::data::mnist::{epoch_order, fill_batch, Dataset};
 use crate::error::{Error, Result};
-use crate::model::{backward, forward, Architecture, Params, Workspace};
+use crate::metrics::EpochRecord;
+use crate::model::{backward, forward, loss_backward, loss_forward, Architecture, Loss, Params, Workspace};
 use crate::nn::LossKind;
 use crate::optim::Adam;
 
@@ -29,111 +35,42 @@ use crate::optim::Adam;
 /// result does not depend on it beyond float rounding).
 pub const EVAL_CHUNK: usize = 500;
 
-/// Everything that changes during training: the parameters, their gradients,
-/// Adam's state, and the preallocated buffers.
+/// How the model learns: fixed for a run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    pub batch_size: usize,
+    /// The plain autoencoder's loss (a VAE always uses BCE summed over pixels + KL).
+    pub loss: LossKind,
+    pub seed: u64,
+    /// Standard deviation of the Gaussian noise added to training inputs (0: none).
+    pub noise: f32,
+}
+
+/// Everything a checkpoint saves to continue training exactly.
 #[derive(Debug, Clone)]
-pub struct Trainer {
+pub struct TrainState {
     pub arch: Architecture,
     pub params: Params,
-    pub grads: Params,
     pub adam: Adam,
-    pub loss: LossKind,
-    pub workspace: Workspace,
+    pub progress: Progress,
+    pub history: Vec<EpochRecord>,
 }
 
-impl Trainer {
+impl TrainState {
     /// A freshly initialised model (PyTorch's U(±1/√fan_in), seeded) with Adam.
-    pub fn new(
-        arch: Architecture,
-        batch_size: usize,
-        lr: f32,
-        loss: LossKind,
-        seed: u64,
-    ) -> Trainer {
+    pub fn new(arch: Architecture, lr: f32, seed: u64) -> TrainState {
         let params = Params::init(&arch, &mut StdRng::seed_from_u64(seed));
-        Trainer::from_params(arch, params, batch_size, lr, loss)
-    }
-
-    /// A trainer that starts from the given parameters.
-    pub fn from_params(
-        arch: Architecture,
-        params: Params,
-        batch_size: usize,
-        lr: f32,
-        loss: LossKind,
-    ) -> Trainer {
-        Trainer {
-            grads: Params::zeros(&arch),
+        TrainState {
             adam: Adam::new(&params, lr),
-            workspace: Workspace::new(&arch, batch_size),
             arch,
             params,
-            loss,
+            progress: Progress::default(),
+            history: Vec::new(),
         }
-    }
-
-    /// One training step on the images at `indices` (B ≤ batch size): forward,
-    /// loss, backward, Adam. Returns the batch loss. If the loss is NaN or
-    /// infinite, nothing is updated and the loss is returned for the caller to stop.
-    pub fn step(&mut self, images: &Array2<u8>, indices: &[usize]) -> f64 {
-        let rows = indices.len();
-        let ws = &mut self.workspace;
-        fill_batch(images, indices, ws.input_mut(rows));
-        forward(&self.params, &self.arch, ws, rows);
-        let loss = self
-            .loss
-            .forward(ws.reconstruction(rows), ws.output(0, rows));
-        if !loss.is_finite() {
-            return loss;
-        }
-        let last = self.arch.layer_count();
-        let (x_hat, x) = (&ws.outputs[last], &ws.outputs[0]);
-        self.loss.backward(
-            ws.grads[last].slice_mut(ndarray::s![..rows, ..]),
-            x_hat.slice(ndarray::s![..rows, ..]),
-            x.slice(ndarray::s![..rows, ..]),
-        );
-        self.grads.fill(0.0);
-        backward(&self.params, &self.arch, &mut self.grads, ws, rows);
-        self.adam.update(&mut self.params, &self.grads);
-        loss
-    }
-
-    /// Continues epoch `epoch` over `train` in the order `epoch_order(seed, epoch)`,
-    /// in batches of the workspace's capacity, from `partial` (steps already done
-    /// and their loss sum). Stops after the current step if `stop` is set.
-    pub fn train_epoch(
-        &mut self,
-        train: &Dataset,
-        seed: u64,
-        epoch: usize,
-        partial: &mut Partial,
-        stop: &AtomicBool,
-        progress: &ProgressBar,
-    ) -> Result<EpochEnd> {
-        let order = epoch_order(train.len(), seed, epoch);
-        progress.set_position(partial.steps as u64);
-        for indices in order.chunks(self.workspace.capacity).skip(partial.steps) {
-            let loss = self.step(&train.images, indices);
-            if !loss.is_finite() {
-                return Err(Error::Diverged {
-                    epoch,
-                    step: partial.steps + 1,
-                    loss,
-                });
-            }
-            partial.steps += 1;
-            partial.loss_sum += loss * indices.len() as f64;
-            progress.inc(1);
-            if stop.load(Ordering::SeqCst) {
-                return Ok(EpochEnd::Stopped);
-            }
-        }
-        Ok(EpochEnd::Finished(partial.loss_sum / train.len() as f64))
     }
 }
 
-/// How far into an epoch training is: steps done and the sum of their
+/// How far into an epoch training is: steps done and the sums of their
 /// (loss × batch size).
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Partial {
@@ -141,6 +78,11 @@ pub struct Partial {
     pub loss_sum: f64,
     /// Training seconds spent in this epoch so far.
     pub seconds: f64,
+    /// For a VAE: the sums of the reconstruction and KL parts.
+    #[serde(default)]
+    pub recon_sum: f64,
+    #[serde(default)]
+    pub kl_sum: f64,
 }
 
 /// Where training stands: `epochs_done` complete epochs, and how far into the next.
@@ -150,119 +92,160 @@ pub struct Progress {
     pub partial: Partial,
 }
 
-/// How a call to `train_epoch` ended.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum EpochEnd {
-    /// The epoch is complete; its mean training loss.
-    Finished(f64),
-    /// `stop` was set; the partial progress holds where it stopped.
-    Stopped,
+/// The training state with the buffers a step needs.
+pub struct Trainer {
+    pub state: TrainState,
+    pub settings: Settings,
+    /// dL/dW and dL/db of the last step, same shapes as the parameters.
+    pub param_grads: Params,
+    pub workspace: Workspace,
+}
+
+impl Trainer {
+    /// A trainer continuing from `state`.
+    pub fn new(state: TrainState, settings: Settings) -> Trainer {
+        Trainer {
+            param_grads: Params::zeros(&state.arch),
+            workspace: Workspace::new(&state.arch, settings.batch_size),
+            state,
+            settings,
+        }
+    }
+
+    /// One training step on the images at `indices` (B ≤ batch size), the
+    /// `step`-th of epoch `epoch`: forward, loss, backward, Adam. Returns the
+    /// batch loss; a non-finite loss or gradient is an error and leaves the
+    /// parameters as they were.
+    pub fn step(&mut self, images: &Array2<u8>, indices: &[usize], epoch: usize, step: usize) -> Result<Loss> {
+        let rows = indices.len();
+        let (arch, settings) = (&self.state.arch, &self.settings);
+        let ws = &mut self.workspace;
+        fill_batch(images, indices, ws.target.slice_mut(s![..rows, ..]));
+        let mut rng = step_rng(settings.seed, epoch, step);
+        corrupt(ws, rows, settings.noise, &mut rng);
+        if let Some(sampling) = ws.sampling.as_mut() {
+            fill_normal(sampling.eps.slice_mut(s![..rows, ..]), &mut rng);
+        }
+        forward(&self.state.params, arch, ws, rows);
+        let loss = loss_forward(arch.kind, settings.loss, ws, rows);
+        let diverged = |what: String| Error::Diverged { epoch, step: step + 1, what };
+        if !loss.total.is_finite() {
+            return Err(diverged(format!("the loss is {}", loss.total)));
+        }
+        loss_backward(arch.kind, settings.loss, ws, rows);
+        self.param_grads.fill(0.0);
+        backward(&self.state.params, arch, &mut self.param_grads, ws, rows);
+        if let Some(layer) = self.param_grads.first_non_finite() {
+            return Err(diverged(format!("the gradient of {} is not finite", arch.layer_name(layer))));
+        }
+        self.state.adam.update(&mut self.state.params, &self.param_grads);
+        Ok(loss)
+    }
+
+    /// Continues epoch `epoch` over `train` in the order `epoch_order(seed,
+    /// epoch)`, from the steps `state.progress.partial` says are done. Returns
+    /// the epoch's mean loss, or None if `stop` was set (the partial progress
+    /// then says where it stopped).
+    pub fn train_epoch(
+        &mut self,
+        train: &Dataset,
+        epoch: usize,
+        stop: &AtomicBool,
+        bar: &ProgressBar,
+    ) -> Result<Option<Loss>> {
+        let order = epoch_order(train.len(), self.settings.seed, epoch);
+        let done = self.state.progress.partial.steps;
+        bar.set_position(done as u64);
+        for (step, indices) in order.chunks(self.settings.batch_size).enumerate().skip(done) {
+            let loss = self.step(&train.images, indices, epoch, step)?;
+            let partial = &mut self.state.progress.partial;
+            let weight = indices.len() as f64;
+            partial.steps += 1;
+            partial.loss_sum += loss.total * weight;
+            partial.recon_sum += loss.recon * weight;
+            partial.kl_sum += loss.kl * weight;
+            bar.inc(1);
+            if stop.load(Ordering::SeqCst) {
+                return Ok(None);
+            }
+        }
+        let (partial, n) = (&self.state.progress.partial, train.len() as f64);
+        Ok(Some(Loss {
+            total: partial.loss_sum / n,
+            recon: partial.recon_sum / n,
+            kl: partial.kl_sum / n,
+        }))
+    }
+}
+
+/// The generator of step `step` of epoch `epoch`: the noise and ε of that step.
+fn step_rng(seed: u64, epoch: usize, step: usize) -> StdRng {
+    let mixed = seed
+        ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (step as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
+    StdRng::seed_from_u64(mixed)
+}
+
+/// Fills `values` with independent N(0, 1) draws.
+fn fill_normal(mut values: ArrayViewMut2<f32>, rng: &mut StdRng) {
+    values.iter_mut().for_each(|v| *v = StandardNormal.sample(rng));
+}
+
+/// The network's input: the clean target, or with `noise` > 0 the target plus
+/// Gaussian noise of that standard deviation, clipped to [0, 1].
+fn corrupt(ws: &mut Workspace, rows: usize, noise: f32, rng: &mut StdRng) {
+    let mut input = ws.outputs[0].slice_mut(s![..rows, ..]);
+    input.assign(&ws.target.slice(s![..rows, ..]));
+    if noise > 0.0 {
+        input.iter_mut().for_each(|x| {
+            let e: f32 = StandardNormal.sample(rng);
+            *x = (*x + noise * e).clamp(0.0, 1.0);
+        });
+    }
 }
 
 /// Losses of a model on a dataset.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Evaluation {
-    /// The training loss (MSE or BCE), mean over images and pixels.
-    pub loss: f64,
-    /// The mean squared error, whatever the training loss.
+    /// The training loss (MSE or BCE mean, or the VAE's negative ELBO with ε
+    /// sampled, nats per image) and its parts.
+    pub loss: Loss,
+    /// The mean squared error of the reconstructions (z = μ for a VAE).
     pub mse: f64,
 }
 
 /// Evaluates `params` on every image of `data`, `EVAL_CHUNK` rows at a time.
-pub fn evaluate(
-    params: &Params,
-    arch: &Architecture,
-    data: &Dataset,
-    loss: LossKind,
-) -> Evaluation {
+/// A VAE's loss is the full negative ELBO with ε drawn from a generator seeded
+/// by `seed` (the same ε for every call); its MSE uses z = μ.
+pub fn evaluate(params: &Params, arch: &Architecture, data: &Dataset, loss: LossKind, seed: u64) -> Evaluation {
     let mut ws = Workspace::for_inference(arch, EVAL_CHUNK.min(data.len()).max(1));
+    let mut rng = step_rng(seed, usize::MAX, 0);
     let indices: Vec<usize> = (0..data.len()).collect();
-    let (mut loss_sum, mut mse_sum) = (0.0, 0.0);
+    let (mut sum, mut mse_sum) = (Loss::default(), 0.0);
     for chunk in indices.chunks(ws.capacity) {
         let rows = chunk.len();
-        fill_batch(&data.images, chunk, ws.input_mut(rows));
+        fill_batch(&data.images, chunk, ws.target.slice_mut(s![..rows, ..]));
+        ws.outputs[0].slice_mut(s![..rows, ..]).assign(&ws.target.slice(s![..rows, ..]));
+        if let Some(sampling) = ws.sampling.as_mut() {
+            fill_normal(sampling.eps.slice_mut(s![..rows, ..]), &mut rng);
+        }
         forward(params, arch, &mut ws, rows);
-        let (x_hat, x) = (ws.reconstruction(rows), ws.output(0, rows));
-        loss_sum += loss.forward(x_hat, x) * rows as f64;
-        mse_sum += LossKind::Mse.forward(x_hat, x) * rows as f64;
+        let l = loss_forward(arch.kind, loss, &ws, rows);
+        let weight = rows as f64;
+        sum.total += l.total * weight;
+        sum.recon += l.recon * weight;
+        sum.kl += l.kl * weight;
+        if let Some(sampling) = ws.sampling.as_mut() {
+            sampling.eps.fill(0.0); // z = μ for the reconstructions
+            forward(params, arch, &mut ws, rows);
+        }
+        mse_sum += LossKind::Mse.forward(ws.reconstruction(rows), ws.target.slice(s![..rows, ..])) * weight;
     }
     let n = data.len().max(1) as f64;
     Evaluation {
-        loss: loss_sum / n,
+        loss: Loss { total: sum.total / n, recon: sum.recon / n, kl: sum.kl / n },
         mse: mse_sum / n,
     }
-}
-
-/// What one epoch did.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct EpochRecord {
-    pub epoch: usize,
-    pub train_loss: f64,
-    pub val_loss: f64,
-    /// Training time of the epoch (evaluation excluded).
-    pub seconds: f64,
-    pub images_per_second: f64,
-}
-
-/// Trains from `progress` up to `epochs` complete epochs, calling `on_epoch`
-/// after each with the epoch's record, the trainer and the new progress (to
-/// print, save a checkpoint, take pictures). Returns the final progress: short of
-/// `epochs` if `stop` was set (Ctrl-C), in which case the caller saves it.
-pub fn train(
-    trainer: &mut Trainer,
-    splits: &Splits,
-    epochs: usize,
-    seed: u64,
-    mut progress: Progress,
-    stop: &AtomicBool,
-    on_epoch: &mut dyn FnMut(&EpochRecord, &Trainer, &Progress) -> Result<()>,
-) -> Result<Progress> {
-    let (train_set, validation) = (&splits.train, &splits.validation);
-    let steps = train_set.len().div_ceil(trainer.workspace.capacity) as u64;
-    while progress.epochs_done < epochs {
-        let epoch = progress.epochs_done + 1;
-        let bar = progress_bar(steps, epoch, epochs);
-        let start = Instant::now();
-        let end = trainer.train_epoch(train_set, seed, epoch, &mut progress.partial, stop, &bar);
-        progress.partial.seconds += start.elapsed().as_secs_f64();
-        bar.finish_and_clear();
-        let train_loss = match end? {
-            EpochEnd::Finished(loss) => loss,
-            EpochEnd::Stopped => return Ok(progress),
-        };
-        let seconds = progress.partial.seconds;
-        let val_loss = evaluate(&trainer.params, &trainer.arch, validation, trainer.loss).loss;
-        let record = EpochRecord {
-            epoch,
-            train_loss,
-            val_loss,
-            seconds,
-            images_per_second: train_set.len() as f64 / seconds,
-        };
-        progress = Progress {
-            epochs_done: epoch,
-            partial: Partial::default(),
-        };
-        on_epoch(&record, trainer, &progress)?;
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
-    }
-    Ok(progress)
-}
-
-/// A progress bar on stderr; indicatif hides it when stderr is not a terminal.
-fn progress_bar(steps: u64, epoch: usize, epochs: usize) -> ProgressBar {
-    let bar = ProgressBar::new(steps);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "epoch {msg} [{bar:30}] {pos}/{len} batches, {per_sec}, eta {eta}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_message(format!("{epoch}/{epochs}"));
-    bar
 }
 
 /// The median of `values` (the mean of the two middle ones for an even count).

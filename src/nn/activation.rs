@@ -22,7 +22,10 @@ const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
 pub const LEAKY_SLOPE: f32 = 0.01;
 
 /// The activations a layer can have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Activation {
     Identity,
     Relu,
@@ -32,7 +35,7 @@ pub enum Activation {
 }
 
 impl Activation {
-    /// The name PyTorch gives the module (`nn.ReLU`, ...), for metadata.
+    /// The name used in metadata and on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Activation::Identity => "identity",
@@ -97,5 +100,23 @@ pub fn sigmoid(z: f32) -> f32 {
     } else {
         let e = z.exp();
         e / (1.0 + e)
+    }
+}
+
+impl std::str::FromStr for Activation {
+    type Err = String;
+
+    /// Parses a [`Activation::name`].
+    fn from_str(name: &str) -> Result<Activation, String> {
+        [
+            Activation::Identity,
+            Activation::Relu,
+            Activation::LeakyRelu,
+            Activation::Sigmoid,
+            Activation::Tanh,
+        ]
+        .into_iter()
+        .find(|a| a.name() == name)
+        .ok_or_else(|| format!("unknown activation '{name}'"))
     }
 }

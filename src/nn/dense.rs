@@ -70,3 +70,12 @@ pub fn dense_backward(
         matmul(dy, w.t(), 0.0, dx);
     }
 }
+
+/// `dX += dY·Wᵀ`: the input gradient of a second layer that reads the same X
+/// (the VAE's μ and log σ² heads both read the last hidden layer, so its
+/// gradient is the sum of what each head sends back).
+///
+/// dx: (B, I) accumulated; dy: (B, O); w: (I, O).
+pub fn dense_backward_add_dx(dx: ArrayViewMut2<f32>, dy: ArrayView2<f32>, w: ArrayView2<f32>) {
+    matmul(dy, w.t(), 1.0, dx);
+}

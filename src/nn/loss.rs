@@ -80,8 +80,25 @@ pub fn bce_forward(x_hat: ArrayView2<f32>, x: ArrayView2<f32>) -> f64 {
 
 /// `dL/dx̂ = (x̂ − x) / max(x̂(1−x̂), 1e-12) / (B·D)`, written into grad.
 pub fn bce_backward(grad: ArrayViewMut2<f32>, x_hat: ArrayView2<f32>, x: ArrayView2<f32>) {
+    bce_gradient(grad, x_hat, x, 1.0 / x.len() as f32);
+}
+
+/// The VAE's reconstruction term, in nats per image: BCE *summed* over the D
+/// pixels, averaged over the B images, `L = −1/B Σ [x·ln x̂ + (1−x)·ln(1−x̂)]`.
+/// It is D times [`bce_forward`]: with the mean over pixels the reconstruction
+/// would weigh 784 times too little against the KL term. x_hat, x: (B, D).
+pub fn bce_summed_forward(x_hat: ArrayView2<f32>, x: ArrayView2<f32>) -> f64 {
+    bce_forward(x_hat, x) * x.ncols() as f64
+}
+
+/// `dL/dx̂ = (x̂ − x) / max(x̂(1−x̂), 1e-12) / B`, written into grad.
+pub fn bce_summed_backward(grad: ArrayViewMut2<f32>, x_hat: ArrayView2<f32>, x: ArrayView2<f32>) {
+    bce_gradient(grad, x_hat, x, 1.0 / x.nrows() as f32);
+}
+
+/// `grad = scale · (x̂ − x) / max(x̂(1−x̂), 1e-12)`.
+fn bce_gradient(grad: ArrayViewMut2<f32>, x_hat: ArrayView2<f32>, x: ArrayView2<f32>, scale: f32) {
     assert_eq!(x_hat.dim(), x.dim(), "bce_backward: shapes differ");
-    let scale = 1.0 / x.len() as f32;
     Zip::from(grad)
         .and(&x_hat)
         .and(&x)

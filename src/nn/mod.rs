@@ -1,12 +1,14 @@
 //! Neural-network building blocks as paired `*_forward` / `*_backward` free
-//! functions: the dense layer, the activations and the losses, plus the one
-//! matrix product they all use.
+//! functions: the dense layer, the activations, the losses, the VAE's sampling
+//! and KL term, plus the one matrix product they all use. Nothing here knows
+//! about the rest of the crate.
 
 pub mod activation;
 pub mod dense;
 pub mod loss;
 pub mod matmul;
+pub mod vae;
 
 pub use activation::{activation_backward, activation_forward, Activation};
-pub use dense::{dense_backward, dense_forward};
+pub use dense::{dense_backward, dense_backward_add_dx, dense_forward};
 pub use loss::LossKind;

@@ -124,20 +124,10 @@ fn orthonormalize(q: &mut Array2<f64>) {
     }
 }
 
-/// Mean squared error between two arrays of the same shape.
-pub fn mean_squared_error(a: ArrayView2<f32>, b: ArrayView2<f32>) -> f64 {
-    assert_eq!(a.dim(), b.dim(), "mean_squared_error: shapes differ");
-    let sum: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| ((x - y) as f64).powi(2))
-        .sum();
-    sum / a.len().max(1) as f64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nn::loss::mse_forward as mean_squared_error;
     use ndarray_rand::rand_distr::Normal;
 
     /// Data with known axes: standard deviations 10, 3, 1 along (1,1,0,…)/√2,

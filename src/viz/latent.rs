@@ -7,7 +7,7 @@ use ndarray::{Array2, ArrayView2};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{write_figure, FONT_FAMILY, PALETTE};
+use super::{class_color, write_figure, FONT_FAMILY};
 use crate::error::Result;
 
 /// Axis limits ((x min, x max), (y min, y max)).
@@ -63,7 +63,17 @@ where
         .axis_desc_style((FONT_FAMILY, 15))
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
-    for (class, color) in PALETTE.iter().enumerate() {
+    let classes = labels
+        .iter()
+        .map(|&l| l as usize + 1)
+        .max()
+        .unwrap_or(0)
+        .max(class_names.len());
+    for class in 0..classes {
+        let color = class_color(class);
+        if !labels.iter().any(|&l| l as usize == class) {
+            continue;
+        }
         let members = points
             .rows()
             .into_iter()

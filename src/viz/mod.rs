@@ -3,19 +3,20 @@
 //! them knows about the model. `crate::figures` decides what to draw.
 //!
 //! Text is drawn with the vendored DejaVu Sans (no system fonts needed), and
-//! every file is drawn to a temporary name and renamed into place.
+//! every file is written through the one atomic writer, [`crate::files`].
 
 pub mod digits;
 pub mod latent;
 pub mod loss;
 pub mod report;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Once;
 
 use plotters::style::{FontStyle, RGBColor};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::files::write_atomic_by_name;
 
 /// DejaVu Sans, Bitstream Vera license (see assets/fonts/DejaVu-LICENSE.txt).
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
@@ -46,27 +47,21 @@ pub const PALETTE: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
-/// Where a figure is drawn before it is renamed to `path`: same folder, same
-/// extension (plotters picks the encoder from it), e.g. `losses.tmp.png`.
-fn temp_path(path: &Path) -> PathBuf {
-    let stem = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("figure");
-    let ext = path.extension().and_then(|s| s.to_str()).unwrap_or("png");
-    path.with_file_name(format!("{stem}.tmp.{ext}"))
+/// The colour of class `class`: the palette, then darker shades of it for
+/// datasets with more than ten classes.
+pub fn class_color(class: usize) -> RGBColor {
+    let RGBColor(r, g, b) = PALETTE[class % PALETTE.len()];
+    let shade = 0.6f32.powi((class / PALETTE.len()) as i32);
+    let dim = |c: u8| (c as f32 * shade).round() as u8;
+    RGBColor(dim(r), dim(g), dim(b))
 }
 
-/// Draws with `draw` into a temporary file, then renames it to `path`.
+/// Draws with `draw` into a temporary file, then renames it to `path` (see
+/// [`crate::files`]).
 fn write_figure(
     path: &Path,
     draw: impl FnOnce(&Path) -> std::result::Result<(), Box<dyn std::error::Error>>,
 ) -> Result<()> {
     register_font();
-    let tmp = temp_path(path);
-    if let Err(e) = draw(&tmp) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::figure(path, e));
-    }
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    write_atomic_by_name(path, |tmp| draw(tmp).map_err(|e| e.to_string()))
 }

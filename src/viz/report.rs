@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::output::write_atomic;
+use crate::files::write_atomic;
 
 /// One figure on the page: a file in the output folder and what it shows.
 pub struct ReportFigure {
@@ -21,12 +21,17 @@ pub struct Report<'a> {
     pub metrics_header: Vec<String>,
     pub metrics: Vec<Vec<String>>,
     pub figures: Vec<ReportFigure>,
+    /// An interactive section placed after the figures (HTML, with its own
+    /// inline script and style), or empty.
+    pub explorer: String,
 }
 
 /// Writes `report.html` into `out_dir`, reading each figure from `out_dir`.
 pub fn write_report(out_dir: &Path, report: &Report) -> Result<()> {
     let mut html = String::new();
     html.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    // Nothing may leave the page: no request, only inline script and style, data: images.
+    html.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:\">\n");
     html.push_str(&format!("<title>{}</title>\n", escape(report.title)));
     html.push_str(STYLE);
     html.push_str("</head>\n<body>\n");
@@ -64,6 +69,7 @@ pub fn write_report(out_dir: &Path, report: &Report) -> Result<()> {
             escape(&figure.file)
         ));
     }
+    html.push_str(&report.explorer);
     html.push_str(&format!(
         "<h2>Configuration</h2>\n<pre>{}</pre>\n</body>\n</html>\n",
         escape(&report.config_json)

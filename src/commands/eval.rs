@@ -1,0 +1,69 @@
+//! `eval`: test MSE of saved weights, overall and per class.
+
+use std::path::Path;
+
+use crate::checkpoint::load_model;
+use crate::config::EvalConfig;
+use crate::data::mnist::load_split;
+use crate::error::{Error, Result};
+use crate::model::Architecture;
+use crate::nn::LossKind;
+use crate::train::evaluate;
+
+/// Checks that a dataset's images fit the model.
+pub fn check_width(arch: &Architecture, pixels: usize, model: &Path, data: &Path) -> Result<()> {
+    if arch.input != pixels {
+        return Err(Error::bad_file(
+            model,
+            format!(
+                "model takes {} pixels but the images in {} have {pixels}",
+                arch.input,
+                data.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The test MSE of one class.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClassMse {
+    pub class: u8,
+    pub images: usize,
+    pub mse: f64,
+}
+
+/// `eval`: test MSE overall and per class. Returns (overall, per class).
+pub fn run(config: &EvalConfig) -> Result<(f64, Vec<ClassMse>)> {
+    let (params, arch) = load_model(&config.model)?;
+    let test = load_split(&config.data_dir, "t10k")?;
+    check_width(&arch, test.pixels(), &config.model, &config.data_dir)?;
+    let overall = evaluate(&params, &arch, &test, LossKind::Mse, 0).mse;
+    println!(
+        "{}: {} on {} test images of {}",
+        config.model.display(),
+        arch.describe(),
+        test.len(),
+        config.data_dir.display()
+    );
+    println!("test_mse {overall:.6}");
+    println!("class  images  mse");
+    let mut per_class = Vec::new();
+    for class in 0..=255u8 {
+        let indices: Vec<usize> = (0..test.len())
+            .filter(|&i| test.labels[i] == class)
+            .collect();
+        if indices.is_empty() {
+            continue;
+        }
+        let mse = evaluate(&params, &arch, &test.select(&indices), LossKind::Mse, 0).mse;
+        println!("{class:>5}  {:>6}  {mse:.6}", indices.len());
+        per_class.push(ClassMse {
+            class,
+            images: indices.len(),
+            mse,
+        });
+    }
+    Ok((overall, per_class))
+}
+

@@ -1,0 +1,28 @@
+//! The command layer: one file per subcommand, and the only layer that prints.
+//!
+//! - [`train`]: the visible epoch loop (the default command)
+//! - [`eval`], [`generate`], [`reconstruct`]: on saved weights
+//! - [`gradcheck`]: the backward pass against finite differences
+//! - [`judge`]: trains the digit classifier that scores generated samples
+
+pub mod eval;
+pub mod generate;
+pub mod gradcheck;
+pub mod judge;
+pub mod reconstruct;
+pub mod train;
+
+use crate::config::Command;
+use crate::error::Result;
+
+/// Runs `command`.
+pub fn run(command: &Command) -> Result<()> {
+    match command {
+        Command::Train(args) => train::run(args).map(|_| ()),
+        Command::Gradcheck(config) => gradcheck::run(config).map(|_| ()),
+        Command::Eval(config) => eval::run(config).map(|_| ()),
+        Command::Generate(config) => generate::run(config),
+        Command::Reconstruct(config) => reconstruct::run(config).map(|_| ()),
+        Command::Judge(config) => judge::run(config).map(|_| ()),
+    }
+}

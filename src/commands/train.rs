@@ -1,0 +1,411 @@
+//! `train`: the visible epoch loop, and everything around it (configuration,
+//! resume, output files, the summary, the pictures).
+//!
+//! ```text
+//! setup: configuration (merged with --resume's), data, model, fixed picture inputs
+//! for each epoch:
+//!     train the epoch                         Trainer::train_epoch
+//!     evaluate on the validation set          train::evaluate
+//!     record and print
+//!     snapshot the pictures (drawn epochs)    FigureInputs::snapshot
+//!     write metrics.csv and the checkpoint
+//! finish: test evaluation, model.safetensors, summary.json, figures, report.html
+//! ```
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::checkpoint::{load_checkpoint, save_checkpoint, save_model, Checkpoint};
+use crate::config::{resume_config, TrainArgs, TrainConfig};
+use crate::data::mnist::{load_splits, Splits};
+use crate::error::{Error, Result};
+use crate::figures::draw::{draw_figures, Run};
+use crate::figures::report::{self, ReportInputs};
+use crate::figures::{class_names, pca_test_mse, snapshots_from_extra, snapshots_to_extra, FigureInputs, Snapshot};
+use crate::files::{prepare_out_dir, write_atomic};
+use crate::metrics::{epoch_line, metrics_csv, summary_json, ElboParts, EpochRecord, Summary, SummaryConfig};
+use crate::model::{Architecture, ModelKind};
+use crate::nn::LossKind;
+use crate::parallel::build_pool;
+use crate::reduce::tsne::TsneOptions;
+use crate::model::Loss;
+use crate::train::{evaluate, median, Settings, TrainState, Trainer};
+use crate::viz::loss::Baseline;
+
+/// Set by Ctrl-C or SIGTERM: training stops after the current step, figure
+/// drawing before the next figure.
+pub static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Runs `train` and returns its summary.
+pub fn run(args: &TrainArgs) -> Result<Summary> {
+    let (config, resumed) = configure(args)?;
+    install_signal_handler();
+    let started = Instant::now();
+    prepare_out_dir(&config.out_dir)?;
+    let splits = load_splits(&config.data_dir, config.val_size, config.limit, config.seed)?;
+    config.check_memory(splits.train.pixels())?;
+    let arch = architecture(&config, &splits);
+    print_setup(&config, &splits, &arch);
+    let pool = build_pool(config.thread_count())?;
+    let inputs = (!config.no_figures).then(|| {
+        let names = class_names(&config.data_dir, &splits.test.labels);
+        FigureInputs::new(&splits, config.latent, config.tsne_points, config.seed, names)
+    });
+    let (state, mut snapshots) = initial_state(&config, &arch, &splits, resumed, inputs.as_ref())?;
+    let settings = Settings { batch_size: config.batch_size, loss: config.loss, seed: config.seed, noise: config.noise };
+    let mut trainer = Trainer::new(state, settings);
+    if let Some(inputs) = inputs.as_ref().filter(|_| snapshots.is_empty()) {
+        let (params, epoch) = (&trainer.state.params, trainer.state.progress.epochs_done);
+        let val = pool.install(|| evaluate(params, &arch, &splits.validation, config.loss, config.seed));
+        snapshots.push(pool.install(|| inputs.snapshot(epoch, val.loss.total, params, &arch))?);
+    }
+    let checkpoint_path = config.out_dir.join("checkpoint.safetensors");
+    for epoch in trainer.state.progress.epochs_done + 1..=config.epochs {
+        let bar = progress_bar(splits.train.len().div_ceil(config.batch_size), epoch, config.epochs);
+        let start = Instant::now();
+        let outcome = pool.install(|| trainer.train_epoch(&splits.train, epoch, &STOP, &bar));
+        trainer.state.progress.partial.seconds += start.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+        let Some(train_loss) = outcome? else {
+            save_checkpoint(&checkpoint_path, &trainer.state, &config, &snapshots_to_extra(&snapshots))?;
+            return Err(interrupted(epoch, trainer.state.progress.partial.steps, checkpoint_path));
+        };
+        let val = pool.install(|| evaluate(&trainer.state.params, &arch, &splits.validation, config.loss, config.seed));
+        let record = epoch_record(epoch, train_loss, val.loss, &trainer, splits.train.len(), arch.kind);
+        trainer.state.history.push(record);
+        trainer.state.progress = crate::train::Progress { epochs_done: epoch, partial: Default::default() };
+        println!("{}", epoch_line(&record, config.epochs));
+        if let Some(inputs) = inputs.as_ref().filter(|_| epoch % config.frames_every == 0 || epoch == config.epochs) {
+            let params = &trainer.state.params;
+            snapshots.push(pool.install(|| inputs.snapshot(epoch, val.loss.total, params, &arch))?);
+        }
+        write_atomic(&config.out_dir.join("metrics.csv"), metrics_csv(&trainer.state.history).as_bytes())?;
+        save_checkpoint(&checkpoint_path, &trainer.state, &config, &snapshots_to_extra(&snapshots))?;
+    }
+    finish(&config, &trainer.state, &splits, inputs.as_ref(), &snapshots, &pool, started)
+}
+
+/// The run's configuration (validated; merged with the checkpoint's when
+/// resuming) and the checkpoint, if any.
+fn configure(args: &TrainArgs) -> Result<(TrainConfig, Option<Checkpoint>)> {
+    args.config.validate()?;
+    if args.config.model == ModelKind::Vae && args.given.iter().any(|g| g == "loss") {
+        return Err(Error::bad_flag(
+            "--loss",
+            "does not apply to --model vae, whose loss is BCE summed over pixels plus KL",
+        ));
+    }
+    let Some(path) = &args.config.resume else {
+        return Ok((args.config.clone(), None));
+    };
+    let checkpoint = load_checkpoint(path)?;
+    let config = resume_config(args, &checkpoint.config, path)?;
+    config.validate()?;
+    Ok((config, Some(checkpoint)))
+}
+
+/// The model the flags and the data describe.
+fn architecture(config: &TrainConfig, splits: &Splits) -> Architecture {
+    Architecture {
+        kind: config.model,
+        input: splits.train.pixels(),
+        hidden: config.hidden.0.clone(),
+        latent: config.latent,
+        activation: config.activation,
+    }
+}
+
+/// The training state to start from: fresh, or the checkpoint's after checking
+/// that it fits this run; and the figure snapshots to continue.
+fn initial_state(
+    config: &TrainConfig,
+    arch: &Architecture,
+    splits: &Splits,
+    resumed: Option<Checkpoint>,
+    inputs: Option<&FigureInputs>,
+) -> Result<(TrainState, Vec<Snapshot>)> {
+    let Some(checkpoint) = resumed else {
+        return Ok((TrainState::new(arch.clone(), config.lr, config.seed), Vec::new()));
+    };
+    let path = config.resume.as_deref().expect("resuming");
+    let state = checkpoint.state;
+    if state.arch != *arch {
+        let message = format!(
+            "checkpoint is for a {} model, but the data and flags make a {} model",
+            state.arch.describe(),
+            arch.describe()
+        );
+        return Err(Error::bad_file(path, message));
+    }
+    let steps_per_epoch = splits.train.len().div_ceil(config.batch_size);
+    if state.progress.partial.steps >= steps_per_epoch {
+        let message = format!(
+            "progress says {} steps of an epoch of {steps_per_epoch} are done",
+            state.progress.partial.steps
+        );
+        return Err(Error::bad_file(path, message));
+    }
+    if state.progress.epochs_done > config.epochs {
+        let message = format!(
+            "the checkpoint has {} epochs done, more than --epochs {}",
+            state.progress.epochs_done, config.epochs
+        );
+        return Err(Error::bad_file(path, message));
+    }
+    let snapshots = match inputs {
+        Some(inputs) => {
+            let (snapshots, note) = snapshots_from_extra(&checkpoint.extra, inputs, path)?;
+            if let Some(note) = note {
+                println!("note: {note}");
+            }
+            snapshots
+        }
+        None => Vec::new(),
+    };
+    println!(
+        "resuming from {} after epoch {} (step {} of the next)",
+        path.display(),
+        state.progress.epochs_done,
+        state.progress.partial.steps
+    );
+    Ok((state, snapshots))
+}
+
+/// The record of an epoch that just finished.
+fn epoch_record(epoch: usize, train: Loss, val: Loss, trainer: &Trainer, images: usize, kind: ModelKind) -> EpochRecord {
+    let seconds = trainer.state.progress.partial.seconds;
+    EpochRecord {
+        epoch,
+        train_loss: train.total,
+        val_loss: val.total,
+        seconds,
+        images_per_second: images as f64 / seconds,
+        elbo_parts: (kind == ModelKind::Vae).then_some(ElboParts {
+            train_recon: train.recon,
+            train_kl: train.kl,
+            val_recon: val.recon,
+            val_kl: val.kl,
+        }),
+    }
+}
+
+/// After the last epoch: test evaluation, model file, summary, figures and report.
+fn finish(
+    config: &TrainConfig,
+    state: &TrainState,
+    splits: &Splits,
+    inputs: Option<&FigureInputs>,
+    snapshots: &[Snapshot],
+    pool: &rayon::ThreadPool,
+    started: Instant,
+) -> Result<Summary> {
+    let (arch, history) = (&state.arch, &state.history);
+    if history.is_empty() {
+        return Err(Error::bad_flag(
+            "--epochs",
+            format!("the checkpoint already has {} epochs done; ask for more to train", state.progress.epochs_done),
+        ));
+    }
+    let test = pool.install(|| evaluate(&state.params, arch, &splits.test, config.loss, config.seed));
+    save_model(&config.out_dir.join("model.safetensors"), &state.params, arch)?;
+    let pca_test_mse = inputs.map(|_| pool.install(|| pca_test_mse(splits, config.latent)));
+    let summary = summary(config, state, splits, test.loss, test.mse, pca_test_mse, started);
+    write_atomic(&config.out_dir.join("summary.json"), summary_json(&summary).as_bytes())?;
+    write_atomic(&config.out_dir.join("metrics.csv"), metrics_csv(history).as_bytes())?;
+    println!(
+        "test_mse {:.6}  best_val_loss {:.6} (epoch {})  median {:.2} s/epoch, {:.0} img/s  -> {}",
+        summary.test_mse,
+        summary.best_val_loss,
+        summary.best_epoch,
+        summary.seconds_per_epoch,
+        summary.images_per_second,
+        config.out_dir.display()
+    );
+    if let Some(elbo) = summary.test_neg_elbo {
+        println!("test_neg_elbo {elbo:.2} nats per image (ε sampled; test_mse uses z = μ)");
+    }
+    if let Some(inputs) = inputs {
+        let drawing = Instant::now();
+        pool.install(|| draw_everything(config, state, inputs, snapshots, &summary))?;
+        println!(
+            "figures and report.html written in {:.1} s (PCA-{} test MSE {:.6})",
+            drawing.elapsed().as_secs_f64(),
+            config.latent,
+            summary.pca_test_mse.unwrap_or(f64::NAN)
+        );
+    }
+    Ok(summary)
+}
+
+/// What a loss is called on the plot and in the report.
+fn loss_name(config: &TrainConfig) -> &'static str {
+    match (config.model, config.loss) {
+        (ModelKind::Vae, _) => "negative ELBO (nats)",
+        (ModelKind::Ae, LossKind::Mse) => "MSE",
+        (ModelKind::Ae, LossKind::Bce) => "BCE",
+    }
+}
+
+/// Every figure, then report.html.
+fn draw_everything(
+    config: &TrainConfig,
+    state: &TrainState,
+    inputs: &FigureInputs,
+    snapshots: &[Snapshot],
+    summary: &Summary,
+) -> Result<()> {
+    let arch = &state.arch;
+    let plots_mse = config.model == ModelKind::Ae && config.loss == LossKind::Mse;
+    let baseline = summary.pca_test_mse.filter(|_| plots_mse).map(|value| Baseline {
+        label: format!("PCA-{} (linear baseline)", arch.latent),
+        value,
+    });
+    let perplexity = TsneOptions::default().perplexity;
+    let run = Run {
+        out_dir: &config.out_dir,
+        inputs,
+        snapshots,
+        params: &state.params,
+        arch,
+        history: &state.history,
+        loss_name: loss_name(config),
+        baseline,
+        noise: config.noise,
+        seed: config.seed,
+        perplexity,
+    };
+    let _pca_frames = draw_figures(&run)?;
+    report::write(&ReportInputs {
+        out_dir: &config.out_dir,
+        arch,
+        history: &state.history,
+        summary,
+        loss_name: loss_name(config),
+        frames: snapshots.len(),
+        points: inputs.mapped_labels.len(),
+        perplexity,
+        denoising: config.noise > 0.0,
+        manifold: arch.kind == ModelKind::Vae && arch.latent == 2,
+        explorer: String::new(),
+    })
+}
+
+/// summary.json's contents.
+fn summary(
+    config: &TrainConfig,
+    state: &TrainState,
+    splits: &Splits,
+    test: Loss,
+    test_mse: f64,
+    pca_test_mse: Option<f64>,
+    started: Instant,
+) -> Summary {
+    let history = &state.history;
+    let seconds: Vec<f64> = history.iter().map(|r| r.seconds).collect();
+    let seconds_per_epoch = median(&seconds);
+    let best = history.iter().min_by(|a, b| a.val_loss.total_cmp(&b.val_loss)).expect("at least one epoch");
+    let last = history.last().expect("at least one epoch");
+    let mut flags = config.clone();
+    flags.threads = Some(config.thread_count());
+    Summary {
+        test_mse,
+        test_loss: test.total,
+        test_neg_elbo: (config.model == ModelKind::Vae).then_some(test.total),
+        pca_test_mse,
+        best_val_loss: best.val_loss,
+        best_epoch: best.epoch,
+        final_train_loss: last.train_loss,
+        final_val_loss: last.val_loss,
+        epochs: history.len(),
+        seconds_per_epoch,
+        images_per_second: splits.train.len() as f64 / seconds_per_epoch,
+        total_seconds: started.elapsed().as_secs_f64(),
+        train_images: splits.train.len(),
+        validation_images: splits.validation.len(),
+        test_images: splits.test.len(),
+        parameters: state.params.len(),
+        architecture: state.arch.describe(),
+        judge: None,
+        config: SummaryConfig {
+            flags,
+            init: "uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases, as torch.nn.Linear",
+            optimizer: "adam(beta1=0.9, beta2=0.999, eps=1e-8, bias-corrected)",
+        },
+    }
+}
+
+/// The two lines printed before training.
+fn print_setup(config: &TrainConfig, splits: &Splits, arch: &Architecture) {
+    println!(
+        "data: {} train, {} validation, {} test images of {}x{} from {}",
+        splits.train.len(),
+        splits.validation.len(),
+        splits.test.len(),
+        splits.train.rows,
+        splits.train.cols,
+        config.data_dir.display()
+    );
+    let loss = match config.model {
+        ModelKind::Vae => "BCE summed over pixels + KL".to_string(),
+        ModelKind::Ae => format!("{:?}", config.loss),
+    };
+    let noise = if config.noise > 0.0 { format!(", denoising σ {}", config.noise) } else { String::new() };
+    println!(
+        "model: {} {} ({} parameters), loss {loss}{noise}, Adam lr {}, batch {}, {} epochs, {} threads, seed {}",
+        arch.kind.name(),
+        arch.describe(),
+        crate::model::Params::zeros(arch).len(),
+        config.lr,
+        config.batch_size,
+        config.epochs,
+        config.thread_count(),
+        config.seed
+    );
+}
+
+/// The error that says training was interrupted and how to continue, naming
+/// the program as it was invoked.
+fn interrupted(epoch: usize, step: usize, checkpoint: PathBuf) -> Error {
+    let program = std::env::args().next().unwrap_or_else(|| "mnist-autoencoder".into());
+    Error::Interrupted {
+        epoch,
+        step,
+        resume: format!("{program} train --resume {}", checkpoint.display()),
+        checkpoint,
+    }
+}
+
+/// Installs the Ctrl-C / SIGTERM handler once per process: the first signal asks
+/// training to stop after the current step (a checkpoint is then written); a
+/// second one exits at once.
+pub fn install_signal_handler() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let installed = ctrlc::set_handler(|| {
+            if STOP.swap(true, Ordering::SeqCst) {
+                eprintln!("\ninterrupted again: exiting now");
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupted: finishing the current step and writing a checkpoint (Ctrl-C again to quit at once)");
+        });
+        if let Err(e) = installed {
+            eprintln!("warning: cannot handle Ctrl-C ({e}); an interrupted run will not save a checkpoint");
+        }
+    });
+}
+
+/// A progress bar on stderr; indicatif hides it when stderr is not a terminal.
+fn progress_bar(steps: usize, epoch: usize, epochs: usize) -> ProgressBar {
+    let bar = ProgressBar::new(steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template("epoch {msg} [{bar:30}] {pos}/{len} batches, {per_sec}, eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(format!("{epoch}/{epochs}"));
+    bar
+}
+

@@ -1,0 +1,259 @@
+//! What the pictures show, and the one place that connects the model to `viz/`.
+//!
+//! Everything is drawn from *fixed* inputs chosen once from the seed, so frames
+//! of an animation compare: the same test digits (two of each class), the same
+//! class-balanced subset of test images for the latent maps, the same Gaussian
+//! noise vectors for generated digits. During training,
+//! [`FigureInputs::snapshot`] records a [`Snapshot`] of the model's behaviour on
+//! them (the untrained model and every drawn epoch); after training,
+//! [`draw::draw_figures`] turns the snapshots into files and [`report`] writes
+//! the page.
+//!
+//! - [`draw`]: every figure file
+//! - [`report`]: report.html with its latent explorer
+
+pub mod draw;
+pub mod report;
+
+use std::path::Path;
+
+use ndarray::{Array2, ArrayView2, Axis};
+use ndarray_rand::rand::rngs::StdRng;
+use ndarray_rand::rand::seq::SliceRandom;
+use ndarray_rand::rand::SeedableRng;
+use ndarray_rand::rand_distr::StandardNormal;
+use ndarray_rand::RandomExt;
+
+use crate::checkpoint::Extra;
+use crate::data::mnist::{fill_batch, Dataset, Splits};
+use crate::error::{Error, Result};
+use crate::model::{decode, encode, reconstruct, Architecture, ModelKind, Params};
+use crate::nn::loss::mse_forward;
+use crate::reduce::gaussian::Gaussian;
+use crate::reduce::pca::Pca;
+
+/// Rows per forward pass when computing pictures.
+pub const CHUNK: usize = 1000;
+/// Training images whose codes define the fitted Gaussian.
+pub const GAUSSIAN_FIT_IMAGES: usize = 5000;
+/// Generated digits per panel (4 rows of 10).
+const SAMPLES: usize = 40;
+
+/// The model's behaviour on the fixed inputs at one moment of training.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// 0 for the untrained model.
+    pub epoch: usize,
+    pub val_loss: f64,
+    /// (S, D) reconstructions of the shown test digits.
+    pub reconstructions: Array2<f32>,
+    /// (M, Z) codes of the latent-map subset.
+    pub codes: Array2<f32>,
+    /// (SAMPLES, D) the fixed noise decoded through this epoch's fitted
+    /// Gaussian (plain autoencoder) or as N(0, I) codes (VAE).
+    pub generated: Array2<f32>,
+    /// (400, D) a VAE with a 2-D code: the 20×20 manifold grid decoded.
+    pub manifold: Option<Array2<f32>>,
+}
+
+/// The fixed inputs every picture is drawn from.
+pub struct FigureInputs {
+    /// (rows, cols) of an image.
+    pub shape: (usize, usize),
+    /// (S, D) up to two test digits of each class, chosen by the seed, ordered by class.
+    pub shown: Array2<f32>,
+    pub shown_labels: Vec<u8>,
+    /// (M, D) a class-balanced subset of test images for the latent maps.
+    pub mapped: Array2<f32>,
+    pub mapped_labels: Vec<u8>,
+    /// (GAUSSIAN_FIT_IMAGES, D) training images whose codes the Gaussian is fitted to.
+    pub fit_images: Array2<f32>,
+    /// (SAMPLES, Z) fixed standard-normal vectors ε.
+    pub noise: Array2<f32>,
+    /// The name of each class (index = label).
+    pub class_names: Vec<String>,
+}
+
+/// Images of `data` at `indices` as f32 rows in [0, 1].
+pub fn images(data: &Dataset, indices: &[usize]) -> Array2<f32> {
+    let mut out = Array2::zeros((indices.len(), data.pixels()));
+    fill_batch(&data.images, indices, out.view_mut());
+    out
+}
+
+/// Up to `per_class` indices of each class present in `data`, in a seeded
+/// random order, grouped by class.
+fn balanced_indices(data: &Dataset, per_class: usize, seed: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(seed));
+    let mut classes: Vec<u8> = data.labels.to_vec();
+    classes.sort_unstable();
+    classes.dedup();
+    classes
+        .into_iter()
+        .flat_map(|class| {
+            order
+                .iter()
+                .copied()
+                .filter(move |&i| data.labels[i] == class)
+                .take(per_class)
+        })
+        .collect()
+}
+
+impl FigureInputs {
+    /// Chooses the fixed inputs from `splits` with `seed`.
+    pub fn new(splits: &Splits, latent: usize, map_points: usize, seed: u64, class_names: Vec<String>) -> FigureInputs {
+        let test = &splits.test;
+        let classes = class_names.len().max(1);
+        let shown_indices = balanced_indices(test, 2, seed);
+        let mapped_indices = balanced_indices(test, map_points.div_ceil(classes), seed + 1);
+        let fit_count = GAUSSIAN_FIT_IMAGES.min(splits.train.len());
+        let labels = |indices: &[usize]| indices.iter().map(|&i| test.labels[i]).collect();
+        FigureInputs {
+            shape: (test.rows, test.cols),
+            shown: images(test, &shown_indices),
+            shown_labels: labels(&shown_indices),
+            mapped: images(test, &mapped_indices),
+            mapped_labels: labels(&mapped_indices),
+            fit_images: images(&splits.train, &(0..fit_count).collect::<Vec<_>>()),
+            noise: Array2::random_using((SAMPLES, latent), StandardNormal, &mut StdRng::seed_from_u64(seed + 2)),
+            class_names,
+        }
+    }
+
+    /// The Gaussian fitted to the codes of the fit images.
+    pub fn fit_gaussian(&self, params: &Params, arch: &Architecture) -> Result<Gaussian> {
+        let codes = encode(params, arch, self.fit_images.view(), CHUNK);
+        Gaussian::fit(codes.view()).map_err(|message| Error::Diverged {
+            epoch: 0,
+            step: 0,
+            what: format!("cannot fit a Gaussian to the codes: {message}"),
+        })
+    }
+
+    /// Records the model's behaviour on the fixed inputs after `epoch`.
+    pub fn snapshot(&self, epoch: usize, val_loss: f64, params: &Params, arch: &Architecture) -> Result<Snapshot> {
+        let codes_to_decode = match arch.kind {
+            ModelKind::Vae => self.noise.clone(),
+            ModelKind::Ae => self.fit_gaussian(params, arch)?.sample(self.noise.view()),
+        };
+        Ok(Snapshot {
+            epoch,
+            val_loss,
+            reconstructions: reconstruct(params, arch, self.shown.view(), CHUNK),
+            codes: encode(params, arch, self.mapped.view(), CHUNK),
+            generated: decode(params, arch, codes_to_decode.view(), CHUNK),
+            manifold: (arch.kind == ModelKind::Vae && arch.latent == 2)
+                .then(|| decode(params, arch, draw::manifold_codes(20).view(), CHUNK)),
+        })
+    }
+}
+
+/// The epoch and validation loss of a snapshot, stored as JSON in a checkpoint.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SnapshotInfo {
+    epoch: usize,
+    val_loss: f64,
+}
+
+/// The snapshots as named arrays for a checkpoint.
+pub fn snapshots_to_extra(snapshots: &[Snapshot]) -> Extra {
+    let infos: Vec<SnapshotInfo> = snapshots
+        .iter()
+        .map(|s| SnapshotInfo { epoch: s.epoch, val_loss: s.val_loss })
+        .collect();
+    let mut arrays = Vec::new();
+    for (k, snap) in snapshots.iter().enumerate() {
+        arrays.push((format!("snapshot.{k}.reconstructions"), snap.reconstructions.clone()));
+        arrays.push((format!("snapshot.{k}.codes"), snap.codes.clone()));
+        arrays.push((format!("snapshot.{k}.generated"), snap.generated.clone()));
+        if let Some(manifold) = &snap.manifold {
+            arrays.push((format!("snapshot.{k}.manifold"), manifold.clone()));
+        }
+    }
+    Extra { info: serde_json::to_string(&infos).expect("snapshot info serialises"), arrays }
+}
+
+/// The snapshots a checkpoint carries, checked against the fixed inputs of this
+/// run: snapshots taken with other figure settings (another `--tsne-points`)
+/// cannot continue the animations and are dropped, with a note returned.
+pub fn snapshots_from_extra(extra: &Extra, inputs: &FigureInputs, path: &Path) -> Result<(Vec<Snapshot>, Option<String>)> {
+    if extra.arrays.is_empty() {
+        return Ok((Vec::new(), None));
+    }
+    let infos: Vec<SnapshotInfo> = serde_json::from_str(&extra.info)
+        .map_err(|e| Error::bad_file(path, format!("metadata field 'extra_info' is malformed: {e}")))?;
+    let find = |name: String| {
+        extra
+            .arrays
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, a)| a.clone())
+            .ok_or_else(|| Error::bad_file(path, format!("tensor 'extra.{name}' is missing")))
+    };
+    let mut snapshots = Vec::new();
+    for (k, info) in infos.into_iter().enumerate() {
+        snapshots.push(Snapshot {
+            epoch: info.epoch,
+            val_loss: info.val_loss,
+            reconstructions: find(format!("snapshot.{k}.reconstructions"))?,
+            codes: find(format!("snapshot.{k}.codes"))?,
+            generated: find(format!("snapshot.{k}.generated"))?,
+            manifold: find(format!("snapshot.{k}.manifold")).ok(),
+        });
+    }
+    let fits = snapshots.iter().all(|s| {
+        s.reconstructions.dim() == inputs.shown.dim()
+            && s.codes.dim() == (inputs.mapped.nrows(), inputs.noise.ncols())
+            && s.generated.dim() == (inputs.noise.nrows(), inputs.shown.ncols())
+    });
+    if fits {
+        Ok((snapshots, None))
+    } else {
+        let note = "the checkpoint's figure snapshots were taken with other figure settings; the animations restart from this epoch".to_string();
+        Ok((Vec::new(), Some(note)))
+    }
+}
+
+/// The test MSE of PCA with `k` components fitted on the training images, a
+/// linear baseline (on the data it was fitted to, PCA is the best linear
+/// autoencoder; on the test set it is a baseline, not a bound). `k` is capped
+/// at the pixel count.
+pub fn pca_test_mse(splits: &Splits, k: usize) -> f64 {
+    let all = |d: &Dataset| images(d, &(0..d.len()).collect::<Vec<_>>());
+    let train = all(&splits.train);
+    let pca = Pca::fit(train.view(), k.clamp(1, train.ncols()));
+    let test = all(&splits.test);
+    mse_forward(pca.reconstruct(test.view()).view(), test.view())
+}
+
+/// Rows of `images` (N, D) as owned pixel vectors.
+pub fn rows_of(images: ArrayView2<f32>) -> Vec<Vec<f32>> {
+    images.axis_iter(Axis(0)).map(|r| r.to_vec()).collect()
+}
+
+/// The class names of a dataset: one per line in `classes.txt` in its folder
+/// if there is one, Fashion-MNIST's when the folder looks like it, else the
+/// labels as numbers.
+pub fn class_names(data_dir: &Path, labels: &[u8]) -> Vec<String> {
+    let count = labels.iter().map(|&l| l as usize + 1).max().unwrap_or(1);
+    if let Ok(text) = std::fs::read_to_string(data_dir.join("classes.txt")) {
+        let names: Vec<String> = text.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+        if !names.is_empty() {
+            return (0..count.max(names.len()))
+                .map(|c| names.get(c).cloned().unwrap_or_else(|| c.to_string()))
+                .collect();
+        }
+    }
+    let fashion = data_dir.to_string_lossy().to_lowercase().contains("fashion");
+    if fashion && count == 10 {
+        return [
+            "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    }
+    (0..count).map(|c| c.to_string()).collect()
+}

@@ -1,0 +1,184 @@
+//! The one writer of every file the program writes (metrics, summary, weights,
+//! checkpoints, figures, the report, single PNGs).
+//!
+//! ```text
+//! path = out/summary.json
+//! 1. write everything into   out/.summary.tmp.json     (same folder, same extension)
+//! 2. fsync it                 the bytes are on disk before the name points at them
+//! 3. rename it to             out/summary.json          atomic: readers see old or new
+//! ```
+//! A crash at any moment leaves either the old file or the new one, never half
+//! of one. The temporary file is created like any other file (mode 0666 minus
+//! the umask, so usually 0644), removed on every error path, and named after the
+//! final file so that a later run in the same folder overwrites it; at the start
+//! of a run, [`prepare_out_dir`] removes any left by a killed run.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Where `path` is written before it is renamed into place: the same folder,
+/// a leading dot, `.tmp` before the extension (plotters picks its encoder from
+/// the extension): `out/losses.png` → `out/.losses.tmp.png`.
+pub fn temp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let temp_name = match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => format!(".{stem}.tmp.{ext}"),
+        _ => format!(".{name}.tmp"),
+    };
+    path.with_file_name(temp_name)
+}
+
+/// True for a name [`temp_path`] makes.
+fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.') && (name.contains(".tmp.") || name.ends_with(".tmp"))
+}
+
+/// Writes `bytes` to `path` atomically (temporary file, fsync, rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |file| {
+        file.write_all(bytes).map_err(|e| e.to_string())
+    })
+}
+
+/// Creates the temporary file for `path`, lets `write` fill it, then fsyncs it
+/// and renames it into place. For writers that stream (checkpoints).
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut File) -> std::result::Result<(), String>,
+) -> Result<()> {
+    refuse_directory(path)?;
+    let tmp = temp_path(path);
+    let result = File::create(&tmp)
+        .map_err(|e| Error::io(path, e))
+        .and_then(|mut file| {
+            write(&mut file).map_err(|message| Error::bad_file(path, format!("cannot write: {message}")))?;
+            file.sync_all().map_err(|e| Error::io(path, e))
+        });
+    finish(path, &tmp, result)
+}
+
+/// Lets `draw` write the temporary file for `path` by name (plotters opens its
+/// files itself), then fsyncs it and renames it into place.
+pub fn write_atomic_by_name(
+    path: &Path,
+    draw: impl FnOnce(&Path) -> std::result::Result<(), String>,
+) -> Result<()> {
+    refuse_directory(path)?;
+    let tmp = temp_path(path);
+    let result = draw(&tmp)
+        .map_err(|message| Error::figure(path, message))
+        .and_then(|()| {
+            let file = File::open(&tmp).map_err(|e| Error::io(path, e))?;
+            file.sync_all().map_err(|e| Error::io(path, e))
+        });
+    finish(path, &tmp, result)
+}
+
+/// Renames `tmp` to `path` if `result` is Ok; removes `tmp` otherwise.
+fn finish(path: &Path, tmp: &Path, result: Result<()>) -> Result<()> {
+    let result = result.and_then(|()| std::fs::rename(tmp, path).map_err(|e| Error::io(path, e)));
+    if result.is_err() {
+        let _ = std::fs::remove_file(tmp);
+    }
+    result
+}
+
+/// A path naming an existing folder (or ending in `/`) cannot be a file.
+fn refuse_directory(path: &Path) -> Result<()> {
+    let trailing_slash = path.as_os_str().to_string_lossy().ends_with('/');
+    if trailing_slash || path.is_dir() {
+        return Err(Error::bad_file(
+            path,
+            "is a folder; give a file name such as digits.png",
+        ));
+    }
+    Ok(())
+}
+
+/// Creates `dir` if needed, checks that files can be written in it, and removes
+/// temporary files a killed run left behind, so a run fails before training
+/// rather than after.
+pub fn prepare_out_dir(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::bad_file(
+            dir,
+            "exists and is not a folder; --out-dir must name a folder",
+        ));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let probe = dir.join("write-test");
+    write_atomic(&probe, b"ok")?;
+    std::fs::remove_file(&probe).map_err(|e| Error::io(&probe, e))?;
+    remove_stale_temporaries(dir);
+    Ok(())
+}
+
+/// Removes the temporary files (see [`temp_path`]) in `dir`.
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_str().is_some_and(is_temp_name) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_names_keep_the_extension_and_hide_the_file() {
+        assert_eq!(
+            temp_path(Path::new("out/losses.png")),
+            Path::new("out/.losses.tmp.png")
+        );
+        assert_eq!(temp_path(Path::new("metrics")), Path::new(".metrics.tmp"));
+        assert!(is_temp_name(".losses.tmp.png"));
+        assert!(!is_temp_name("losses.png"));
+    }
+
+    #[test]
+    fn a_failing_write_leaves_the_old_file_intact_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.json");
+        write_atomic(&path, b"old").unwrap();
+        let error = write_atomic_with(&path, |_| Err("disk full".into())).unwrap_err();
+        assert!(error.to_string().contains("summary.json"), "{error}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+        assert!(!temp_path(&path).exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_follow_the_umask_like_any_other_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let ours = dir.path().join("ours");
+        let plain = dir.path().join("plain");
+        write_atomic(&ours, b"x").unwrap();
+        std::fs::write(&plain, b"x").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&ours), mode(&plain));
+    }
+
+    #[test]
+    fn folders_are_refused_and_stale_temporaries_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = write_atomic(dir.path(), b"x").unwrap_err();
+        assert!(error.to_string().contains("is a folder"), "{error}");
+        let stale = dir.path().join(".checkpoint.tmp.safetensors");
+        std::fs::write(&stale, b"half").unwrap();
+        prepare_out_dir(dir.path()).unwrap();
+        assert!(!stale.exists());
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        let error = prepare_out_dir(&file).unwrap_err();
+        assert!(error.to_string().contains("not a folder"), "{error}");
+    }
+}

@@ -1,0 +1,259 @@
+//! The latent explorer of report.html, checked in a real browser: Debian's
+//! `chromium`, headless.
+//!
+//! The driver is Chromium's own `--dump-dom`: the page, opened with `#selftest`
+//! at the end of its address, runs its checks itself (parity, two decodes
+//! through the same code path as the pointer, errors, blocked requests, resource
+//! count) and writes them as JSON into `<pre id="selftest">`; `--dump-dom
+//! --virtual-time-budget` prints the DOM once the page's timers have run, and
+//! this test reads the JSON out of it. No WebDriver server to start and wait
+//! for (chromium-driver), no DevTools-protocol client over a WebSocket, no
+//! extra crate: one process, its stdout, and nothing but the `chromium` package.
+//!
+//! Without a browser the test is skipped with a message, unless
+//! `CI_REQUIRE_BROWSER=1` (CI sets it; `.ci/install-chromium` installs one).
+//! `CHROMIUM=/path/to/chromium` picks another browser.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use ndarray::Array2;
+use serde_json::Value;
+
+/// The Rust decoder's output for `codes` (each of length Z), from the model the run saved.
+fn rust_decode(model: &Path, codes: &[Vec<f32>]) -> Vec<Vec<f32>> {
+    let (params, arch) = mnist_autoencoder::checkpoint::load_model(model).expect("load the model");
+    let latent = arch.latent;
+    let mut flat = Vec::with_capacity(codes.len() * latent);
+    for code in codes {
+        assert_eq!(code.len(), latent, "a code of the wrong length");
+        flat.extend_from_slice(code);
+    }
+    let z = Array2::from_shape_vec((codes.len(), latent), flat).unwrap();
+    let images = mnist_autoencoder::model::decode(&params, &arch, z.view(), 64);
+    images.rows().into_iter().map(|row| row.to_vec()).collect()
+}
+
+const NOT_FOUND: &str =
+    "chromium not found (install Debian's chromium package, or run .ci/install-chromium)";
+
+/// Longest a browser run may take before it is killed.
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `CHROMIUM` if set, else /usr/bin/chromium, else `chromium` on PATH.
+fn find_browser() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("CHROMIUM").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    let debian = Path::new("/usr/bin/chromium");
+    if debian.is_file() {
+        return Some(debian.to_path_buf());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("chromium"))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Runs headless Chromium on `url` with `--dump-dom` and returns what it printed,
+/// killing it after [`BROWSER_TIMEOUT`].
+fn dump_dom(browser: &Path, url: &str) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let mut child = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(["--dump-dom", "--virtual-time-budget=10000", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so a timeout can kill its helper processes too.
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", browser.display()));
+    // The DOM is several MB (weights, figures): read both pipes while waiting,
+    // or Chromium blocks on a full pipe.
+    let stdout = read_in_background(child.stdout.take().unwrap());
+    let stderr = read_in_background(child.stderr.take().unwrap());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > BROWSER_TIMEOUT {
+            let group = format!("-{}", child.id());
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = stderr
+                .recv_timeout(Duration::from_secs(5))
+                .unwrap_or_default();
+            panic!("chromium did not finish in {BROWSER_TIMEOUT:?} and was killed; its stderr:\n{stderr}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stdout = stdout.recv().expect("chromium's stdout was not read");
+    let stderr = stderr.recv().unwrap_or_default();
+    assert!(
+        status.success(),
+        "chromium failed ({status}); its stderr:\n{stderr}"
+    );
+    stdout
+}
+
+/// Reads `pipe` to its end on another thread; the text arrives on the channel.
+fn read_in_background(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        let _ = sender.send(String::from_utf8_lossy(&bytes).into_owned());
+    });
+    receiver
+}
+
+/// The JSON the page wrote into `<pre id="selftest">`, out of the dumped DOM.
+fn selftest_json(dom: &str) -> Value {
+    let open = "<pre id=\"selftest\">";
+    // The last one: the page appends it at the end of <body>.
+    let Some(found) = dom.rfind(open) else {
+        let tail: String = dom
+            .chars()
+            .rev()
+            .take(2000)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        panic!("no selftest element in the DOM (did the explorer's script run?); the DOM ends with:\n{tail}");
+    };
+    let start = found + open.len();
+    let end = start
+        + dom[start..]
+            .find("</pre>")
+            .expect("unterminated selftest element");
+    let text = dom[start..end]
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&nbsp;", "\u{a0}")
+        .replace("&amp;", "&");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("selftest is not JSON ({e}):\n{text}"))
+}
+
+fn floats(value: &Value, what: &str) -> Vec<f32> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("{what} is not an array: {value}"))
+        .iter()
+        .map(|x| x.as_f64().unwrap_or_else(|| panic!("{what} holds {x}")) as f32)
+        .collect()
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "images of different sizes");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn latent_explorer_decodes_like_rust_in_headless_chromium() {
+    let Some(browser) = find_browser() else {
+        if std::env::var("CI_REQUIRE_BROWSER").as_deref() == Ok("1") {
+            panic!("CI_REQUIRE_BROWSER=1, but {NOT_FOUND}");
+        }
+        eprintln!("browser test skipped: {NOT_FOUND}");
+        return;
+    };
+
+    // A small real run writes report.html and model.safetensors.
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_mnist-autoencoder"))
+        .arg("train")
+        .args([
+            "--limit",
+            "600",
+            "--val-size",
+            "100",
+            "--epochs",
+            "1",
+            "--hidden",
+            "32",
+            "--latent",
+            "8",
+            "--tsne-points",
+            "50",
+            "--threads",
+            "2",
+        ])
+        .arg("--out-dir")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "training failed:\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report = out.path().join("report.html");
+    assert!(report.is_file(), "the run wrote no report.html");
+
+    let url = format!("file://{}#selftest", report.display());
+    let result = selftest_json(&dump_dom(&browser, &url));
+    eprintln!(
+        "browser self-test: parity {}, errors {}, violations {}, resources {}",
+        result["parity"], result["errors"], result["violations"], result["resources"]
+    );
+
+    // The page's decoder agrees with Rust's on the five reference codes.
+    let parity = result["parity"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("parity is not a number: {}", result["parity"]));
+    assert!(parity <= 1e-4, "parity {parity} > 1e-4");
+    // Nothing went wrong, nothing was blocked, nothing was fetched.
+    assert_eq!(result["errors"], Value::Array(vec![]), "errors in the page");
+    assert_eq!(
+        result["violations"],
+        Value::Array(vec![]),
+        "requests blocked by the page's Content-Security-Policy"
+    );
+    assert_eq!(result["resources"], 0, "the page fetched resources");
+
+    // Two map points decode to two different digits, each equal to Rust's
+    // decode of the same code.
+    let probes = result["probes"].as_array().expect("probes is not an array");
+    assert_eq!(probes.len(), 2, "expected two probes: {probes:?}");
+    let codes: Vec<Vec<f32>> = probes.iter().map(|p| floats(&p["code"], "code")).collect();
+    let digits: Vec<Vec<f32>> = probes
+        .iter()
+        .map(|p| floats(&p["digit"], "digit"))
+        .collect();
+    let expected = rust_decode(&out.path().join("model.safetensors"), &codes);
+    for (k, (digit, rust)) in digits.iter().zip(&expected).enumerate() {
+        let diff = max_abs_diff(digit, rust);
+        assert!(
+            diff <= 1e-4,
+            "probe {k} at {}: the page's digit differs from Rust's by {diff}",
+            probes[k]["point"]
+        );
+    }
+    let apart = max_abs_diff(&digits[0], &digits[1]);
+    assert!(
+        apart > 1e-3,
+        "the two probes decode to the same digit (max difference {apart})"
+    );
+}
