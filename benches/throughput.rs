@@ -56,11 +56,7 @@ fn matrix_products(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(2))
         .warm_up_time(Duration::from_millis(500));
     for &(name, hidden, batch) in MODELS {
-        let arch = Architecture {
-            input: 784,
-            hidden: hidden.to_vec(),
-            latent: 32,
-        };
+        let arch = Architecture::plain(784, hidden.to_vec(), 32);
         let widths = arch.widths();
         // The encoder's layers; the decoder's are the same products transposed.
         for io in widths.windows(2).take(arch.encoder_layers()) {
@@ -98,11 +94,7 @@ fn training_steps(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_millis(500));
     for &(name, hidden, batch) in MODELS {
-        let arch = Architecture {
-            input: 784,
-            hidden: hidden.to_vec(),
-            latent: 32,
-        };
+        let arch = Architecture::plain(784, hidden.to_vec(), 32);
         let mut trainer = Trainer::new(arch.clone(), batch, 1e-3, LossKind::Mse, 0);
         let indices: Vec<usize> = (0..batch).collect();
         group.throughput(Throughput::Elements(batch as u64));

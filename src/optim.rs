@@ -141,11 +141,7 @@ mod tests {
 
     #[test]
     fn adam_matches_the_bias_corrected_reference() {
-        let arch = Architecture {
-            input: 3,
-            hidden: vec![2],
-            latent: 1,
-        };
+        let arch = Architecture::plain(3, vec![2], 1);
         let mut params = Params::zeros(&arch);
         params.fill(0.5);
         let mut adam = Adam::new(&params, 0.01);

@@ -181,8 +181,8 @@ impl Trainer {
 /// The generator of step `step` of epoch `epoch`: the noise and ε of that step.
 fn step_rng(seed: u64, epoch: usize, step: usize) -> StdRng {
     let mixed = seed
-        ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ (step as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
+        ^ (epoch as u64).wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (step as u64).wrapping_add(1).wrapping_mul(0xD1B5_4A32_D192_ED03);
     StdRng::seed_from_u64(mixed)
 }
 

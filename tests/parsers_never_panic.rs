@@ -11,13 +11,15 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mnist_autoencoder::checkpoint::{
+    Extra,
     checkpoint_from_bytes, model_from_bytes, model_to_bytes, save_checkpoint,
 };
 use mnist_autoencoder::config::TrainConfig;
 use mnist_autoencoder::data::idx::{encode_idx, parse_idx};
 use mnist_autoencoder::model::{Architecture, Params};
-use mnist_autoencoder::nn::LossKind;
-use mnist_autoencoder::train::{EpochRecord, Progress, Trainer};
+
+use mnist_autoencoder::metrics::EpochRecord;
+use mnist_autoencoder::train::TrainState;
 use ndarray_rand::rand::rngs::StdRng;
 use ndarray_rand::rand::SeedableRng;
 use proptest::prelude::*;
@@ -82,39 +84,25 @@ fn check_idx(bytes: &[u8]) -> Result<(), TestCaseError> {
 }
 
 fn valid_model_file() -> Vec<u8> {
-    let arch = Architecture {
-        input: 12,
-        hidden: vec![7],
-        latent: 3,
-    };
+    let arch = Architecture::plain(12, vec![7], 3);
     model_to_bytes(&Params::init(&arch, &mut StdRng::seed_from_u64(0)), &arch)
 }
 
 fn valid_checkpoint() -> Vec<u8> {
-    let arch = Architecture {
-        input: 12,
-        hidden: vec![7],
-        latent: 3,
-    };
-    let trainer = Trainer::new(arch, 8, 1e-3, LossKind::Mse, 0);
+    let arch = Architecture::plain(12, vec![7], 3);
+    let mut state = TrainState::new(arch, 1e-3, 0);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("checkpoint.safetensors");
-    let records = [EpochRecord {
+    state.history = vec![EpochRecord {
         epoch: 1,
         train_loss: 0.1,
         val_loss: 0.1,
         seconds: 1.0,
         images_per_second: 1.0,
+        elbo_parts: None,
     }];
-    save_checkpoint(
-        &path,
-        &trainer,
-        &TrainConfig::default(),
-        &Progress::default(),
-        &records,
-        &[],
-    )
-    .unwrap();
+    state.progress.epochs_done = 1;
+    save_checkpoint(&path, &state, &TrainConfig::default(), &Extra::default()).unwrap();
     std::fs::read(path).unwrap()
 }
 

@@ -87,8 +87,8 @@ fn three_epochs_then_resume_to_five_equals_five_in_one_go() {
         load_checkpoint(&checkpoint).unwrap(),
     );
     assert_eq!(
-        (a.adam_m, a.adam_v, a.adam_step),
-        (b.adam_m, b.adam_v, b.adam_step)
+        (a.state.adam.m, a.state.adam.v, a.state.adam.step),
+        (b.state.adam.m, b.state.adam.v, b.state.adam.step)
     );
 }
 
@@ -132,9 +132,9 @@ fn ctrl_c_mid_epoch_saves_a_checkpoint_that_resumes_exactly() {
     let checkpoint = cut.join("checkpoint.safetensors");
     let state = load_checkpoint(&checkpoint).unwrap();
     assert!(
-        state.progress.epochs_done < 4,
+        state.state.progress.epochs_done < 4,
         "stopped early: {:?}",
-        state.progress
+        state.state.progress
     );
     let resumed = bin(&["train", "--resume", checkpoint.to_str().unwrap()]);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
@@ -265,7 +265,7 @@ fn eval_generate_and_reconstruct_use_saved_weights() {
         generated.to_str().unwrap(),
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(mnist_autoencoder::commands::read_gray_png(&generated).is_ok());
+    assert!(mnist_autoencoder::commands::reconstruct::read_gray_png(&generated).is_ok());
 
     let digit = tmp.path().join("digit.png");
     let pixels: Vec<u8> = (0..784)
@@ -277,7 +277,7 @@ fn eval_generate_and_reconstruct_use_saved_weights() {
             }
         })
         .collect();
-    mnist_autoencoder::commands::write_gray_png(&digit, 28, 28, &pixels).unwrap();
+    mnist_autoencoder::commands::reconstruct::write_gray_png(&digit, 28, 28, &pixels).unwrap();
     let rebuilt = tmp.path().join("rebuilt.png");
     let output = bin(&[
         "reconstruct",
@@ -289,11 +289,11 @@ fn eval_generate_and_reconstruct_use_saved_weights() {
         rebuilt.to_str().unwrap(),
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
-    let (w, h, _) = mnist_autoencoder::commands::read_gray_png(&rebuilt).unwrap();
+    let (w, h, _) = mnist_autoencoder::commands::reconstruct::read_gray_png(&rebuilt).unwrap();
     assert_eq!((w, h), (28, 28));
 
     let wide = tmp.path().join("wide.png");
-    mnist_autoencoder::commands::write_gray_png(&wide, 30, 28, &[0; 840]).unwrap();
+    mnist_autoencoder::commands::reconstruct::write_gray_png(&wide, 30, 28, &[0; 840]).unwrap();
     let output = bin(&[
         "reconstruct",
         "--model",

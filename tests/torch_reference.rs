@@ -105,7 +105,7 @@ fn loss_and_grads(
     let value = loss.forward(ws.reconstruction(rows), x.view());
     let last = arch.layer_count();
     let x_hat = ws.outputs[last].clone();
-    loss.backward(ws.grads[last].view_mut(), x_hat.view(), x.view());
+    loss.backward(ws.d_outputs[last].view_mut(), x_hat.view(), x.view());
     let mut grads = Params::zeros(arch);
     backward(params, arch, &mut grads, &mut ws, rows);
     (value, grads)
@@ -123,11 +123,7 @@ fn forward_backward_and_adam_match_pytorch_autograd() {
         .split(',')
         .map(|h| h.parse().unwrap())
         .collect();
-    let arch = Architecture {
-        input: 784,
-        hidden,
-        latent: meta["latent"].parse().unwrap(),
-    };
+    let arch = Architecture::plain(784, hidden, meta["latent"].parse().unwrap());
     let (shape, batch) = values(&file, "batch");
     let x = Array2::from_shape_vec((shape[0], shape[1]), batch).unwrap();
     let init = params(&file, "init.", &arch);

@@ -4,10 +4,10 @@ use std::path::Path;
 
 use indicatif::ProgressBar;
 use mnist_autoencoder::data::mnist::{load_splits, Splits};
-use mnist_autoencoder::model::Architecture;
+use mnist_autoencoder::model::{Architecture, ModelKind};
 use mnist_autoencoder::nn::LossKind;
 use mnist_autoencoder::parallel::build_pool;
-use mnist_autoencoder::train::{evaluate, train, EpochRecord, Partial, Progress, Trainer};
+use mnist_autoencoder::train::{evaluate, Settings, TrainState, Trainer};
 use std::sync::atomic::AtomicBool;
 
 fn subset() -> Splits {
@@ -15,36 +15,27 @@ fn subset() -> Splits {
 }
 
 fn arch() -> Architecture {
-    Architecture {
-        input: 784,
-        hidden: vec![64],
-        latent: 16,
-    }
+    Architecture::plain(784, vec![64], 16)
+}
+
+fn settings(batch_size: usize, loss: LossKind, seed: u64) -> Settings {
+    Settings { batch_size, loss, seed, noise: 0.0 }
 }
 
 /// 15 epochs of 1,000 images in batches of 50: 300 Adam steps.
-fn run(splits: &Splits, loss: LossKind) -> (f64, Vec<EpochRecord>, Trainer) {
+fn run(splits: &Splits, loss: LossKind) -> (f64, Vec<f64>, Trainer) {
     let pool = build_pool(2).unwrap();
     pool.install(|| {
-        let mut trainer = Trainer::new(arch(), 50, 3e-3, loss, 42);
-        let before = evaluate(&trainer.params, &trainer.arch, &splits.validation, loss).mse;
-        let mut history = Vec::new();
-        let stop = AtomicBool::new(false);
-        let progress = train(
-            &mut trainer,
-            splits,
-            15,
-            42,
-            Progress::default(),
-            &stop,
-            &mut |record, _, _| {
-                history.push(*record);
-                Ok(())
-            },
-        )
-        .unwrap();
-        assert_eq!(progress.epochs_done, 15);
-        (before, history, trainer)
+        let mut trainer = Trainer::new(TrainState::new(arch(), 3e-3, 42), settings(50, loss, 42));
+        let before = evaluate(&trainer.state.params, &arch(), &splits.validation, loss, 0).mse;
+        let mut train_losses = Vec::new();
+        let (stop, bar) = (AtomicBool::new(false), ProgressBar::hidden());
+        for epoch in 1..=15 {
+            let loss = trainer.train_epoch(&splits.train, epoch, &stop, &bar).unwrap().unwrap();
+            trainer.state.progress.partial = Default::default();
+            train_losses.push(loss.total);
+        }
+        (before, train_losses, trainer)
     })
 }
 
@@ -52,37 +43,48 @@ fn run(splits: &Splits, loss: LossKind) -> (f64, Vec<EpochRecord>, Trainer) {
 fn a_few_hundred_steps_lower_the_loss_several_fold_and_runs_repeat_exactly() {
     let splits = subset();
     assert_eq!((splits.train.len(), splits.validation.len()), (1000, 500));
-    let (before, history, trainer) = run(&splits, LossKind::Mse);
-    let after = evaluate(
-        &trainer.params,
-        &trainer.arch,
-        &splits.validation,
-        LossKind::Mse,
-    )
-    .mse;
+    let (before, losses, trainer) = run(&splits, LossKind::Mse);
+    let after = evaluate(&trainer.state.params, &arch(), &splits.validation, LossKind::Mse, 0).mse;
     println!("validation MSE {before:.4} -> {after:.4}");
     assert!(
         after < before / 3.0,
         "validation MSE only went from {before} to {after}"
     );
-    assert!(history.last().unwrap().train_loss < history[0].train_loss);
+    assert!(losses.last().unwrap() < &losses[0]);
 
-    let (_, history_again, trainer_again) = run(&splits, LossKind::Mse);
+    let (_, losses_again, trainer_again) = run(&splits, LossKind::Mse);
+    assert_eq!(losses, losses_again, "same seed and threads: the same losses");
     assert_eq!(
-        history.iter().map(|r| r.train_loss).collect::<Vec<_>>(),
-        history_again
-            .iter()
-            .map(|r| r.train_loss)
-            .collect::<Vec<_>>()
-    );
-    assert_eq!(
-        history.iter().map(|r| r.val_loss).collect::<Vec<_>>(),
-        history_again.iter().map(|r| r.val_loss).collect::<Vec<_>>()
-    );
-    assert_eq!(
-        trainer.params, trainer_again.params,
+        trainer.state.params, trainer_again.state.params,
         "same seed and threads: bit-identical weights"
     );
+}
+
+#[test]
+fn a_vae_and_a_denoising_autoencoder_learn_and_repeat_exactly() {
+    let splits = subset();
+    let vae = Architecture { kind: ModelKind::Vae, ..arch() };
+    let pool = build_pool(2).unwrap();
+    let train = |arch: &Architecture, noise: f32| {
+        pool.install(|| {
+            let settings = Settings { noise, ..settings(50, LossKind::Mse, 7) };
+            let mut trainer = Trainer::new(TrainState::new(arch.clone(), 3e-3, 7), settings);
+            let (stop, bar) = (AtomicBool::new(false), ProgressBar::hidden());
+            let mut losses = Vec::new();
+            for epoch in 1..=3 {
+                losses.push(trainer.train_epoch(&splits.train, epoch, &stop, &bar).unwrap().unwrap());
+                trainer.state.progress.partial = Default::default();
+            }
+            (losses, trainer.state.params)
+        })
+    };
+    let (losses, params) = train(&vae, 0.0);
+    assert!(losses[2].total < losses[0].total, "{losses:?}");
+    assert!(losses[2].kl > 0.0 && (losses[2].recon + losses[2].kl - losses[2].total).abs() < 1e-9);
+    assert_eq!(train(&vae, 0.0).1, params, "ε is drawn from (seed, epoch, step)");
+    let (noisy, noisy_params) = train(&arch(), 0.3);
+    assert!(noisy[2].total < noisy[0].total);
+    assert_eq!(train(&arch(), 0.3).1, noisy_params, "the noise is drawn from (seed, epoch, step)");
 }
 
 #[test]
@@ -90,10 +92,11 @@ fn bce_training_lowers_the_mse_too() {
     let splits = subset();
     let (before, _, trainer) = run(&splits, LossKind::Bce);
     let after = evaluate(
-        &trainer.params,
-        &trainer.arch,
+        &trainer.state.params,
+        &arch(),
         &splits.validation,
         LossKind::Bce,
+        0,
     );
     assert!(
         after.mse < before / 3.0,
@@ -101,7 +104,7 @@ fn bce_training_lowers_the_mse_too() {
         after.mse
     );
     assert!(
-        after.loss > after.mse,
+        after.loss.total > after.mse,
         "BCE is reported separately from MSE"
     );
 }
@@ -111,23 +114,13 @@ fn the_last_partial_batch_is_used() {
     let splits = subset();
     let pool = build_pool(1).unwrap();
     pool.install(|| {
-        let mut trainer = Trainer::new(arch(), 300, 1e-3, LossKind::Mse, 1);
+        let mut trainer = Trainer::new(TrainState::new(arch(), 1e-3, 1), settings(300, LossKind::Mse, 1));
         let progress = ProgressBar::hidden();
-        let mut partial = Partial::default();
-        trainer
-            .train_epoch(
-                &splits.train,
-                1,
-                1,
-                &mut partial,
-                &AtomicBool::new(false),
-                &progress,
-            )
-            .unwrap();
-        assert_eq!(partial.steps, 4);
+        trainer.train_epoch(&splits.train, 1, &AtomicBool::new(false), &progress).unwrap();
+        assert_eq!(trainer.state.progress.partial.steps, 4);
         // 1,000 images in batches of 300: 300 + 300 + 300 + 100.
         assert_eq!(progress.position(), 4);
-        assert_eq!(trainer.adam.step, 4);
+        assert_eq!(trainer.state.adam.step, 4);
     });
 }
 

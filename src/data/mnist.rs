@@ -173,13 +173,10 @@ pub fn load_splits(dir: &Path, val_size: usize, limit: Option<usize>, seed: u64)
             ),
         ));
     }
-    let mut order: Vec<usize> = (0..all_train.len()).collect();
-    order.shuffle(&mut StdRng::seed_from_u64(seed));
-    let (val_indices, train_indices) = order.split_at(val_size);
-    let mut train_indices = train_indices.to_vec();
-    train_indices.sort_unstable();
-    let mut val_indices = val_indices.to_vec();
-    val_indices.sort_unstable();
+    let val_indices = validation_indices(all_train.len(), val_size, seed);
+    let mut is_validation = vec![false; all_train.len()];
+    val_indices.iter().for_each(|&i| is_validation[i] = true);
+    let train_indices: Vec<usize> = (0..all_train.len()).filter(|&i| !is_validation[i]).collect();
     Ok(Splits {
         train: all_train.select(&train_indices),
         validation: all_train.select(&val_indices),
@@ -195,6 +192,17 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     let epoch_seed = seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     order.shuffle(&mut StdRng::seed_from_u64(epoch_seed));
     order
+}
+
+/// The `val_size` training images held out for validation, sorted: the first
+/// `val_size` of a seeded shuffle of `0..n`. (reference/ holds the list for
+/// seed 0, so the PyTorch scripts train on the same 55,000 images.)
+pub fn validation_indices(n: usize, val_size: usize, seed: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(seed));
+    let mut chosen = order[..val_size.min(n)].to_vec();
+    chosen.sort_unstable();
+    chosen
 }
 
 /// Copies the images at `indices` into the first rows of `batch`, scaled to [0, 1].
@@ -246,5 +254,18 @@ mod tests {
             vec![-1.0, -1.0],
             "rows past B untouched"
         );
+    }
+
+    /// reference/validation-indices-seed0.txt is what the default split holds
+    /// out (write it anew with `WRITE_REFERENCE=1 cargo test committed_validation`).
+    #[test]
+    fn committed_validation_indices_match_the_default_split() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference/validation-indices-seed0.txt");
+        let indices = validation_indices(60_000, 5_000, 0);
+        let text: String = indices.iter().map(|i| format!("{i}\n")).collect();
+        if std::env::var_os("WRITE_REFERENCE").is_some() {
+            std::fs::write(&path, &text).unwrap();
+        }
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
     }
 }

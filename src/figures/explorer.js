@@ -60,6 +60,7 @@
 
   function readData() {
     const d = JSON.parse(byId('explorer-data').textContent);
+    expect(d.weights_encoding === 'base64 little-endian f32', 'unknown weights_encoding ' + d.weights_encoding);
     const Z = d.latent, rows = d.image.rows, cols = d.image.cols, D = rows * cols;
     const N = d.points.count;
     let width = Z;
@@ -520,6 +521,14 @@
     pick(0);                     // start with A = test point 0, B = one of another class
     pick(firstOfOtherClass());
   }
-  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
-  else start();
+  function startOrSay() {
+    try {
+      start();
+    } catch (e) {  // say so on the page too; the error still reaches the console
+      byId('ex-caption').textContent = 'The explorer failed: ' + e.message;
+      throw e;
+    }
+  }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', startOrSay);
+  else startOrSay();
 })();
