@@ -231,11 +231,17 @@ impl<'a> Reader<'a> {
         let kind = match reader.metadata.get("kind").map(String::as_str) {
             None | Some("ae") => ModelKind::Ae,
             Some("vae") => ModelKind::Vae,
-            Some(other) => return Err(bad(format!("metadata field 'kind' is '{other}', expected ae or vae"))),
+            Some(other) => {
+                return Err(bad(format!(
+                    "metadata field 'kind' is '{other}', expected ae or vae"
+                )))
+            }
         };
         let activation = match reader.metadata.get("activation") {
             None => Activation::Relu,
-            Some(name) => name.parse().map_err(|e| bad(format!("metadata field 'activation': {e}")))?,
+            Some(name) => name
+                .parse()
+                .map_err(|e| bad(format!("metadata field 'activation': {e}")))?,
         };
         reader.arch = Architecture {
             kind,
@@ -336,7 +342,10 @@ impl<'a> Reader<'a> {
         if let Some(l) = params.first_non_finite() {
             return Err(Error::bad_file(
                 self.path,
-                format!("tensor '{prefix}{}' holds NaN or infinite values", self.arch.layer_name(l)),
+                format!(
+                    "tensor '{prefix}{}' holds NaN or infinite values",
+                    self.arch.layer_name(l)
+                ),
             ));
         }
         Ok(params)
@@ -360,7 +369,12 @@ pub struct Checkpoint {
 }
 
 /// Writes a checkpoint of `state` (atomically), with `extra` arrays.
-pub fn save_checkpoint(path: &Path, state: &TrainState, config: &TrainConfig, extra: &Extra) -> Result<()> {
+pub fn save_checkpoint(
+    path: &Path,
+    state: &TrainState,
+    config: &TrainConfig,
+    extra: &Extra,
+) -> Result<()> {
     let arch = &state.arch;
     let mut tensors = Tensors::default();
     tensors.push_params("", &state.params, arch, true);
@@ -420,12 +434,22 @@ pub fn checkpoint_from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
             .map_err(|_| bad(format!("tensor '{tensor}' is missing")))?;
         let shape = match view.shape() {
             [rows, cols] => (*rows, *cols),
-            other => return Err(bad(format!("tensor '{tensor}' has shape {other:?}, expected 2 dimensions"))),
+            other => {
+                return Err(bad(format!(
+                    "tensor '{tensor}' has shape {other:?}, expected 2 dimensions"
+                )))
+            }
         };
         arrays.push((name, file.array(&tensor, shape)?));
     }
     Ok(Checkpoint {
-        state: TrainState { arch: file.arch.clone(), params, adam, progress, history },
+        state: TrainState {
+            arch: file.arch.clone(),
+            params,
+            adam,
+            progress,
+            history,
+        },
         config,
         extra: Extra {
             info: file.metadata.get("extra_info").cloned().unwrap_or_default(),

@@ -42,10 +42,18 @@ pub fn parse_command_line() -> Command {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
-        None => Command::Train(TrainArgs { config: cli.train, given: given_flags(&matches) }),
+        None => Command::Train(TrainArgs {
+            config: cli.train,
+            given: given_flags(&matches),
+        }),
         Some(Subcommands::Train(config)) => {
-            let sub = matches.subcommand_matches("train").expect("train subcommand");
-            Command::Train(TrainArgs { config, given: given_flags(sub) })
+            let sub = matches
+                .subcommand_matches("train")
+                .expect("train subcommand");
+            Command::Train(TrainArgs {
+                config,
+                given: given_flags(sub),
+            })
         }
         Some(Subcommands::Gradcheck(c)) => Command::Gradcheck(c),
         Some(Subcommands::Eval(c)) => Command::Eval(c),
@@ -384,13 +392,19 @@ impl TrainConfig {
         if !(self.noise.is_finite() && (0.0..=10.0).contains(&self.noise)) {
             return Err(Error::bad_flag(
                 "--noise",
-                format!("must be a standard deviation between 0 and 10, got {}", self.noise),
+                format!(
+                    "must be a standard deviation between 0 and 10, got {}",
+                    self.noise
+                ),
             ));
         }
         if let Some(threads) = self.threads.filter(|&t| t > MAX_THREADS) {
             return Err(Error::bad_flag(
                 "--threads",
-                format!("at most {MAX_THREADS} (this machine has {} cores), got {threads}", available_cores()),
+                format!(
+                    "at most {MAX_THREADS} (this machine has {} cores), got {threads}",
+                    available_cores()
+                ),
             ));
         }
         Ok(())
@@ -407,8 +421,13 @@ impl TrainConfig {
         for pair in widths.windows(2) {
             params = params.checked_add(pair[0].checked_mul(pair[1])?.checked_add(pair[1])?)?;
         }
-        let params = params.checked_mul(2)?.checked_add(params / 2 * u128::from(self.model == ModelKind::Vae))?;
-        let activations = widths.iter().try_fold(0u128, |sum, &w| sum.checked_add(w))?.checked_mul(2)?;
+        let params = params
+            .checked_mul(2)?
+            .checked_add(params / 2 * u128::from(self.model == ModelKind::Vae))?;
+        let activations = widths
+            .iter()
+            .try_fold(0u128, |sum, &w| sum.checked_add(w))?
+            .checked_mul(2)?;
         let batch = (self.batch_size as u128).checked_mul(activations.checked_mul(2)?)?;
         params.checked_mul(4)?.checked_add(batch)?.checked_mul(4)
     }
@@ -461,7 +480,11 @@ const MAY_CHANGE_ON_RESUME: &[&str] = &[
 /// The configuration of a resumed run: the checkpoint's (`saved`), with the
 /// given flags that may change taken from `args`; any other given flag must
 /// match the checkpoint. `path` names the checkpoint in errors.
-pub fn resume_config(args: &TrainArgs, saved: &TrainConfig, path: &std::path::Path) -> Result<TrainConfig> {
+pub fn resume_config(
+    args: &TrainArgs,
+    saved: &TrainConfig,
+    path: &std::path::Path,
+) -> Result<TrainConfig> {
     let given = serde_json::to_value(&args.config).expect("config serialises");
     let mut merged = serde_json::to_value(saved).expect("config serialises");
     for id in &args.given {
@@ -474,7 +497,11 @@ pub fn resume_config(args: &TrainArgs, saved: &TrainConfig, path: &std::path::Pa
             let flag = id.replace('_', "-");
             return Err(Error::bad_file(
                 path,
-                format!("checkpoint was trained with --{flag} {}, but --{flag} {} was given", plain(old), plain(value)),
+                format!(
+                    "checkpoint was trained with --{flag} {}, but --{flag} {} was given",
+                    plain(old),
+                    plain(value)
+                ),
             ));
         }
     }

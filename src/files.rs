@@ -54,7 +54,8 @@ pub fn write_atomic_with(
     let result = File::create(&tmp)
         .map_err(|e| Error::io(path, e))
         .and_then(|mut file| {
-            write(&mut file).map_err(|message| Error::bad_file(path, format!("cannot write: {message}")))?;
+            write(&mut file)
+                .map_err(|message| Error::bad_file(path, format!("cannot write: {message}")))?;
             file.sync_all().map_err(|e| Error::io(path, e))
         });
     finish(path, &tmp, result)

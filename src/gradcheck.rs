@@ -26,7 +26,9 @@ use std::cell::{Cell, RefCell};
 
 use ndarray::Array2;
 
-use crate::model::{backward, forward, loss_backward, loss_forward, Architecture, ModelKind, Params, Workspace};
+use crate::model::{
+    backward, forward, loss_backward, loss_forward, Architecture, ModelKind, Params, Workspace,
+};
 use crate::nn::vae::reparameterise_forward;
 use crate::nn::{activation_forward, dense_forward, Activation, LossKind};
 
@@ -175,16 +177,30 @@ pub fn check_model(
     let mut checks = Vec::new();
     for (l, g) in grads.layers.iter().enumerate() {
         for is_bias in [false, true] {
-            let analytic = if is_bias { g.b.as_slice() } else { g.w.as_slice() }.expect("contiguous");
+            let analytic = if is_bias {
+                g.b.as_slice()
+            } else {
+                g.w.as_slice()
+            }
+            .expect("contiguous");
             let shape = if is_bias { g.b.shape() } else { g.w.shape() }.to_vec();
             let checked = sample_elements(analytic, max_elements);
             crossed.set(0);
-            let numeric = numeric_gradient_at(&mut state, |p| tensor_mut(p, l, is_bias), &checked, eps, &frozen);
+            let numeric = numeric_gradient_at(
+                &mut state,
+                |p| tensor_mut(p, l, is_bias),
+                &checked,
+                eps,
+                &frozen,
+            );
             let suffix = if is_bias { "bias" } else { "weight" };
             checks.push(TensorCheck {
                 name: format!("{}.{suffix}", arch.layer_name(l)),
                 shape,
-                comparison: compare(&checked.iter().map(|&i| analytic[i]).collect::<Vec<_>>(), &numeric),
+                comparison: compare(
+                    &checked.iter().map(|&i| analytic[i]).collect::<Vec<_>>(),
+                    &numeric,
+                ),
                 checked: checked.len(),
                 kinks_frozen: crossed.get(),
             });
@@ -215,7 +231,12 @@ fn frozen_loss(
         let (inputs, outputs) = ws.outputs.split_at_mut(l + 1);
         let layer = &params.layers[l];
         let y = &mut outputs[0];
-        dense_forward(y.view_mut(), inputs[l].view(), layer.w.view(), layer.b.view());
+        dense_forward(
+            y.view_mut(),
+            inputs[l].view(),
+            layer.w.view(),
+            layer.b.view(),
+        );
         match mask {
             Some(mask) => ndarray::Zip::from(y).and(mask).for_each(|z, &on| {
                 crossed += usize::from((*z > 0.0) != on);
@@ -235,9 +256,19 @@ fn sample_code(params: &Params, arch: &Architecture, ws: &mut Workspace) {
     let code = arch.code_layer();
     let sampling = ws.sampling.as_mut().expect("a VAE workspace");
     let head = &params.layers[arch.layer_count()];
-    dense_forward(sampling.log_var.view_mut(), ws.outputs[code].view(), head.w.view(), head.b.view());
+    dense_forward(
+        sampling.log_var.view_mut(),
+        ws.outputs[code].view(),
+        head.w.view(),
+        head.b.view(),
+    );
     sampling.mu.assign(&ws.outputs[code + 1]);
-    reparameterise_forward(ws.outputs[code + 1].view_mut(), sampling.mu.view(), sampling.log_var.view(), sampling.eps.view());
+    reparameterise_forward(
+        ws.outputs[code + 1].view_mut(),
+        sampling.mu.view(),
+        sampling.log_var.view(),
+        sampling.eps.view(),
+    );
 }
 
 /// Which elements of a gradient to check, at most `max_elements`: all of them
@@ -267,7 +298,12 @@ fn sample_elements(analytic: &[f32], max_elements: usize) -> Vec<usize> {
 /// Layer `l`'s weight (row-major) or bias as a flat slice.
 fn tensor_mut(params: &mut Params, l: usize, is_bias: bool) -> &mut [f32] {
     let layer = &mut params.layers[l];
-    if is_bias { layer.b.as_slice_mut() } else { layer.w.as_slice_mut() }.expect("contiguous")
+    if is_bias {
+        layer.b.as_slice_mut()
+    } else {
+        layer.w.as_slice_mut()
+    }
+    .expect("contiguous")
 }
 
 /// How a tensor's relative error reads (cs231n's bands, moved for f32).

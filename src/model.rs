@@ -32,8 +32,8 @@ use ndarray_rand::RandomExt;
 use crate::nn::loss::{bce_summed_backward, bce_summed_forward};
 use crate::nn::vae::{kl_backward, kl_forward, reparameterise_backward, reparameterise_forward};
 use crate::nn::{
-    activation_backward, activation_forward, dense_backward, dense_backward_add_dx,
-    dense_forward, Activation, LossKind,
+    activation_backward, activation_forward, dense_backward, dense_backward_add_dx, dense_forward,
+    Activation, LossKind,
 };
 
 /// Plain or variational.
@@ -382,7 +382,14 @@ pub fn forward(params: &Params, arch: &Architecture, ws: &mut Workspace, rows: u
 /// dW += Xᵀ·dZ,  db += Σ dZ     dense_backward
 /// dX  = dZ·Wᵀ           dense_backward
 /// ```
-fn backward_layer(params: &Params, arch: &Architecture, grads: &mut Params, ws: &mut Workspace, l: usize, rows: usize) {
+fn backward_layer(
+    params: &Params,
+    arch: &Architecture,
+    grads: &mut Params,
+    ws: &mut Workspace,
+    l: usize,
+    rows: usize,
+) {
     let (lower, upper) = ws.d_outputs.split_at_mut(l + 1);
     let mut dz = upper[0].slice_mut(s![..rows, ..]);
     activation_backward(
@@ -440,17 +447,38 @@ pub fn backward(
 /// (reparameterisation, then the KL term's part); `sampling.d_log_var` gets
 /// d log σ², and the log σ² head's dW, db are accumulated. Its input gradient
 /// is added by `backward` once the μ head has written its own.
-fn backward_sampling(params: &Params, arch: &Architecture, grads: &mut Params, ws: &mut Workspace, rows: usize) {
+fn backward_sampling(
+    params: &Params,
+    arch: &Architecture,
+    grads: &mut Params,
+    ws: &mut Workspace,
+    rows: usize,
+) {
     let code = arch.code_layer();
     let head = arch.layer_count();
     let sampling = ws.sampling.as_mut().expect("a VAE workspace");
     let mut dmu = ws.d_outputs[code + 1].slice_mut(s![..rows, ..]);
     let mut d_log_var = sampling.d_log_var.slice_mut(s![..rows, ..]);
-    let (mu, log_var) = (sampling.mu.slice(s![..rows, ..]), sampling.log_var.slice(s![..rows, ..]));
-    reparameterise_backward(dmu.view(), d_log_var.view_mut(), log_var, sampling.eps.slice(s![..rows, ..]));
+    let (mu, log_var) = (
+        sampling.mu.slice(s![..rows, ..]),
+        sampling.log_var.slice(s![..rows, ..]),
+    );
+    reparameterise_backward(
+        dmu.view(),
+        d_log_var.view_mut(),
+        log_var,
+        sampling.eps.slice(s![..rows, ..]),
+    );
     kl_backward(dmu.view_mut(), d_log_var.view_mut(), mu, log_var);
     let grad = &mut grads.layers[head];
-    dense_backward(None, grad.w.view_mut(), grad.b.view_mut(), d_log_var.view(), ws.outputs[code].slice(s![..rows, ..]), params.layers[head].w.view());
+    dense_backward(
+        None,
+        grad.w.view_mut(),
+        grad.b.view_mut(),
+        d_log_var.view(),
+        ws.outputs[code].slice(s![..rows, ..]),
+        params.layers[head].w.view(),
+    );
 }
 
 /// A loss and, for a VAE, its two parts (nats per image).
@@ -471,12 +499,23 @@ pub fn loss_forward(kind: ModelKind, loss: LossKind, ws: &Workspace, rows: usize
     match (kind, ws.sampling.as_ref()) {
         (ModelKind::Vae, Some(sampling)) => {
             let recon = bce_summed_forward(x_hat, x);
-            let kl = kl_forward(sampling.mu.slice(s![..rows, ..]), sampling.log_var.slice(s![..rows, ..]));
-            Loss { total: recon + kl, recon, kl }
+            let kl = kl_forward(
+                sampling.mu.slice(s![..rows, ..]),
+                sampling.log_var.slice(s![..rows, ..]),
+            );
+            Loss {
+                total: recon + kl,
+                recon,
+                kl,
+            }
         }
         _ => {
             let total = loss.forward(x_hat, x);
-            Loss { total, recon: total, kl: 0.0 }
+            Loss {
+                total,
+                recon: total,
+                kl: 0.0,
+            }
         }
     }
 }
@@ -486,7 +525,10 @@ pub fn loss_forward(kind: ModelKind, loss: LossKind, ws: &Workspace, rows: usize
 pub fn loss_backward(kind: ModelKind, loss: LossKind, ws: &mut Workspace, rows: usize) {
     let last = ws.outputs.len() - 1;
     let d_x_hat = ws.d_outputs[last].slice_mut(s![..rows, ..]);
-    let (x_hat, x) = (ws.outputs[last].slice(s![..rows, ..]), ws.target.slice(s![..rows, ..]));
+    let (x_hat, x) = (
+        ws.outputs[last].slice(s![..rows, ..]),
+        ws.target.slice(s![..rows, ..]),
+    );
     match kind {
         ModelKind::Vae => bce_summed_backward(d_x_hat, x_hat, x),
         ModelKind::Ae => loss.backward(d_x_hat, x_hat, x),

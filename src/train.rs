@@ -27,7 +27,9 @@ use ndarray_rand::rand_distr::{Distribution, StandardNormal};
 use crate::data::mnist::{epoch_order, fill_batch, Dataset};
 use crate::error::{Error, Result};
 use crate::metrics::EpochRecord;
-use crate::model::{backward, forward, loss_backward, loss_forward, Architecture, Loss, Params, Workspace};
+use crate::model::{
+    backward, forward, loss_backward, loss_forward, Architecture, Loss, Params, Workspace,
+};
 use crate::nn::LossKind;
 use crate::optim::Adam;
 
@@ -116,7 +118,13 @@ impl Trainer {
     /// `step`-th of epoch `epoch`: forward, loss, backward, Adam. Returns the
     /// batch loss; a non-finite loss or gradient is an error and leaves the
     /// parameters as they were.
-    pub fn step(&mut self, images: &Array2<u8>, indices: &[usize], epoch: usize, step: usize) -> Result<Loss> {
+    pub fn step(
+        &mut self,
+        images: &Array2<u8>,
+        indices: &[usize],
+        epoch: usize,
+        step: usize,
+    ) -> Result<Loss> {
         let rows = indices.len();
         let (arch, settings) = (&self.state.arch, &self.settings);
         let ws = &mut self.workspace;
@@ -128,7 +136,11 @@ impl Trainer {
         }
         forward(&self.state.params, arch, ws, rows);
         let loss = loss_forward(arch.kind, settings.loss, ws, rows);
-        let diverged = |what: String| Error::Diverged { epoch, step: step + 1, what };
+        let diverged = |what: String| Error::Diverged {
+            epoch,
+            step: step + 1,
+            what,
+        };
         if !loss.total.is_finite() {
             return Err(diverged(format!("the loss is {}", loss.total)));
         }
@@ -136,9 +148,14 @@ impl Trainer {
         self.param_grads.fill(0.0);
         backward(&self.state.params, arch, &mut self.param_grads, ws, rows);
         if let Some(layer) = self.param_grads.first_non_finite() {
-            return Err(diverged(format!("the gradient of {} is not finite", arch.layer_name(layer))));
+            return Err(diverged(format!(
+                "the gradient of {} is not finite",
+                arch.layer_name(layer)
+            )));
         }
-        self.state.adam.update(&mut self.state.params, &self.param_grads);
+        self.state
+            .adam
+            .update(&mut self.state.params, &self.param_grads);
         Ok(loss)
     }
 
@@ -156,7 +173,11 @@ impl Trainer {
         let order = epoch_order(train.len(), self.settings.seed, epoch);
         let done = self.state.progress.partial.steps;
         bar.set_position(done as u64);
-        for (step, indices) in order.chunks(self.settings.batch_size).enumerate().skip(done) {
+        for (step, indices) in order
+            .chunks(self.settings.batch_size)
+            .enumerate()
+            .skip(done)
+        {
             let loss = self.step(&train.images, indices, epoch, step)?;
             let partial = &mut self.state.progress.partial;
             let weight = indices.len() as f64;
@@ -181,14 +202,20 @@ impl Trainer {
 /// The generator of step `step` of epoch `epoch`: the noise and ε of that step.
 fn step_rng(seed: u64, epoch: usize, step: usize) -> StdRng {
     let mixed = seed
-        ^ (epoch as u64).wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ (step as u64).wrapping_add(1).wrapping_mul(0xD1B5_4A32_D192_ED03);
+        ^ (epoch as u64)
+            .wrapping_add(1)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (step as u64)
+            .wrapping_add(1)
+            .wrapping_mul(0xD1B5_4A32_D192_ED03);
     StdRng::seed_from_u64(mixed)
 }
 
 /// Fills `values` with independent N(0, 1) draws.
 fn fill_normal(mut values: ArrayViewMut2<f32>, rng: &mut StdRng) {
-    values.iter_mut().for_each(|v| *v = StandardNormal.sample(rng));
+    values
+        .iter_mut()
+        .for_each(|v| *v = StandardNormal.sample(rng));
 }
 
 /// The network's input: the clean target, or with `noise` > 0 the target plus
@@ -217,7 +244,13 @@ pub struct Evaluation {
 /// Evaluates `params` on every image of `data`, `EVAL_CHUNK` rows at a time.
 /// A VAE's loss is the full negative ELBO with ε drawn from a generator seeded
 /// by `seed` (the same ε for every call); its MSE uses z = μ.
-pub fn evaluate(params: &Params, arch: &Architecture, data: &Dataset, loss: LossKind, seed: u64) -> Evaluation {
+pub fn evaluate(
+    params: &Params,
+    arch: &Architecture,
+    data: &Dataset,
+    loss: LossKind,
+    seed: u64,
+) -> Evaluation {
     let mut ws = Workspace::for_inference(arch, EVAL_CHUNK.min(data.len()).max(1));
     let mut rng = step_rng(seed, usize::MAX, 0);
     let indices: Vec<usize> = (0..data.len()).collect();
@@ -225,7 +258,9 @@ pub fn evaluate(params: &Params, arch: &Architecture, data: &Dataset, loss: Loss
     for chunk in indices.chunks(ws.capacity) {
         let rows = chunk.len();
         fill_batch(&data.images, chunk, ws.target.slice_mut(s![..rows, ..]));
-        ws.outputs[0].slice_mut(s![..rows, ..]).assign(&ws.target.slice(s![..rows, ..]));
+        ws.outputs[0]
+            .slice_mut(s![..rows, ..])
+            .assign(&ws.target.slice(s![..rows, ..]));
         if let Some(sampling) = ws.sampling.as_mut() {
             fill_normal(sampling.eps.slice_mut(s![..rows, ..]), &mut rng);
         }
@@ -239,11 +274,16 @@ pub fn evaluate(params: &Params, arch: &Architecture, data: &Dataset, loss: Loss
             sampling.eps.fill(0.0); // z = μ for the reconstructions
             forward(params, arch, &mut ws, rows);
         }
-        mse_sum += LossKind::Mse.forward(ws.reconstruction(rows), ws.target.slice(s![..rows, ..])) * weight;
+        mse_sum += LossKind::Mse.forward(ws.reconstruction(rows), ws.target.slice(s![..rows, ..]))
+            * weight;
     }
     let n = data.len().max(1) as f64;
     Evaluation {
-        loss: Loss { total: sum.total / n, recon: sum.recon / n, kl: sum.kl / n },
+        loss: Loss {
+            total: sum.total / n,
+            recon: sum.recon / n,
+            kl: sum.kl / n,
+        },
         mse: mse_sum / n,
     }
 }

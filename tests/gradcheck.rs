@@ -13,7 +13,7 @@
 //! threshold here is far below that.
 
 use mnist_autoencoder::gradcheck::{check_model, compare, numeric_gradient};
-use mnist_autoencoder::model::{ModelKind, Architecture, Params};
+use mnist_autoencoder::model::{Architecture, ModelKind, Params};
 use mnist_autoencoder::nn::{
     activation_backward, activation_forward, dense_backward, dense_forward, Activation, LossKind,
 };
@@ -202,7 +202,10 @@ fn whole_autoencoder_gradients_match_finite_differences() {
 
 /// A small VAE, 12-7-5-(3+3)-5-7-12, with non-zero biases and a fixed ε.
 fn small_vae() -> (Architecture, Params, Array2<f32>, Array2<f32>) {
-    let arch = Architecture { kind: ModelKind::Vae, ..Architecture::plain(12, vec![7, 5], 3) };
+    let arch = Architecture {
+        kind: ModelKind::Vae,
+        ..Architecture::plain(12, vec![7, 5], 3)
+    };
     let mut params = Params::init(&arch, &mut StdRng::seed_from_u64(13));
     for layer in &mut params.layers {
         layer.b.mapv_inplace(|b| b + 0.1);
@@ -215,13 +218,31 @@ fn small_vae() -> (Architecture, Params, Array2<f32>, Array2<f32>) {
 #[test]
 fn whole_vae_gradients_match_finite_differences_with_eps_held_fixed() {
     let (arch, params, x, noise) = small_vae();
-    let checks = check_model(&params, &arch, &x, Some(&noise), LossKind::Bce, EPS, usize::MAX);
-    assert_eq!(checks.len(), 14, "7 layers (6 + the log σ² head) × (weight, bias)");
+    let checks = check_model(
+        &params,
+        &arch,
+        &x,
+        Some(&noise),
+        LossKind::Bce,
+        EPS,
+        usize::MAX,
+    );
+    assert_eq!(
+        checks.len(),
+        14,
+        "7 layers (6 + the log σ² head) × (weight, bias)"
+    );
     let names: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
-    assert!(names.contains(&"mu.weight") && names.contains(&"logvar.bias"), "{names:?}");
+    assert!(
+        names.contains(&"mu.weight") && names.contains(&"logvar.bias"),
+        "{names:?}"
+    );
     for check in checks {
         let err = check.comparison.tensor_error;
-        println!("VAE {:<18} {:?} tensor error {err:.2e}", check.name, check.shape);
+        println!(
+            "VAE {:<18} {:?} tensor error {err:.2e}",
+            check.name, check.shape
+        );
         assert!(err < 1e-2, "VAE {}: relative error {err}", check.name);
     }
 }

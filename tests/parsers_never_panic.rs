@@ -11,8 +11,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mnist_autoencoder::checkpoint::{
-    Extra,
-    checkpoint_from_bytes, model_from_bytes, model_to_bytes, save_checkpoint,
+    checkpoint_from_bytes, model_from_bytes, model_to_bytes, save_checkpoint, Extra,
 };
 use mnist_autoencoder::config::TrainConfig;
 use mnist_autoencoder::data::idx::{encode_idx, parse_idx};

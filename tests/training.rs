@@ -19,7 +19,12 @@ fn arch() -> Architecture {
 }
 
 fn settings(batch_size: usize, loss: LossKind, seed: u64) -> Settings {
-    Settings { batch_size, loss, seed, noise: 0.0 }
+    Settings {
+        batch_size,
+        loss,
+        seed,
+        noise: 0.0,
+    }
 }
 
 /// 15 epochs of 1,000 images in batches of 50: 300 Adam steps.
@@ -31,7 +36,10 @@ fn run(splits: &Splits, loss: LossKind) -> (f64, Vec<f64>, Trainer) {
         let mut train_losses = Vec::new();
         let (stop, bar) = (AtomicBool::new(false), ProgressBar::hidden());
         for epoch in 1..=15 {
-            let loss = trainer.train_epoch(&splits.train, epoch, &stop, &bar).unwrap().unwrap();
+            let loss = trainer
+                .train_epoch(&splits.train, epoch, &stop, &bar)
+                .unwrap()
+                .unwrap();
             trainer.state.progress.partial = Default::default();
             train_losses.push(loss.total);
         }
@@ -44,7 +52,14 @@ fn a_few_hundred_steps_lower_the_loss_several_fold_and_runs_repeat_exactly() {
     let splits = subset();
     assert_eq!((splits.train.len(), splits.validation.len()), (1000, 500));
     let (before, losses, trainer) = run(&splits, LossKind::Mse);
-    let after = evaluate(&trainer.state.params, &arch(), &splits.validation, LossKind::Mse, 0).mse;
+    let after = evaluate(
+        &trainer.state.params,
+        &arch(),
+        &splits.validation,
+        LossKind::Mse,
+        0,
+    )
+    .mse;
     println!("validation MSE {before:.4} -> {after:.4}");
     assert!(
         after < before / 3.0,
@@ -53,7 +68,10 @@ fn a_few_hundred_steps_lower_the_loss_several_fold_and_runs_repeat_exactly() {
     assert!(losses.last().unwrap() < &losses[0]);
 
     let (_, losses_again, trainer_again) = run(&splits, LossKind::Mse);
-    assert_eq!(losses, losses_again, "same seed and threads: the same losses");
+    assert_eq!(
+        losses, losses_again,
+        "same seed and threads: the same losses"
+    );
     assert_eq!(
         trainer.state.params, trainer_again.state.params,
         "same seed and threads: bit-identical weights"
@@ -63,16 +81,27 @@ fn a_few_hundred_steps_lower_the_loss_several_fold_and_runs_repeat_exactly() {
 #[test]
 fn a_vae_and_a_denoising_autoencoder_learn_and_repeat_exactly() {
     let splits = subset();
-    let vae = Architecture { kind: ModelKind::Vae, ..arch() };
+    let vae = Architecture {
+        kind: ModelKind::Vae,
+        ..arch()
+    };
     let pool = build_pool(2).unwrap();
     let train = |arch: &Architecture, noise: f32| {
         pool.install(|| {
-            let settings = Settings { noise, ..settings(50, LossKind::Mse, 7) };
+            let settings = Settings {
+                noise,
+                ..settings(50, LossKind::Mse, 7)
+            };
             let mut trainer = Trainer::new(TrainState::new(arch.clone(), 3e-3, 7), settings);
             let (stop, bar) = (AtomicBool::new(false), ProgressBar::hidden());
             let mut losses = Vec::new();
             for epoch in 1..=3 {
-                losses.push(trainer.train_epoch(&splits.train, epoch, &stop, &bar).unwrap().unwrap());
+                losses.push(
+                    trainer
+                        .train_epoch(&splits.train, epoch, &stop, &bar)
+                        .unwrap()
+                        .unwrap(),
+                );
                 trainer.state.progress.partial = Default::default();
             }
             (losses, trainer.state.params)
@@ -81,10 +110,18 @@ fn a_vae_and_a_denoising_autoencoder_learn_and_repeat_exactly() {
     let (losses, params) = train(&vae, 0.0);
     assert!(losses[2].total < losses[0].total, "{losses:?}");
     assert!(losses[2].kl > 0.0 && (losses[2].recon + losses[2].kl - losses[2].total).abs() < 1e-9);
-    assert_eq!(train(&vae, 0.0).1, params, "ε is drawn from (seed, epoch, step)");
+    assert_eq!(
+        train(&vae, 0.0).1,
+        params,
+        "ε is drawn from (seed, epoch, step)"
+    );
     let (noisy, noisy_params) = train(&arch(), 0.3);
     assert!(noisy[2].total < noisy[0].total);
-    assert_eq!(train(&arch(), 0.3).1, noisy_params, "the noise is drawn from (seed, epoch, step)");
+    assert_eq!(
+        train(&arch(), 0.3).1,
+        noisy_params,
+        "the noise is drawn from (seed, epoch, step)"
+    );
 }
 
 #[test]
@@ -114,9 +151,14 @@ fn the_last_partial_batch_is_used() {
     let splits = subset();
     let pool = build_pool(1).unwrap();
     pool.install(|| {
-        let mut trainer = Trainer::new(TrainState::new(arch(), 1e-3, 1), settings(300, LossKind::Mse, 1));
+        let mut trainer = Trainer::new(
+            TrainState::new(arch(), 1e-3, 1),
+            settings(300, LossKind::Mse, 1),
+        );
         let progress = ProgressBar::hidden();
-        trainer.train_epoch(&splits.train, 1, &AtomicBool::new(false), &progress).unwrap();
+        trainer
+            .train_epoch(&splits.train, 1, &AtomicBool::new(false), &progress)
+            .unwrap();
         assert_eq!(trainer.state.progress.partial.steps, 4);
         // 1,000 images in batches of 300: 300 + 300 + 300 + 100.
         assert_eq!(progress.position(), 4);

@@ -66,4 +66,3 @@ pub fn run(config: &EvalConfig) -> Result<(f64, Vec<ClassMse>)> {
     }
     Ok((overall, per_class))
 }
-

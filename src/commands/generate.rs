@@ -25,7 +25,10 @@ pub fn run(config: &GenerateConfig) -> Result<()> {
     if config.count == 0 || config.count > MAX_COUNT {
         return Err(Error::bad_flag(
             "--count",
-            format!("must be between 1 and {MAX_COUNT} (one sheet of digits), got {}", config.count),
+            format!(
+                "must be between 1 and {MAX_COUNT} (one sheet of digits), got {}",
+                config.count
+            ),
         ));
     }
     let (params, arch) = load_model(&config.model)?;
@@ -41,8 +44,12 @@ pub fn run(config: &GenerateConfig) -> Result<()> {
         ModelKind::Ae => {
             let fit: Vec<usize> = (0..train.len().min(GAUSSIAN_FIT_IMAGES)).collect();
             let codes = encode(&params, &arch, images(&train, &fit).view(), CHUNK);
-            let gaussian = Gaussian::fit(codes.view()).map_err(|m| Error::bad_file(&config.model, m))?;
-            (gaussian.sample(noise.view()), "N(μ, Σ) fitted to the training codes")
+            let gaussian =
+                Gaussian::fit(codes.view()).map_err(|m| Error::bad_file(&config.model, m))?;
+            (
+                gaussian.sample(noise.view()),
+                "N(μ, Σ) fitted to the training codes",
+            )
         }
     };
     let digits = decode(&params, &arch, codes.view(), CHUNK);
@@ -60,4 +67,3 @@ pub fn run(config: &GenerateConfig) -> Result<()> {
     );
     Ok(())
 }
-

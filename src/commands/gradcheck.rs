@@ -59,8 +59,20 @@ pub fn run(config: &GradcheckConfig) -> Result<Band> {
         if config.samples == 0 { "all".to_string() } else { format!("up to {}", config.samples) }
     );
     // A VAE's ε is held fixed (seeded) so the loss is a function of θ alone.
-    let noise = Array2::random_using((indices.len(), arch.latent), StandardNormal, &mut StdRng::seed_from_u64(config.seed + 1));
-    let checks = check_model(&params, &arch, &x, Some(&noise), config.loss, config.eps, samples);
+    let noise = Array2::random_using(
+        (indices.len(), arch.latent),
+        StandardNormal,
+        &mut StdRng::seed_from_u64(config.seed + 1),
+    );
+    let checks = check_model(
+        &params,
+        &arch,
+        &x,
+        Some(&noise),
+        config.loss,
+        config.eps,
+        samples,
+    );
     let (table, worst) = report(&checks);
     print!("{table}");
     println!(
@@ -72,4 +84,3 @@ pub fn run(config: &GradcheckConfig) -> Result<Band> {
     }
     Ok(worst)
 }
-

@@ -23,15 +23,20 @@ use crate::config::{resume_config, TrainArgs, TrainConfig};
 use crate::data::mnist::{load_splits, Splits};
 use crate::error::{Error, Result};
 use crate::figures::draw::{draw_figures, Run};
+use crate::figures::explorer::explorer_html;
 use crate::figures::report::{self, ReportInputs};
-use crate::figures::{class_names, pca_test_mse, snapshots_from_extra, snapshots_to_extra, FigureInputs, Snapshot};
+use crate::figures::{
+    class_names, pca_test_mse, snapshots_from_extra, snapshots_to_extra, FigureInputs, Snapshot,
+};
 use crate::files::{prepare_out_dir, write_atomic};
-use crate::metrics::{epoch_line, metrics_csv, summary_json, ElboParts, EpochRecord, Summary, SummaryConfig};
+use crate::metrics::{
+    epoch_line, metrics_csv, summary_json, ElboParts, EpochRecord, Summary, SummaryConfig,
+};
+use crate::model::Loss;
 use crate::model::{Architecture, ModelKind};
 use crate::nn::LossKind;
 use crate::parallel::build_pool;
 use crate::reduce::tsne::TsneOptions;
-use crate::model::Loss;
 use crate::train::{evaluate, median, Settings, TrainState, Trainer};
 use crate::viz::loss::Baseline;
 
@@ -52,40 +57,102 @@ pub fn run(args: &TrainArgs) -> Result<Summary> {
     let pool = build_pool(config.thread_count())?;
     let inputs = (!config.no_figures).then(|| {
         let names = class_names(&config.data_dir, &splits.test.labels);
-        FigureInputs::new(&splits, config.latent, config.tsne_points, config.seed, names)
+        FigureInputs::new(
+            &splits,
+            config.latent,
+            config.tsne_points,
+            config.seed,
+            names,
+        )
     });
     let (state, mut snapshots) = initial_state(&config, &arch, &splits, resumed, inputs.as_ref())?;
-    let settings = Settings { batch_size: config.batch_size, loss: config.loss, seed: config.seed, noise: config.noise };
+    let settings = Settings {
+        batch_size: config.batch_size,
+        loss: config.loss,
+        seed: config.seed,
+        noise: config.noise,
+    };
     let mut trainer = Trainer::new(state, settings);
     if let Some(inputs) = inputs.as_ref().filter(|_| snapshots.is_empty()) {
         let (params, epoch) = (&trainer.state.params, trainer.state.progress.epochs_done);
-        let val = pool.install(|| evaluate(params, &arch, &splits.validation, config.loss, config.seed));
+        let val =
+            pool.install(|| evaluate(params, &arch, &splits.validation, config.loss, config.seed));
         snapshots.push(pool.install(|| inputs.snapshot(epoch, val.loss.total, params, &arch))?);
     }
     let checkpoint_path = config.out_dir.join("checkpoint.safetensors");
     for epoch in trainer.state.progress.epochs_done + 1..=config.epochs {
-        let bar = progress_bar(splits.train.len().div_ceil(config.batch_size), epoch, config.epochs);
+        let bar = progress_bar(
+            splits.train.len().div_ceil(config.batch_size),
+            epoch,
+            config.epochs,
+        );
         let start = Instant::now();
         let outcome = pool.install(|| trainer.train_epoch(&splits.train, epoch, &STOP, &bar));
         trainer.state.progress.partial.seconds += start.elapsed().as_secs_f64();
         bar.finish_and_clear();
         let Some(train_loss) = outcome? else {
-            save_checkpoint(&checkpoint_path, &trainer.state, &config, &snapshots_to_extra(&snapshots))?;
-            return Err(interrupted(epoch, trainer.state.progress.partial.steps, checkpoint_path));
+            save_checkpoint(
+                &checkpoint_path,
+                &trainer.state,
+                &config,
+                &snapshots_to_extra(&snapshots),
+            )?;
+            return Err(interrupted(
+                epoch,
+                trainer.state.progress.partial.steps,
+                checkpoint_path,
+            ));
         };
-        let val = pool.install(|| evaluate(&trainer.state.params, &arch, &splits.validation, config.loss, config.seed));
-        let record = epoch_record(epoch, train_loss, val.loss, &trainer, splits.train.len(), arch.kind);
+        let val = pool.install(|| {
+            evaluate(
+                &trainer.state.params,
+                &arch,
+                &splits.validation,
+                config.loss,
+                config.seed,
+            )
+        });
+        let record = epoch_record(
+            epoch,
+            train_loss,
+            val.loss,
+            &trainer,
+            splits.train.len(),
+            arch.kind,
+        );
         trainer.state.history.push(record);
-        trainer.state.progress = crate::train::Progress { epochs_done: epoch, partial: Default::default() };
+        trainer.state.progress = crate::train::Progress {
+            epochs_done: epoch,
+            partial: Default::default(),
+        };
         println!("{}", epoch_line(&record, config.epochs));
-        if let Some(inputs) = inputs.as_ref().filter(|_| epoch % config.frames_every == 0 || epoch == config.epochs) {
+        if let Some(inputs) = inputs
+            .as_ref()
+            .filter(|_| epoch % config.frames_every == 0 || epoch == config.epochs)
+        {
             let params = &trainer.state.params;
             snapshots.push(pool.install(|| inputs.snapshot(epoch, val.loss.total, params, &arch))?);
         }
-        write_atomic(&config.out_dir.join("metrics.csv"), metrics_csv(&trainer.state.history).as_bytes())?;
-        save_checkpoint(&checkpoint_path, &trainer.state, &config, &snapshots_to_extra(&snapshots))?;
+        write_atomic(
+            &config.out_dir.join("metrics.csv"),
+            metrics_csv(&trainer.state.history).as_bytes(),
+        )?;
+        save_checkpoint(
+            &checkpoint_path,
+            &trainer.state,
+            &config,
+            &snapshots_to_extra(&snapshots),
+        )?;
     }
-    finish(&config, &trainer.state, &splits, inputs.as_ref(), &snapshots, &pool, started)
+    finish(
+        &config,
+        &trainer.state,
+        &splits,
+        inputs.as_ref(),
+        &snapshots,
+        &pool,
+        started,
+    )
 }
 
 /// The run's configuration (validated; merged with the checkpoint's when
@@ -128,7 +195,10 @@ fn initial_state(
     inputs: Option<&FigureInputs>,
 ) -> Result<(TrainState, Vec<Snapshot>)> {
     let Some(checkpoint) = resumed else {
-        return Ok((TrainState::new(arch.clone(), config.lr, config.seed), Vec::new()));
+        return Ok((
+            TrainState::new(arch.clone(), config.lr, config.seed),
+            Vec::new(),
+        ));
     };
     let path = config.resume.as_deref().expect("resuming");
     let state = checkpoint.state;
@@ -175,7 +245,14 @@ fn initial_state(
 }
 
 /// The record of an epoch that just finished.
-fn epoch_record(epoch: usize, train: Loss, val: Loss, trainer: &Trainer, images: usize, kind: ModelKind) -> EpochRecord {
+fn epoch_record(
+    epoch: usize,
+    train: Loss,
+    val: Loss,
+    trainer: &Trainer,
+    images: usize,
+    kind: ModelKind,
+) -> EpochRecord {
     let seconds = trainer.state.progress.partial.seconds;
     EpochRecord {
         epoch,
@@ -206,15 +283,37 @@ fn finish(
     if history.is_empty() {
         return Err(Error::bad_flag(
             "--epochs",
-            format!("the checkpoint already has {} epochs done; ask for more to train", state.progress.epochs_done),
+            format!(
+                "the checkpoint already has {} epochs done; ask for more to train",
+                state.progress.epochs_done
+            ),
         ));
     }
-    let test = pool.install(|| evaluate(&state.params, arch, &splits.test, config.loss, config.seed));
-    save_model(&config.out_dir.join("model.safetensors"), &state.params, arch)?;
+    let test =
+        pool.install(|| evaluate(&state.params, arch, &splits.test, config.loss, config.seed));
+    save_model(
+        &config.out_dir.join("model.safetensors"),
+        &state.params,
+        arch,
+    )?;
     let pca_test_mse = inputs.map(|_| pool.install(|| pca_test_mse(splits, config.latent)));
-    let summary = summary(config, state, splits, test.loss, test.mse, pca_test_mse, started);
-    write_atomic(&config.out_dir.join("summary.json"), summary_json(&summary).as_bytes())?;
-    write_atomic(&config.out_dir.join("metrics.csv"), metrics_csv(history).as_bytes())?;
+    let summary = summary(
+        config,
+        state,
+        splits,
+        test.loss,
+        test.mse,
+        pca_test_mse,
+        started,
+    );
+    write_atomic(
+        &config.out_dir.join("summary.json"),
+        summary_json(&summary).as_bytes(),
+    )?;
+    write_atomic(
+        &config.out_dir.join("metrics.csv"),
+        metrics_csv(history).as_bytes(),
+    )?;
     println!(
         "test_mse {:.6}  best_val_loss {:.6} (epoch {})  median {:.2} s/epoch, {:.0} img/s  -> {}",
         summary.test_mse,
@@ -259,10 +358,13 @@ fn draw_everything(
 ) -> Result<()> {
     let arch = &state.arch;
     let plots_mse = config.model == ModelKind::Ae && config.loss == LossKind::Mse;
-    let baseline = summary.pca_test_mse.filter(|_| plots_mse).map(|value| Baseline {
-        label: format!("PCA-{} (linear baseline)", arch.latent),
-        value,
-    });
+    let baseline = summary
+        .pca_test_mse
+        .filter(|_| plots_mse)
+        .map(|value| Baseline {
+            label: format!("PCA-{} (linear baseline)", arch.latent),
+            value,
+        });
     let perplexity = TsneOptions::default().perplexity;
     let run = Run {
         out_dir: &config.out_dir,
@@ -277,7 +379,10 @@ fn draw_everything(
         seed: config.seed,
         perplexity,
     };
-    let _pca_frames = draw_figures(&run)?;
+    let pca_frames = draw_figures(&run)?;
+    let last = snapshots.last().expect("at least the untrained snapshot");
+    let map = pca_frames.last().expect("one frame per snapshot");
+    let explorer = explorer_html(inputs, last.codes.view(), map.view(), &state.params, arch)?;
     report::write(&ReportInputs {
         out_dir: &config.out_dir,
         arch,
@@ -289,7 +394,7 @@ fn draw_everything(
         perplexity,
         denoising: config.noise > 0.0,
         manifold: arch.kind == ModelKind::Vae && arch.latent == 2,
-        explorer: String::new(),
+        explorer,
     })
 }
 
@@ -306,7 +411,10 @@ fn summary(
     let history = &state.history;
     let seconds: Vec<f64> = history.iter().map(|r| r.seconds).collect();
     let seconds_per_epoch = median(&seconds);
-    let best = history.iter().min_by(|a, b| a.val_loss.total_cmp(&b.val_loss)).expect("at least one epoch");
+    let best = history
+        .iter()
+        .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))
+        .expect("at least one epoch");
     let last = history.last().expect("at least one epoch");
     let mut flags = config.clone();
     flags.threads = Some(config.thread_count());
@@ -352,7 +460,11 @@ fn print_setup(config: &TrainConfig, splits: &Splits, arch: &Architecture) {
         ModelKind::Vae => "BCE summed over pixels + KL".to_string(),
         ModelKind::Ae => format!("{:?}", config.loss),
     };
-    let noise = if config.noise > 0.0 { format!(", denoising σ {}", config.noise) } else { String::new() };
+    let noise = if config.noise > 0.0 {
+        format!(", denoising σ {}", config.noise)
+    } else {
+        String::new()
+    };
     println!(
         "model: {} {} ({} parameters), loss {loss}{noise}, Adam lr {}, batch {}, {} epochs, {} threads, seed {}",
         arch.kind.name(),
@@ -369,7 +481,9 @@ fn print_setup(config: &TrainConfig, splits: &Splits, arch: &Architecture) {
 /// The error that says training was interrupted and how to continue, naming
 /// the program as it was invoked.
 fn interrupted(epoch: usize, step: usize, checkpoint: PathBuf) -> Error {
-    let program = std::env::args().next().unwrap_or_else(|| "mnist-autoencoder".into());
+    let program = std::env::args()
+        .next()
+        .unwrap_or_else(|| "mnist-autoencoder".into());
     Error::Interrupted {
         epoch,
         step,
@@ -401,11 +515,12 @@ pub fn install_signal_handler() {
 fn progress_bar(steps: usize, epoch: usize, epochs: usize) -> ProgressBar {
     let bar = ProgressBar::new(steps as u64);
     bar.set_style(
-        ProgressStyle::with_template("epoch {msg} [{bar:30}] {pos}/{len} batches, {per_sec}, eta {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "epoch {msg} [{bar:30}] {pos}/{len} batches, {per_sec}, eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar.set_message(format!("{epoch}/{epochs}"));
     bar
 }
-

@@ -176,7 +176,9 @@ pub fn load_splits(dir: &Path, val_size: usize, limit: Option<usize>, seed: u64)
     let val_indices = validation_indices(all_train.len(), val_size, seed);
     let mut is_validation = vec![false; all_train.len()];
     val_indices.iter().for_each(|&i| is_validation[i] = true);
-    let train_indices: Vec<usize> = (0..all_train.len()).filter(|&i| !is_validation[i]).collect();
+    let train_indices: Vec<usize> = (0..all_train.len())
+        .filter(|&i| !is_validation[i])
+        .collect();
     Ok(Splits {
         train: all_train.select(&train_indices),
         validation: all_train.select(&val_indices),
@@ -260,7 +262,8 @@ mod tests {
     /// out (write it anew with `WRITE_REFERENCE=1 cargo test committed_validation`).
     #[test]
     fn committed_validation_indices_match_the_default_split() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference/validation-indices-seed0.txt");
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("reference/validation-indices-seed0.txt");
         let indices = validation_indices(60_000, 5_000, 0);
         let text: String = indices.iter().map(|i| format!("{i}\n")).collect();
         if std::env::var_os("WRITE_REFERENCE").is_some() {

@@ -71,7 +71,14 @@ fn draw_loss_plot(run: &Run) -> Result<()> {
     let train: Vec<f64> = run.history.iter().map(|r| r.train_loss).collect();
     let val: Vec<f64> = run.history.iter().map(|r| r.val_loss).collect();
     let path = run.out_dir.join("losses.png");
-    draw_losses(&path, run.loss_name, &epochs, &train, &val, run.baseline.as_ref())
+    draw_losses(
+        &path,
+        run.loss_name,
+        &epochs,
+        &train,
+        &val,
+        run.baseline.as_ref(),
+    )
 }
 
 /// Caption of a frame: "{what}: epoch N (val loss …)".
@@ -79,7 +86,10 @@ fn caption(snap: &Snapshot, what: &str) -> String {
     if snap.epoch == 0 {
         format!("{what}: untrained model (val loss {:.4})", snap.val_loss)
     } else {
-        format!("{what}: epoch {} (val loss {:.4})", snap.epoch, snap.val_loss)
+        format!(
+            "{what}: epoch {} (val loss {:.4})",
+            snap.epoch, snap.val_loss
+        )
     }
 }
 
@@ -107,11 +117,18 @@ fn heading(text: &str) -> ImageRow {
 }
 
 /// Originals above, `below` beneath, ten per row.
-fn paired_rows(originals: ArrayView2<f32>, below_label: &str, below: ArrayView2<f32>) -> Vec<ImageRow> {
+fn paired_rows(
+    originals: ArrayView2<f32>,
+    below_label: &str,
+    below: ArrayView2<f32>,
+) -> Vec<ImageRow> {
     let mut rows = Vec::new();
     for block in 0..originals.nrows().div_ceil(COLUMNS) {
         let range = block * COLUMNS..((block + 1) * COLUMNS).min(originals.nrows());
-        rows.push(image_row("original", originals.slice(s![range.clone(), ..])));
+        rows.push(image_row(
+            "original",
+            originals.slice(s![range.clone(), ..]),
+        ));
         rows.push(image_row(below_label, below.slice(s![range, ..])));
     }
     rows
@@ -121,26 +138,42 @@ fn paired_rows(originals: ArrayView2<f32>, below_label: &str, below: ArrayView2<
 fn draw_reconstructions(run: &Run) -> Result<()> {
     let shown = run.inputs.shown.view();
     let sheet = |snap: &Snapshot| paired_rows(shown, "reconstruction", snap.reconstructions.view());
-    let last = run.snapshots.last().expect("at least the untrained snapshot");
+    let last = run
+        .snapshots
+        .last()
+        .expect("at least the untrained snapshot");
     draw_digit_sheet(
         &run.out_dir.join("reconstructions.png"),
         &caption(last, "Test images and reconstructions"),
         &sheet(last),
         run.inputs.shape,
     )?;
-    let frames: Vec<(String, Vec<ImageRow>)> =
-        run.snapshots.iter().map(|snap| (caption(snap, "Reconstructions"), sheet(snap))).collect();
-    draw_digit_animation(&run.out_dir.join("reconstructions.gif"), &frames, run.inputs.shape, DIGIT_FRAME_MS)
+    let frames: Vec<(String, Vec<ImageRow>)> = run
+        .snapshots
+        .iter()
+        .map(|snap| (caption(snap, "Reconstructions"), sheet(snap)))
+        .collect();
+    draw_digit_animation(
+        &run.out_dir.join("reconstructions.gif"),
+        &frames,
+        run.inputs.shape,
+        DIGIT_FRAME_MS,
+    )
 }
 
 /// `samples.png` and `generated.gif`. A plain autoencoder: the fitted Gaussian
 /// above N(0, I), from the same noise. A VAE: N(0, I), its prior.
 fn draw_samples(run: &Run) -> Result<()> {
-    let last = run.snapshots.last().expect("at least the untrained snapshot");
+    let last = run
+        .snapshots
+        .last()
+        .expect("at least the untrained snapshot");
     let noise = run.inputs.noise.view();
     let (rows, what) = match run.arch.kind {
         ModelKind::Vae => {
-            let mut rows = vec![heading("z ~ N(0, I), the prior the KL term pulls the codes toward")];
+            let mut rows = vec![heading(
+                "z ~ N(0, I), the prior the KL term pulls the codes toward",
+            )];
             rows.extend(image_rows("N(0, I)", last.generated.view()));
             (rows, "Decoded samples of N(0, I)")
         }
@@ -159,20 +192,35 @@ fn draw_samples(run: &Run) -> Result<()> {
         &rows,
         run.inputs.shape,
     )?;
-    let label = if run.arch.kind == ModelKind::Vae { "N(0, I)" } else { "fitted N(μ, Σ)" };
+    let label = if run.arch.kind == ModelKind::Vae {
+        "N(0, I)"
+    } else {
+        "fitted N(μ, Σ)"
+    };
     let frames: Vec<(String, Vec<ImageRow>)> = run
         .snapshots
         .iter()
-        .map(|snap| (caption(snap, what), image_rows(label, snap.generated.view())))
+        .map(|snap| {
+            (
+                caption(snap, what),
+                image_rows(label, snap.generated.view()),
+            )
+        })
         .collect();
-    draw_digit_animation(&run.out_dir.join("generated.gif"), &frames, run.inputs.shape, DIGIT_FRAME_MS)
+    draw_digit_animation(
+        &run.out_dir.join("generated.gif"),
+        &frames,
+        run.inputs.shape,
+        DIGIT_FRAME_MS,
+    )
 }
 
 /// Pairs of shown digits of different classes to interpolate between: up to
 /// five, whatever classes the dataset has.
 fn interpolation_pairs(labels: &[u8]) -> Vec<(usize, usize)> {
     let preferred = [(0usize, 10usize), (2, 16), (4, 12), (6, 18), (14, 8)];
-    let valid = |&(a, b): &(usize, usize)| a < labels.len() && b < labels.len() && labels[a] != labels[b];
+    let valid =
+        |&(a, b): &(usize, usize)| a < labels.len() && b < labels.len() && labels[a] != labels[b];
     let mut pairs: Vec<(usize, usize)> = preferred.iter().copied().filter(valid).collect();
     let n = labels.len();
     for a in 0..n {
@@ -203,8 +251,16 @@ fn draw_interpolation(run: &Run) -> Result<()> {
         images.extend(rows_of(decoded.view()));
         images.push(shown.row(b).to_vec());
         let names = &run.inputs.class_names;
-        let name = |i: usize| names.get(run.inputs.shown_labels[i] as usize).cloned().unwrap_or_default();
-        rows.push(ImageRow { label: format!("{} → {}", name(a), name(b)), images });
+        let name = |i: usize| {
+            names
+                .get(run.inputs.shown_labels[i] as usize)
+                .cloned()
+                .unwrap_or_default()
+        };
+        rows.push(ImageRow {
+            label: format!("{} → {}", name(a), name(b)),
+            images,
+        });
     }
     draw_digit_sheet(
         &run.out_dir.join("interpolation.png"),
@@ -227,7 +283,10 @@ fn draw_denoising(run: &Run) -> Result<()> {
     let mut rows = Vec::new();
     for block in 0..clean.nrows().div_ceil(COLUMNS) {
         let range = block * COLUMNS..((block + 1) * COLUMNS).min(clean.nrows());
-        rows.push(image_row(&format!("noisy (σ = {})", run.noise), noisy.slice(s![range.clone(), ..])));
+        rows.push(image_row(
+            &format!("noisy (σ = {})", run.noise),
+            noisy.slice(s![range.clone(), ..]),
+        ));
         rows.push(image_row("denoised", cleaned.slice(s![range.clone(), ..])));
         rows.push(image_row("clean original", clean.slice(s![range, ..])));
     }
@@ -279,7 +338,8 @@ fn erf(x: f64) -> f64 {
                 + t * (0.096_784_18
                     + t * (-0.186_288_06
                         + t * (0.278_868_07
-                            + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
     let erfc = t * poly.exp();
     if x >= 0.0 {
         1.0 - erfc
@@ -291,21 +351,43 @@ fn erf(x: f64) -> f64 {
 /// `manifold.png` (the final model) and `manifold.gif` (one frame per snapshot).
 fn draw_manifold(run: &Run) -> Result<()> {
     let title = "2-D latent manifold: decoded at evenly spaced quantiles of N(0, I)";
-    let decoded = decode(run.params, run.arch, manifold_codes(MANIFOLD_SIDE).view(), CHUNK);
-    draw_digit_sheet(&run.out_dir.join("manifold.png"), title, &sheet_of(decoded.view()), run.inputs.shape)?;
+    let decoded = decode(
+        run.params,
+        run.arch,
+        manifold_codes(MANIFOLD_SIDE).view(),
+        CHUNK,
+    );
+    draw_digit_sheet(
+        &run.out_dir.join("manifold.png"),
+        title,
+        &sheet_of(decoded.view()),
+        run.inputs.shape,
+    )?;
     let frames: Vec<(String, Vec<ImageRow>)> = run
         .snapshots
         .iter()
-        .filter_map(|snap| snap.manifold.as_ref().map(|m| (caption(snap, "2-D manifold"), sheet_of(m.view()))))
+        .filter_map(|snap| {
+            snap.manifold
+                .as_ref()
+                .map(|m| (caption(snap, "2-D manifold"), sheet_of(m.view())))
+        })
         .collect();
-    draw_digit_animation(&run.out_dir.join("manifold.gif"), &frames, run.inputs.shape, DIGIT_FRAME_MS)
+    draw_digit_animation(
+        &run.out_dir.join("manifold.gif"),
+        &frames,
+        run.inputs.shape,
+        DIGIT_FRAME_MS,
+    )
 }
 
 /// A 20×20 grid of images (400, D) as sheet rows.
 fn sheet_of(images: ArrayView2<f32>) -> Vec<ImageRow> {
     images
         .axis_chunks_iter(Axis(0), MANIFOLD_SIDE)
-        .map(|row| ImageRow { label: String::new(), images: rows_of(row) })
+        .map(|row| ImageRow {
+            label: String::new(),
+            images: rows_of(row),
+        })
         .collect()
 }
 
@@ -315,21 +397,50 @@ fn draw_latent_maps(run: &Run) -> Result<Vec<Array2<f32>>> {
     let (pca_frames, explained) = pca_frames(run.snapshots);
     let tsne_frames = tsne_frames(run.snapshots, run.perplexity);
     let maps = [
-        ("latent_pca", "PCA", format!("PCA ({:.0}% of variance)", 100.0 * explained), ("PC 1", "PC 2"), &pca_frames),
-        ("latent_tsne", "t-SNE", format!("t-SNE (perplexity {})", run.perplexity), ("t-SNE 1", "t-SNE 2"), &tsne_frames),
+        (
+            "latent_pca",
+            "PCA",
+            format!("PCA ({:.0}% of variance)", 100.0 * explained),
+            ("PC 1", "PC 2"),
+            &pca_frames,
+        ),
+        (
+            "latent_tsne",
+            "t-SNE",
+            format!("t-SNE (perplexity {})", run.perplexity),
+            ("t-SNE 1", "t-SNE 2"),
+            &tsne_frames,
+        ),
     ];
     for (file, method, description, axis_names, frames) in maps {
-        let title = format!("Latent codes of {} test images, {description}", labels.len());
+        let title = format!(
+            "Latent codes of {} test images, {description}",
+            labels.len()
+        );
         let last_frame = frames.last().expect("at least one frame").view();
         let names = &run.inputs.class_names;
-        draw_latent_map(&run.out_dir.join(format!("{file}.png")), &title, axis_names, last_frame, labels, names)?;
+        draw_latent_map(
+            &run.out_dir.join(format!("{file}.png")),
+            &title,
+            axis_names,
+            last_frame,
+            labels,
+            names,
+        )?;
         let captioned: Vec<(String, Array2<f32>)> = run
             .snapshots
             .iter()
             .zip(frames.iter())
             .map(|(snap, frame)| (caption(snap, &format!("Latent {method}")), frame.clone()))
             .collect();
-        draw_latent_animation(&run.out_dir.join(format!("{file}.gif")), axis_names, &captioned, labels, names, 500)?;
+        draw_latent_animation(
+            &run.out_dir.join(format!("{file}.gif")),
+            axis_names,
+            &captioned,
+            labels,
+            names,
+            500,
+        )?;
     }
     Ok(pca_frames)
 }
@@ -372,9 +483,19 @@ fn tsne_frames(snapshots: &[Snapshot], perplexity: f64) -> Vec<Array2<f32>> {
     for snap in snapshots {
         let p = affinities(snap.codes.view(), perplexity);
         let points = match frames.last() {
-            None => embed(&p, None, &TsneOptions { perplexity, ..TsneOptions::default() }),
+            None => embed(
+                &p,
+                None,
+                &TsneOptions {
+                    perplexity,
+                    ..TsneOptions::default()
+                },
+            ),
             Some(previous) => {
-                let options = TsneOptions { perplexity, ..TsneOptions::warm(TSNE_WARM_ITERATIONS) };
+                let options = TsneOptions {
+                    perplexity,
+                    ..TsneOptions::warm(TSNE_WARM_ITERATIONS)
+                };
                 let warm = embed(&p, Some(previous.view()), &options);
                 procrustes_align(warm.view(), previous.view())
             }

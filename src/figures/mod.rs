@@ -10,9 +10,11 @@
 //! the page.
 //!
 //! - [`draw`]: every figure file
-//! - [`report`]: report.html with its latent explorer
+//! - [`report`]: report.html
+//! - [`explorer`]: the latent explorer inside it (explorer.js decodes in the browser)
 
 pub mod draw;
+pub mod explorer;
 pub mod report;
 
 use std::path::Path;
@@ -103,7 +105,13 @@ fn balanced_indices(data: &Dataset, per_class: usize, seed: u64) -> Vec<usize> {
 
 impl FigureInputs {
     /// Chooses the fixed inputs from `splits` with `seed`.
-    pub fn new(splits: &Splits, latent: usize, map_points: usize, seed: u64, class_names: Vec<String>) -> FigureInputs {
+    pub fn new(
+        splits: &Splits,
+        latent: usize,
+        map_points: usize,
+        seed: u64,
+        class_names: Vec<String>,
+    ) -> FigureInputs {
         let test = &splits.test;
         let classes = class_names.len().max(1);
         let shown_indices = balanced_indices(test, 2, seed);
@@ -117,7 +125,11 @@ impl FigureInputs {
             mapped: images(test, &mapped_indices),
             mapped_labels: labels(&mapped_indices),
             fit_images: images(&splits.train, &(0..fit_count).collect::<Vec<_>>()),
-            noise: Array2::random_using((SAMPLES, latent), StandardNormal, &mut StdRng::seed_from_u64(seed + 2)),
+            noise: Array2::random_using(
+                (SAMPLES, latent),
+                StandardNormal,
+                &mut StdRng::seed_from_u64(seed + 2),
+            ),
             class_names,
         }
     }
@@ -133,7 +145,13 @@ impl FigureInputs {
     }
 
     /// Records the model's behaviour on the fixed inputs after `epoch`.
-    pub fn snapshot(&self, epoch: usize, val_loss: f64, params: &Params, arch: &Architecture) -> Result<Snapshot> {
+    pub fn snapshot(
+        &self,
+        epoch: usize,
+        val_loss: f64,
+        params: &Params,
+        arch: &Architecture,
+    ) -> Result<Snapshot> {
         let codes_to_decode = match arch.kind {
             ModelKind::Vae => self.noise.clone(),
             ModelKind::Ae => self.fit_gaussian(params, arch)?.sample(self.noise.view()),
@@ -161,29 +179,46 @@ struct SnapshotInfo {
 pub fn snapshots_to_extra(snapshots: &[Snapshot]) -> Extra {
     let infos: Vec<SnapshotInfo> = snapshots
         .iter()
-        .map(|s| SnapshotInfo { epoch: s.epoch, val_loss: s.val_loss })
+        .map(|s| SnapshotInfo {
+            epoch: s.epoch,
+            val_loss: s.val_loss,
+        })
         .collect();
     let mut arrays = Vec::new();
     for (k, snap) in snapshots.iter().enumerate() {
-        arrays.push((format!("snapshot.{k}.reconstructions"), snap.reconstructions.clone()));
+        arrays.push((
+            format!("snapshot.{k}.reconstructions"),
+            snap.reconstructions.clone(),
+        ));
         arrays.push((format!("snapshot.{k}.codes"), snap.codes.clone()));
         arrays.push((format!("snapshot.{k}.generated"), snap.generated.clone()));
         if let Some(manifold) = &snap.manifold {
             arrays.push((format!("snapshot.{k}.manifold"), manifold.clone()));
         }
     }
-    Extra { info: serde_json::to_string(&infos).expect("snapshot info serialises"), arrays }
+    Extra {
+        info: serde_json::to_string(&infos).expect("snapshot info serialises"),
+        arrays,
+    }
 }
 
 /// The snapshots a checkpoint carries, checked against the fixed inputs of this
 /// run: snapshots taken with other figure settings (another `--tsne-points`)
 /// cannot continue the animations and are dropped, with a note returned.
-pub fn snapshots_from_extra(extra: &Extra, inputs: &FigureInputs, path: &Path) -> Result<(Vec<Snapshot>, Option<String>)> {
+pub fn snapshots_from_extra(
+    extra: &Extra,
+    inputs: &FigureInputs,
+    path: &Path,
+) -> Result<(Vec<Snapshot>, Option<String>)> {
     if extra.arrays.is_empty() {
         return Ok((Vec::new(), None));
     }
-    let infos: Vec<SnapshotInfo> = serde_json::from_str(&extra.info)
-        .map_err(|e| Error::bad_file(path, format!("metadata field 'extra_info' is malformed: {e}")))?;
+    let infos: Vec<SnapshotInfo> = serde_json::from_str(&extra.info).map_err(|e| {
+        Error::bad_file(
+            path,
+            format!("metadata field 'extra_info' is malformed: {e}"),
+        )
+    })?;
     let find = |name: String| {
         extra
             .arrays
@@ -239,17 +274,33 @@ pub fn rows_of(images: ArrayView2<f32>) -> Vec<Vec<f32>> {
 pub fn class_names(data_dir: &Path, labels: &[u8]) -> Vec<String> {
     let count = labels.iter().map(|&l| l as usize + 1).max().unwrap_or(1);
     if let Ok(text) = std::fs::read_to_string(data_dir.join("classes.txt")) {
-        let names: Vec<String> = text.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+        let names: Vec<String> = text
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
         if !names.is_empty() {
             return (0..count.max(names.len()))
                 .map(|c| names.get(c).cloned().unwrap_or_else(|| c.to_string()))
                 .collect();
         }
     }
-    let fashion = data_dir.to_string_lossy().to_lowercase().contains("fashion");
+    let fashion = data_dir
+        .to_string_lossy()
+        .to_lowercase()
+        .contains("fashion");
     if fashion && count == 10 {
         return [
-            "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
         ]
         .iter()
         .map(|s| s.to_string())

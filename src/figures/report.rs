@@ -34,7 +34,8 @@ pub fn write(inputs: &ReportInputs) -> Result<()> {
     let report = Report {
         title: "mnist-autoencoder: training report",
         summary_lines: summary_lines(inputs),
-        config_json: serde_json::to_string_pretty(&inputs.summary.config).expect("config serialises"),
+        config_json: serde_json::to_string_pretty(&inputs.summary.config)
+            .expect("config serialises"),
         metrics_header: header.iter().map(|s| s.to_string()).collect(),
         metrics: rows,
         figures: figure_descriptions(inputs),
@@ -51,14 +52,20 @@ fn summary_lines(inputs: &ReportInputs) -> Vec<String> {
             "model {} ({} parameters), {} loss, {} epochs",
             summary.architecture, summary.parameters, inputs.loss_name, summary.epochs
         ),
-        format!("test MSE {:.6} on {} test images", summary.test_mse, summary.test_images),
+        format!(
+            "test MSE {:.6} on {} test images",
+            summary.test_mse, summary.test_images
+        ),
     ];
     if let Some(elbo) = summary.test_neg_elbo {
         lines.push(format!(
             "test negative ELBO {elbo:.2} nats per image (ε sampled; reconstructions and MSE use z = μ)"
         ));
     }
-    lines.push(format!("best validation loss {:.6} at epoch {}", summary.best_val_loss, summary.best_epoch));
+    lines.push(format!(
+        "best validation loss {:.6} at epoch {}",
+        summary.best_val_loss, summary.best_epoch
+    ));
     lines.push(format!(
         "median {:.2} s per training epoch, {:.0} images/s",
         summary.seconds_per_epoch, summary.images_per_second
@@ -77,7 +84,12 @@ fn summary_lines(inputs: &ReportInputs) -> Vec<String> {
 
 /// The figures in the report's order, each with a paragraph on what it shows.
 fn figure_descriptions(inputs: &ReportInputs) -> Vec<ReportFigure> {
-    let (frames, points, latent, perplexity) = (inputs.frames, inputs.points, inputs.arch.latent, inputs.perplexity);
+    let (frames, points, latent, perplexity) = (
+        inputs.frames,
+        inputs.points,
+        inputs.arch.latent,
+        inputs.perplexity,
+    );
     let f = |file: &str, title: &str, explanation: String| ReportFigure {
         file: file.into(),
         title: title.into(),
@@ -97,14 +109,22 @@ fn figure_descriptions(inputs: &ReportInputs) -> Vec<ReportFigure> {
     ];
     if inputs.arch.kind == ModelKind::Vae {
         figures[7] = f("samples.png", "Sampling new digits", "Codes drawn from N(0, I), the prior, decoded. The KL term trains the encoder's distributions toward that prior, so a VAE's decoder has learned what to do with such codes: this is the generator that works.".into());
-        figures[8] = f("generated.gif", "Samples over training", "The same N(0, I) codes decoded by each drawn epoch's decoder.".into());
+        figures[8] = f(
+            "generated.gif",
+            "Samples over training",
+            "The same N(0, I) codes decoded by each drawn epoch's decoder.".into(),
+        );
     }
     if inputs.denoising {
         figures.push(f("denoising.png", "Denoising", "Test digits with Gaussian noise added (the training noise level, clipped to [0, 1]), the model's output, and the clean originals. The model was trained to map noisy inputs to clean targets.".into()));
     }
     if inputs.manifold {
         figures.push(f("manifold.png", "The 2-D latent manifold", "A 20×20 grid of codes at evenly spaced quantiles of N(0, I) on each axis, decoded (Kingma & Welling's figure): the whole prior, laid out as a map of digit styles.".into()));
-        figures.push(f("manifold.gif", "The manifold over training", "The same grid decoded after each drawn epoch.".into()));
+        figures.push(f(
+            "manifold.gif",
+            "The manifold over training",
+            "The same grid decoded after each drawn epoch.".into(),
+        ));
     }
     figures
 }

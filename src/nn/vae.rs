@@ -72,9 +72,7 @@ pub fn kl_backward(
     log_var: ArrayView2<f32>,
 ) {
     let scale = 1.0 / mu.nrows().max(1) as f32;
-    Zip::from(dmu)
-        .and(&mu)
-        .for_each(|d, &m| *d += m * scale);
+    Zip::from(dmu).and(&mu).for_each(|d, &m| *d += m * scale);
     Zip::from(d_log_var)
         .and(&log_var)
         .for_each(|d, &lv| *d += 0.5 * (lv.exp() - 1.0) * scale);
@@ -94,7 +92,12 @@ mod tests {
     }
 
     /// `Σ c ⊙ z`: a loss whose gradient with respect to z is the fixed `c`.
-    fn weighted_z(mu: &Array2<f32>, log_var: &Array2<f32>, eps: &Array2<f32>, c: &Array2<f32>) -> f64 {
+    fn weighted_z(
+        mu: &Array2<f32>,
+        log_var: &Array2<f32>,
+        eps: &Array2<f32>,
+        c: &Array2<f32>,
+    ) -> f64 {
         let mut z = Array2::zeros(mu.dim());
         reparameterise_forward(z.view_mut(), mu.view(), log_var.view(), eps.view());
         (&z * c).iter().map(|&v| v as f64).sum()
@@ -108,12 +111,18 @@ mod tests {
         let mut d_log_var = Array2::zeros(mu.dim());
         reparameterise_backward(dmu.view(), d_log_var.view_mut(), log_var.view(), eps.view());
         let mut state = (mu, log_var);
-        let numeric_mu = numeric_gradient(&mut state, |s| s.0.as_slice_mut().unwrap(), 1e-2, |s| {
-            weighted_z(&s.0, &s.1, &eps, &c)
-        });
-        let numeric_lv = numeric_gradient(&mut state, |s| s.1.as_slice_mut().unwrap(), 1e-2, |s| {
-            weighted_z(&s.0, &s.1, &eps, &c)
-        });
+        let numeric_mu = numeric_gradient(
+            &mut state,
+            |s| s.0.as_slice_mut().unwrap(),
+            1e-2,
+            |s| weighted_z(&s.0, &s.1, &eps, &c),
+        );
+        let numeric_lv = numeric_gradient(
+            &mut state,
+            |s| s.1.as_slice_mut().unwrap(),
+            1e-2,
+            |s| weighted_z(&s.0, &s.1, &eps, &c),
+        );
         assert!(compare(dmu.as_slice().unwrap(), &numeric_mu).tensor_error < 1e-3);
         let error = compare(d_log_var.as_slice().unwrap(), &numeric_lv).tensor_error;
         assert!(error < 1e-3, "d log σ² off by {error}");
@@ -126,14 +135,25 @@ mod tests {
         let (mu, log_var, _) = inputs();
         let mut dmu = Array2::zeros(mu.dim());
         let mut d_log_var = Array2::zeros(mu.dim());
-        kl_backward(dmu.view_mut(), d_log_var.view_mut(), mu.view(), log_var.view());
+        kl_backward(
+            dmu.view_mut(),
+            d_log_var.view_mut(),
+            mu.view(),
+            log_var.view(),
+        );
         let mut state = (mu, log_var);
-        let numeric_mu = numeric_gradient(&mut state, |s| s.0.as_slice_mut().unwrap(), 1e-2, |s| {
-            kl_forward(s.0.view(), s.1.view())
-        });
-        let numeric_lv = numeric_gradient(&mut state, |s| s.1.as_slice_mut().unwrap(), 1e-2, |s| {
-            kl_forward(s.0.view(), s.1.view())
-        });
+        let numeric_mu = numeric_gradient(
+            &mut state,
+            |s| s.0.as_slice_mut().unwrap(),
+            1e-2,
+            |s| kl_forward(s.0.view(), s.1.view()),
+        );
+        let numeric_lv = numeric_gradient(
+            &mut state,
+            |s| s.1.as_slice_mut().unwrap(),
+            1e-2,
+            |s| kl_forward(s.0.view(), s.1.view()),
+        );
         assert!(compare(dmu.as_slice().unwrap(), &numeric_mu).tensor_error < 1e-3);
         assert!(compare(d_log_var.as_slice().unwrap(), &numeric_lv).tensor_error < 1e-3);
     }

@@ -46,7 +46,9 @@ impl Gaussian {
             covariance.diag_mut().mapv_inplace(|v| v + ridge);
             ridge *= 10.0;
         }
-        Err(format!("the codes' covariance is not positive definite after {MAX_TRIES} tries"))
+        Err(format!(
+            "the codes' covariance is not positive definite after {MAX_TRIES} tries"
+        ))
     }
 
     /// z = μ + L·ε for each row ε of `noise` (N, Z).
