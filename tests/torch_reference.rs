@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use mnist_autoencoder::model::{backward, forward, Architecture, Params, Workspace};
+use mnist_autoencoder::model::{backward, forward, loss_backward, loss_forward, Architecture, Loss, ModelKind, Params, Workspace};
 use mnist_autoencoder::nn::LossKind;
 use mnist_autoencoder::optim::Adam;
 use ndarray::{Array1, Array2};
@@ -60,6 +60,11 @@ fn difference(a: &[f32], b: &[f32]) -> (f64, f64) {
 /// Compares every tensor of `ours` with `reference`; prints a row per tensor and
 /// returns the names that disagree.
 fn compare(label: &str, ours: &Params, reference: &Params, arch: &Architecture) -> Vec<String> {
+    compare_within(label, ours, reference, arch, TOLERANCE)
+}
+
+/// [`compare`] with a given relative tolerance.
+fn compare_within(label: &str, ours: &Params, reference: &Params, arch: &Architecture, tolerance: f64) -> Vec<String> {
     let mut bad = Vec::new();
     for (l, (a, b)) in ours.layers.iter().zip(&reference.layers).enumerate() {
         for (suffix, x, y) in [
@@ -67,7 +72,7 @@ fn compare(label: &str, ours: &Params, reference: &Params, arch: &Architecture) 
             ("bias", a.b.as_slice().unwrap(), b.b.as_slice().unwrap()),
         ] {
             let (rel, max) = difference(x, y);
-            let ok = rel < TOLERANCE;
+            let ok = rel < tolerance;
             let name = format!("{label} {}.{suffix}", arch.layer_name(l));
             println!(
                 "{name:<32} max diff {max:.3e}  rel {rel:.3e}  {}",
@@ -176,4 +181,67 @@ fn forward_backward_and_adam_match_pytorch_autograd() {
         bad.is_empty(),
         "tensors that disagree with PyTorch: {bad:?}"
     );
+}
+
+const VAE_FIXTURE: &str = "tests/fixtures/torch_vae.safetensors";
+/// The VAE's loss, gradients and weights after Adam steps agree within 1e-5.
+const VAE_TOLERANCE: f64 = 1e-5;
+
+/// Loss parts, gradients, dμ and d log σ² of the VAE on batch `x` with noise `eps`.
+fn vae_loss_and_grads(params: &Params, arch: &Architecture, x: &Array2<f32>, eps: &Array2<f32>) -> (Loss, Params, Array2<f32>, Array2<f32>) {
+    let rows = x.nrows();
+    let mut ws = Workspace::new(arch, rows);
+    ws.input_mut(rows).assign(x);
+    ws.target.assign(x);
+    ws.sampling.as_mut().unwrap().eps.assign(eps);
+    forward(params, arch, &mut ws, rows);
+    let loss = loss_forward(arch.kind, LossKind::Bce, &ws, rows);
+    loss_backward(arch.kind, LossKind::Bce, &mut ws, rows);
+    let mut grads = Params::zeros(arch);
+    backward(params, arch, &mut grads, &mut ws, rows);
+    let dmu = ws.d_outputs[arch.code_layer() + 1].clone();
+    let dlogvar = ws.sampling.unwrap().d_log_var;
+    (loss, grads, dmu, dlogvar)
+}
+
+#[test]
+fn vae_forward_backward_and_adam_match_pytorch_autograd_with_fixed_eps() {
+    let bytes = std::fs::read(Path::new(VAE_FIXTURE)).expect("fixture present (reference/make_vae_fixture.py writes it)");
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let arch = Architecture { kind: ModelKind::Vae, ..Architecture::plain(784, vec![32, 16], 8) };
+    let matrix = |name: &str| {
+        let (shape, v) = values(&file, name);
+        Array2::from_shape_vec((shape[0], shape[1]), v).unwrap()
+    };
+    let scalar = |name: &str| values(&file, name).1[0] as f64;
+    let (x, eps) = (matrix("batch"), matrix("eps"));
+    let init = params(&file, "init.", &arch);
+    let (loss, grads, dmu, dlogvar) = vae_loss_and_grads(&init, &arch, &x, &eps);
+    let mut bad = Vec::new();
+    for (name, ours, torch) in [("loss", loss.total, scalar("loss")), ("recon", loss.recon, scalar("recon")), ("kl", loss.kl, scalar("kl"))] {
+        let rel = (ours - torch).abs() / torch.abs();
+        println!("{name:<8} ours {ours:.6} torch {torch:.6} rel {rel:.2e}");
+        if rel >= VAE_TOLERANCE {
+            bad.push(name.to_string());
+        }
+    }
+    for (name, ours) in [("dmu", &dmu), ("dlogvar", &dlogvar)] {
+        let (rel, max) = difference(ours.as_slice().unwrap(), matrix(name).as_slice().unwrap());
+        println!("{name:<8} max diff {max:.3e} rel {rel:.3e}");
+        if rel >= VAE_TOLERANCE {
+            bad.push(name.to_string());
+        }
+    }
+    bad.extend(compare_within("grad", &grads, &params(&file, "grad.", &arch), &arch, VAE_TOLERANCE));
+    let mut current = init.clone();
+    let mut adam = Adam::new(&current, 1e-3);
+    for step in 1..=10 {
+        let (_, grads, _, _) = vae_loss_and_grads(&current, &arch, &x, &eps);
+        adam.update(&mut current, &grads);
+        if step == 1 || step == 10 {
+            let torch = params(&file, &format!("step{step}."), &arch);
+            bad.extend(compare_within(&format!("step {step}"), &current, &torch, &arch, VAE_TOLERANCE));
+        }
+    }
+    assert!(bad.is_empty(), "VAE tensors that disagree with PyTorch: {bad:?}");
 }
