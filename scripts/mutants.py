@@ -22,7 +22,13 @@ muts = [
  ("src/nn/loss.rs", "*g = scale * (p - t) / (p * (1.0 - p)).max(1e-12);", "*g = scale * (p - t);", "BCE denominator dropped"),
  ("src/optim.rs", "let bias_correction1 = 1.0 - (self.beta1 as f64).powi(t);", "let bias_correction1 = 1.0;", "Adam no bias correction 1"),
  ("src/optim.rs", "let bias_correction2 = 1.0 - (self.beta2 as f64).powi(t);", "let bias_correction2 = 1.0f64;", "Adam no bias correction 2"),
- ("src/model.rs", "ws.outputs[l].slice(s![..rows, ..]),\n            params.layers[l].w.view(),", "ws.outputs[l + 1].slice(s![..rows, ..]),\n            params.layers[l].w.view(),", "wrong cached input for dW"),
+ ("src/model.rs", "ws.outputs[l].slice(s![..rows, ..]),\n        params.layers[l].w.view(),", "ws.outputs[l + 1].slice(s![..rows, ..]),\n        params.layers[l].w.view(),", "wrong cached input for dW"),
+ # The VAE (issue 10): the KL gradient, the ½ in ∂z/∂log σ², the σ factor.
+ ("src/nn/vae.rs", ".for_each(|d, &m| *d += m * scale);", ".for_each(|d, &m| *d += 0.0 * m * scale);", "VAE: KL gradient wrt μ dropped"),
+ ("src/nn/vae.rs", "*d += 0.5 * (lv.exp() - 1.0) * scale", "*d += 0.5 * lv.exp() * scale", "VAE: KL gradient wrt log σ² missing −1"),
+ ("src/nn/vae.rs", "*dlv = dz * 0.5 * (0.5 * lv).exp() * e", "*dlv = dz * (0.5 * lv).exp() * e", "VAE: ½ in ∂z/∂log σ² dropped"),
+ ("src/nn/vae.rs", "*dlv = dz * 0.5 * (0.5 * lv).exp() * e", "*dlv = dz * 0.5 * e", "VAE: σ factor in ∂z/∂log σ² dropped"),
+ ("src/model.rs", "dense_backward_add_dx(", "let _ = (", "VAE: log σ² head's input gradient dropped"),
 ]
 for f, old, new, name in muts:
     s = open(f).read()

@@ -8,7 +8,10 @@
 
 use std::path::Path;
 
-use mnist_autoencoder::model::{backward, forward, loss_backward, loss_forward, Architecture, Loss, ModelKind, Params, Workspace};
+use mnist_autoencoder::model::{
+    backward, forward, loss_backward, loss_forward, Architecture, Loss, ModelKind, Params,
+    Workspace,
+};
 use mnist_autoencoder::nn::LossKind;
 use mnist_autoencoder::optim::Adam;
 use ndarray::{Array1, Array2};
@@ -64,7 +67,13 @@ fn compare(label: &str, ours: &Params, reference: &Params, arch: &Architecture) 
 }
 
 /// [`compare`] with a given relative tolerance.
-fn compare_within(label: &str, ours: &Params, reference: &Params, arch: &Architecture, tolerance: f64) -> Vec<String> {
+fn compare_within(
+    label: &str,
+    ours: &Params,
+    reference: &Params,
+    arch: &Architecture,
+    tolerance: f64,
+) -> Vec<String> {
     let mut bad = Vec::new();
     for (l, (a, b)) in ours.layers.iter().zip(&reference.layers).enumerate() {
         for (suffix, x, y) in [
@@ -188,7 +197,12 @@ const VAE_FIXTURE: &str = "tests/fixtures/torch_vae.safetensors";
 const VAE_TOLERANCE: f64 = 1e-5;
 
 /// Loss parts, gradients, dμ and d log σ² of the VAE on batch `x` with noise `eps`.
-fn vae_loss_and_grads(params: &Params, arch: &Architecture, x: &Array2<f32>, eps: &Array2<f32>) -> (Loss, Params, Array2<f32>, Array2<f32>) {
+fn vae_loss_and_grads(
+    params: &Params,
+    arch: &Architecture,
+    x: &Array2<f32>,
+    eps: &Array2<f32>,
+) -> (Loss, Params, Array2<f32>, Array2<f32>) {
     let rows = x.nrows();
     let mut ws = Workspace::new(arch, rows);
     ws.input_mut(rows).assign(x);
@@ -206,9 +220,13 @@ fn vae_loss_and_grads(params: &Params, arch: &Architecture, x: &Array2<f32>, eps
 
 #[test]
 fn vae_forward_backward_and_adam_match_pytorch_autograd_with_fixed_eps() {
-    let bytes = std::fs::read(Path::new(VAE_FIXTURE)).expect("fixture present (reference/make_vae_fixture.py writes it)");
+    let bytes = std::fs::read(Path::new(VAE_FIXTURE))
+        .expect("fixture present (reference/make_vae_fixture.py writes it)");
     let file = SafeTensors::deserialize(&bytes).unwrap();
-    let arch = Architecture { kind: ModelKind::Vae, ..Architecture::plain(784, vec![32, 16], 8) };
+    let arch = Architecture {
+        kind: ModelKind::Vae,
+        ..Architecture::plain(784, vec![32, 16], 8)
+    };
     let matrix = |name: &str| {
         let (shape, v) = values(&file, name);
         Array2::from_shape_vec((shape[0], shape[1]), v).unwrap()
@@ -218,7 +236,11 @@ fn vae_forward_backward_and_adam_match_pytorch_autograd_with_fixed_eps() {
     let init = params(&file, "init.", &arch);
     let (loss, grads, dmu, dlogvar) = vae_loss_and_grads(&init, &arch, &x, &eps);
     let mut bad = Vec::new();
-    for (name, ours, torch) in [("loss", loss.total, scalar("loss")), ("recon", loss.recon, scalar("recon")), ("kl", loss.kl, scalar("kl"))] {
+    for (name, ours, torch) in [
+        ("loss", loss.total, scalar("loss")),
+        ("recon", loss.recon, scalar("recon")),
+        ("kl", loss.kl, scalar("kl")),
+    ] {
         let rel = (ours - torch).abs() / torch.abs();
         println!("{name:<8} ours {ours:.6} torch {torch:.6} rel {rel:.2e}");
         if rel >= VAE_TOLERANCE {
@@ -232,7 +254,13 @@ fn vae_forward_backward_and_adam_match_pytorch_autograd_with_fixed_eps() {
             bad.push(name.to_string());
         }
     }
-    bad.extend(compare_within("grad", &grads, &params(&file, "grad.", &arch), &arch, VAE_TOLERANCE));
+    bad.extend(compare_within(
+        "grad",
+        &grads,
+        &params(&file, "grad.", &arch),
+        &arch,
+        VAE_TOLERANCE,
+    ));
     let mut current = init.clone();
     let mut adam = Adam::new(&current, 1e-3);
     for step in 1..=10 {
@@ -240,8 +268,17 @@ fn vae_forward_backward_and_adam_match_pytorch_autograd_with_fixed_eps() {
         adam.update(&mut current, &grads);
         if step == 1 || step == 10 {
             let torch = params(&file, &format!("step{step}."), &arch);
-            bad.extend(compare_within(&format!("step {step}"), &current, &torch, &arch, VAE_TOLERANCE));
+            bad.extend(compare_within(
+                &format!("step {step}"),
+                &current,
+                &torch,
+                &arch,
+                VAE_TOLERANCE,
+            ));
         }
     }
-    assert!(bad.is_empty(), "VAE tensors that disagree with PyTorch: {bad:?}");
+    assert!(
+        bad.is_empty(),
+        "VAE tensors that disagree with PyTorch: {bad:?}"
+    );
 }
