@@ -17,7 +17,7 @@ use mnist_autoencoder::nn::matmul::matmul;
 use mnist_autoencoder::nn::LossKind;
 use mnist_autoencoder::parallel::build_pool;
 use mnist_autoencoder::reduce::tsne::{affinities, embed, TsneOptions};
-use mnist_autoencoder::train::Trainer;
+use mnist_autoencoder::train::{Settings, TrainState, Trainer};
 use ndarray::Array2;
 use ndarray_rand::rand::rngs::StdRng;
 use ndarray_rand::rand::SeedableRng;
@@ -95,12 +95,22 @@ fn training_steps(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500));
     for &(name, hidden, batch) in MODELS {
         let arch = Architecture::plain(784, hidden.to_vec(), 32);
-        let mut trainer = Trainer::new(arch.clone(), batch, 1e-3, LossKind::Mse, 0);
+        let settings = Settings {
+            batch_size: batch,
+            loss: LossKind::Mse,
+            seed: 0,
+            noise: 0.0,
+        };
+        let mut trainer = Trainer::new(TrainState::new(arch.clone(), 1e-3, 0), settings);
         let indices: Vec<usize> = (0..batch).collect();
         group.throughput(Throughput::Elements(batch as u64));
         group.bench_function(
             BenchmarkId::new(name, format!("{} batch {batch}", arch.describe())),
-            |b| pool.install(|| b.iter(|| black_box(trainer.step(&images, &indices)))),
+            |b| {
+                pool.install(|| {
+                    b.iter(|| black_box(trainer.step(&images, &indices, 1, 0).unwrap()))
+                })
+            },
         );
     }
     group.finish();

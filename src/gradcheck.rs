@@ -191,7 +191,7 @@ pub fn check_model(
                 |p| tensor_mut(p, l, is_bias),
                 &checked,
                 eps,
-                &frozen,
+                frozen,
             );
             let suffix = if is_bias { "bias" } else { "weight" };
             checks.push(TensorCheck {

@@ -9,9 +9,9 @@
 //! [`draw::draw_figures`] turns the snapshots into files and [`report`] writes
 //! the page.
 //!
-//! - [`draw`]: every figure file
-//! - [`report`]: report.html
-//! - [`explorer`]: the latent explorer inside it (explorer.js decodes in the browser)
+//! - [`draw`] draws every figure file
+//! - [`report`] writes report.html
+//! - [`explorer`] builds the latent explorer inside it (explorer.js decodes in the browser)
 
 pub mod draw;
 pub mod explorer;
