@@ -37,122 +37,197 @@ use crate::model::{Architecture, ModelKind};
 use crate::nn::LossKind;
 use crate::parallel::build_pool;
 use crate::reduce::tsne::TsneOptions;
-use crate::train::{evaluate, median, Settings, TrainState, Trainer};
+use crate::train::{
+    evaluate, median, Evaluation, Partial, Progress, Settings, TrainState, Trainer,
+};
 use crate::viz::loss::Baseline;
 
 /// Set by Ctrl-C or SIGTERM: training stops after the current step, figure
 /// drawing before the next figure.
 pub static STOP: AtomicBool = AtomicBool::new(false);
 
-/// Runs `train` and returns its summary.
+/// Runs `train` and returns its summary: the epoch loop, in plain sight.
 pub fn run(args: &TrainArgs) -> Result<Summary> {
-    let (config, resumed) = configure(args)?;
-    install_signal_handler();
-    let started = Instant::now();
-    prepare_out_dir(&config.out_dir)?;
-    let splits = load_splits(&config.data_dir, config.val_size, config.limit, config.seed)?;
-    config.check_memory(splits.train.pixels())?;
-    let arch = architecture(&config, &splits);
-    print_setup(&config, &splits, &arch);
-    let pool = build_pool(config.thread_count())?;
-    let inputs = (!config.no_figures).then(|| {
-        let names = class_names(&config.data_dir, &splits.test.labels);
-        FigureInputs::new(
-            &splits,
-            config.latent,
-            config.tsne_points,
-            config.seed,
-            names,
-        )
-    });
-    let (state, mut snapshots) = initial_state(&config, &arch, &splits, resumed, inputs.as_ref())?;
-    let settings = Settings {
-        batch_size: config.batch_size,
-        loss: config.loss,
-        seed: config.seed,
-        noise: config.noise,
-    };
-    let mut trainer = Trainer::new(state, settings);
-    if let Some(inputs) = inputs.as_ref().filter(|_| snapshots.is_empty()) {
-        let (params, epoch) = (&trainer.state.params, trainer.state.progress.epochs_done);
-        let val =
-            pool.install(|| evaluate(params, &arch, &splits.validation, config.loss, config.seed));
-        snapshots.push(pool.install(|| inputs.snapshot(epoch, val.loss.total, params, &arch))?);
+    let mut run = Session::start(args)?; // configuration, data, model, picture inputs
+    for epoch in run.trainer.state.progress.epochs_done + 1..=run.config.epochs {
+        let Some(train_loss) = run.train_epoch(epoch)? else {
+            return Err(run.save_interrupted(epoch)); // Ctrl-C: checkpoint saved
+        };
+        let val = run.evaluate_validation();
+        let record = run.record(epoch, train_loss, val.loss);
+        println!("{}", epoch_line(&record, run.config.epochs));
+        run.snapshot_if_drawn(epoch, val.loss.total)?;
+        run.write_metrics_and_checkpoint()?;
     }
-    let checkpoint_path = config.out_dir.join("checkpoint.safetensors");
-    for epoch in trainer.state.progress.epochs_done + 1..=config.epochs {
-        let bar = progress_bar(
-            splits.train.len().div_ceil(config.batch_size),
-            epoch,
-            config.epochs,
-        );
+    finish(&run) // test evaluation, model, summary, figures, report
+}
+
+/// Everything a training run holds between epochs.
+struct Session {
+    config: TrainConfig,
+    splits: Splits,
+    arch: Architecture,
+    pool: rayon::ThreadPool,
+    /// The fixed inputs of the pictures (None with --no-figures).
+    inputs: Option<FigureInputs>,
+    snapshots: Vec<Snapshot>,
+    trainer: Trainer,
+    started: Instant,
+}
+
+impl Session {
+    /// Configuration (merged with --resume's), output folder, data, model, and
+    /// the untrained model's snapshot.
+    fn start(args: &TrainArgs) -> Result<Session> {
+        let (config, resumed) = configure(args)?;
+        install_signal_handler();
+        let started = Instant::now();
+        prepare_out_dir(&config.out_dir)?;
+        let splits = load_splits(&config.data_dir, config.val_size, config.limit, config.seed)?;
+        config.check_memory(splits.train.pixels())?;
+        let arch = architecture(&config, &splits);
+        print_setup(&config, &splits, &arch);
+        let pool = build_pool(config.thread_count())?;
+        let inputs = (!config.no_figures).then(|| {
+            let names = class_names(&config.data_dir, &splits.test.labels);
+            FigureInputs::new(
+                &splits,
+                config.latent,
+                config.tsne_points,
+                config.seed,
+                names,
+            )
+        });
+        let (state, snapshots) = initial_state(&config, &arch, &splits, resumed, inputs.as_ref())?;
+        let settings = Settings {
+            batch_size: config.batch_size,
+            loss: config.loss,
+            seed: config.seed,
+            noise: config.noise,
+        };
+        let trainer = Trainer::new(state, settings);
+        let mut session = Session {
+            config,
+            splits,
+            arch,
+            pool,
+            inputs,
+            snapshots,
+            trainer,
+            started,
+        };
+        if session.snapshots.is_empty() {
+            let val = session.evaluate_validation();
+            session.snapshot(session.trainer.state.progress.epochs_done, val.loss.total)?;
+        }
+        Ok(session)
+    }
+
+    /// Trains epoch `epoch` (or its rest, after a resume); None if stopped.
+    fn train_epoch(&mut self, epoch: usize) -> Result<Option<Loss>> {
+        let steps = self.splits.train.len().div_ceil(self.config.batch_size);
+        let bar = progress_bar(steps, epoch, self.config.epochs);
         let start = Instant::now();
-        let outcome = pool.install(|| trainer.train_epoch(&splits.train, epoch, &STOP, &bar));
+        let (trainer, train) = (&mut self.trainer, &self.splits.train);
+        let outcome = self
+            .pool
+            .install(|| trainer.train_epoch(train, epoch, &STOP, &bar));
         trainer.state.progress.partial.seconds += start.elapsed().as_secs_f64();
         bar.finish_and_clear();
-        let Some(train_loss) = outcome? else {
-            save_checkpoint(
-                &checkpoint_path,
-                &trainer.state,
-                &config,
-                &snapshots_to_extra(&snapshots),
-            )?;
-            return Err(interrupted(
-                epoch,
-                trainer.state.progress.partial.steps,
-                checkpoint_path,
-            ));
-        };
-        let val = pool.install(|| {
+        outcome
+    }
+
+    /// The model's loss on the validation set.
+    fn evaluate_validation(&self) -> Evaluation {
+        let (params, config) = (&self.trainer.state.params, &self.config);
+        self.pool.install(|| {
             evaluate(
-                &trainer.state.params,
-                &arch,
-                &splits.validation,
+                params,
+                &self.arch,
+                &self.splits.validation,
                 config.loss,
                 config.seed,
             )
-        });
-        let record = epoch_record(
+        })
+    }
+
+    /// Appends epoch `epoch`'s record to the history and marks it done.
+    fn record(&mut self, epoch: usize, train: Loss, val: Loss) -> EpochRecord {
+        let state = &mut self.trainer.state;
+        let seconds = state.progress.partial.seconds;
+        let record = EpochRecord {
             epoch,
-            train_loss,
-            val.loss,
-            &trainer,
-            splits.train.len(),
-            arch.kind,
-        );
-        trainer.state.history.push(record);
-        trainer.state.progress = crate::train::Progress {
-            epochs_done: epoch,
-            partial: Default::default(),
+            train_loss: train.total,
+            val_loss: val.total,
+            seconds,
+            images_per_second: self.splits.train.len() as f64 / seconds,
+            elbo_parts: (self.arch.kind == ModelKind::Vae).then_some(ElboParts {
+                train_recon: train.recon,
+                train_kl: train.kl,
+                val_recon: val.recon,
+                val_kl: val.kl,
+            }),
         };
-        println!("{}", epoch_line(&record, config.epochs));
-        if let Some(inputs) = inputs
-            .as_ref()
-            .filter(|_| epoch % config.frames_every == 0 || epoch == config.epochs)
-        {
-            let params = &trainer.state.params;
-            snapshots.push(pool.install(|| inputs.snapshot(epoch, val.loss.total, params, &arch))?);
+        state.history.push(record);
+        state.progress = Progress {
+            epochs_done: epoch,
+            partial: Partial::default(),
+        };
+        record
+    }
+
+    /// Takes the pictures' snapshot after every `--frames-every`-th epoch and the last.
+    fn snapshot_if_drawn(&mut self, epoch: usize, val_loss: f64) -> Result<()> {
+        if epoch % self.config.frames_every == 0 || epoch == self.config.epochs {
+            self.snapshot(epoch, val_loss)?;
         }
+        Ok(())
+    }
+
+    fn snapshot(&mut self, epoch: usize, val_loss: f64) -> Result<()> {
+        if let Some(inputs) = &self.inputs {
+            let (params, arch) = (&self.trainer.state.params, &self.arch);
+            let snapshot = self
+                .pool
+                .install(|| inputs.snapshot(epoch, val_loss, params, arch))?;
+            self.snapshots.push(snapshot);
+        }
+        Ok(())
+    }
+
+    fn checkpoint_path(&self) -> PathBuf {
+        self.config.out_dir.join("checkpoint.safetensors")
+    }
+
+    /// metrics.csv and checkpoint.safetensors, after every epoch.
+    fn write_metrics_and_checkpoint(&self) -> Result<()> {
+        let state = &self.trainer.state;
         write_atomic(
-            &config.out_dir.join("metrics.csv"),
-            metrics_csv(&trainer.state.history).as_bytes(),
+            &self.config.out_dir.join("metrics.csv"),
+            metrics_csv(&state.history).as_bytes(),
         )?;
         save_checkpoint(
-            &checkpoint_path,
-            &trainer.state,
-            &config,
-            &snapshots_to_extra(&snapshots),
-        )?;
+            &self.checkpoint_path(),
+            state,
+            &self.config,
+            &snapshots_to_extra(&self.snapshots),
+        )
     }
-    finish(
-        &config,
-        &trainer.state,
-        &splits,
-        inputs.as_ref(),
-        &snapshots,
-        &pool,
-        started,
-    )
+
+    /// Saves a checkpoint of an interrupted epoch and returns the error that
+    /// says how to continue.
+    fn save_interrupted(&self, epoch: usize) -> Error {
+        let state = &self.trainer.state;
+        if let Err(e) = save_checkpoint(
+            &self.checkpoint_path(),
+            state,
+            &self.config,
+            &snapshots_to_extra(&self.snapshots),
+        ) {
+            return e;
+        }
+        interrupted(epoch, state.progress.partial.steps, self.checkpoint_path())
+    }
 }
 
 /// The run's configuration (validated; merged with the checkpoint's when
@@ -244,41 +319,10 @@ fn initial_state(
     Ok((state, snapshots))
 }
 
-/// The record of an epoch that just finished.
-fn epoch_record(
-    epoch: usize,
-    train: Loss,
-    val: Loss,
-    trainer: &Trainer,
-    images: usize,
-    kind: ModelKind,
-) -> EpochRecord {
-    let seconds = trainer.state.progress.partial.seconds;
-    EpochRecord {
-        epoch,
-        train_loss: train.total,
-        val_loss: val.total,
-        seconds,
-        images_per_second: images as f64 / seconds,
-        elbo_parts: (kind == ModelKind::Vae).then_some(ElboParts {
-            train_recon: train.recon,
-            train_kl: train.kl,
-            val_recon: val.recon,
-            val_kl: val.kl,
-        }),
-    }
-}
-
 /// After the last epoch: test evaluation, model file, summary, figures and report.
-fn finish(
-    config: &TrainConfig,
-    state: &TrainState,
-    splits: &Splits,
-    inputs: Option<&FigureInputs>,
-    snapshots: &[Snapshot],
-    pool: &rayon::ThreadPool,
-    started: Instant,
-) -> Result<Summary> {
+fn finish(run: &Session) -> Result<Summary> {
+    let (config, state, splits, pool) = (&run.config, &run.trainer.state, &run.splits, &run.pool);
+    let (inputs, snapshots, started) = (run.inputs.as_ref(), &run.snapshots[..], run.started);
     let (arch, history) = (&state.arch, &state.history);
     if history.is_empty() {
         return Err(Error::bad_flag(
