@@ -390,6 +390,7 @@ pub fn save_checkpoint(
     metadata.insert("config".into(), to_json(config));
     metadata.insert("progress".into(), to_json(&state.progress));
     metadata.insert("history".into(), to_json(&state.history));
+    metadata.insert("data_fingerprint".into(), state.data_fingerprint.clone());
     metadata.insert("extra_info".into(), extra.info.clone());
     metadata.insert("extra_names".into(), to_json(&names));
     tensors.write(path, metadata)
@@ -449,6 +450,11 @@ pub fn checkpoint_from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
             adam,
             progress,
             history,
+            data_fingerprint: file
+                .metadata
+                .get("data_fingerprint")
+                .cloned()
+                .unwrap_or_default(),
         },
         config,
         extra: Extra {

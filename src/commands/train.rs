@@ -20,7 +20,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::checkpoint::{load_checkpoint, save_checkpoint, save_model, Checkpoint};
 use crate::config::{resume_config, TrainArgs, TrainConfig};
-use crate::data::mnist::{load_splits, Splits};
+use crate::data::mnist::{fingerprint, load_splits, Splits};
 use crate::error::{Error, Result};
 use crate::figures::draw::{draw_figures, Run};
 use crate::figures::explorer::explorer_html;
@@ -28,7 +28,7 @@ use crate::figures::report::{self, ReportInputs};
 use crate::figures::{
     class_names, pca_test_mse, snapshots_from_extra, snapshots_to_extra, FigureInputs, Snapshot,
 };
-use crate::files::{prepare_out_dir, write_atomic};
+use crate::files::{lock_out_dir, prepare_out_dir, write_atomic, OutDirLock};
 use crate::metrics::{
     epoch_line, metrics_csv, summary_json, ElboParts, EpochRecord, Summary, SummaryConfig,
 };
@@ -45,6 +45,10 @@ use crate::viz::loss::Baseline;
 /// Set by Ctrl-C or SIGTERM: training stops after the current step, figure
 /// drawing before the next figure.
 pub static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Set while the figures are drawn: the model is saved by then, so a signal
+/// ends the process at once instead of waiting for the drawing.
+static DRAWING: AtomicBool = AtomicBool::new(false);
 
 /// Runs `train` and returns its summary: the epoch loop, in plain sight.
 pub fn run(args: &TrainArgs) -> Result<Summary> {
@@ -73,6 +77,8 @@ struct Session {
     snapshots: Vec<Snapshot>,
     trainer: Trainer,
     started: Instant,
+    /// Held while the run writes into its folder.
+    _lock: OutDirLock,
 }
 
 impl Session {
@@ -83,6 +89,7 @@ impl Session {
         install_signal_handler();
         let started = Instant::now();
         prepare_out_dir(&config.out_dir)?;
+        let lock = lock_out_dir(&config.out_dir)?;
         let splits = load_splits(&config.data_dir, config.val_size, config.limit, config.seed)?;
         config.check_memory(splits.train.pixels())?;
         let arch = architecture(&config, &splits);
@@ -98,7 +105,9 @@ impl Session {
                 names,
             )
         });
-        let (state, snapshots) = initial_state(&config, &arch, &splits, resumed, inputs.as_ref())?;
+        let (mut state, snapshots) =
+            initial_state(&config, &arch, &splits, resumed, inputs.as_ref())?;
+        state.data_fingerprint = fingerprint(&splits);
         let settings = Settings {
             batch_size: config.batch_size,
             loss: config.loss,
@@ -115,6 +124,7 @@ impl Session {
             snapshots,
             trainer,
             started,
+            _lock: lock,
         };
         if session.snapshots.is_empty() {
             let val = session.evaluate_validation();
@@ -285,6 +295,16 @@ fn initial_state(
         );
         return Err(Error::bad_file(path, message));
     }
+    let data = fingerprint(splits);
+    if !state.data_fingerprint.is_empty() && state.data_fingerprint != data {
+        let message = format!(
+            "checkpoint was trained on other data (fingerprint {}; {} has {data}): \
+             resuming on it would not continue the same run; train from scratch instead",
+            state.data_fingerprint,
+            config.data_dir.display()
+        );
+        return Err(Error::bad_file(path, message));
+    }
     let steps_per_epoch = splits.train.len().div_ceil(config.batch_size);
     if state.progress.partial.steps >= steps_per_epoch {
         let message = format!(
@@ -372,7 +392,10 @@ fn finish(run: &Session) -> Result<Summary> {
     }
     if let Some(inputs) = inputs {
         let drawing = Instant::now();
-        pool.install(|| draw_everything(config, state, inputs, snapshots, &summary))?;
+        DRAWING.store(true, Ordering::SeqCst);
+        let drawn = pool.install(|| draw_everything(config, state, inputs, snapshots, &summary));
+        DRAWING.store(false, Ordering::SeqCst);
+        drawn?;
         println!(
             "figures and report.html written in {:.1} s (PCA-{} test MSE {:.6})",
             drawing.elapsed().as_secs_f64(),
@@ -543,6 +566,10 @@ pub fn install_signal_handler() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let installed = ctrlc::set_handler(|| {
+            if DRAWING.load(Ordering::SeqCst) {
+                eprintln!("\ninterrupted while drawing the figures: model.safetensors, metrics.csv, summary.json and the checkpoint are already written; exiting");
+                std::process::exit(130);
+            }
             if STOP.swap(true, Ordering::SeqCst) {
                 eprintln!("\ninterrupted again: exiting now");
                 std::process::exit(130);
