@@ -338,16 +338,19 @@ impl<'a> Reader<'a> {
             let b = Array1::from(self.values(&format!("{name}.bias"), &[outputs])?);
             layers.push(Dense { w, b });
         }
-        let params = Params { layers };
-        if let Some(l) = params.first_non_finite() {
-            return Err(Error::bad_file(
-                self.path,
-                format!(
-                    "tensor '{prefix}{}' holds NaN or infinite values",
-                    self.arch.layer_name(l)
-                ),
-            ));
+        for (l, layer) in layers.iter().enumerate() {
+            for (suffix, finite) in [
+                ("weight", layer.w.iter().all(|v| v.is_finite())),
+                ("bias", layer.b.iter().all(|v| v.is_finite())),
+            ] {
+                if !finite {
+                    let name = format!("{prefix}{}.{suffix}", self.arch.layer_name(l));
+                    let message = format!("tensor '{name}' holds NaN or infinite values");
+                    return Err(Error::bad_file(self.path, message));
+                }
+            }
         }
+        let params = Params { layers };
         Ok(params)
     }
 }

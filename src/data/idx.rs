@@ -280,7 +280,10 @@ mod tests {
         let data: Vec<u8> = (0..24).collect();
         let raw = encode_idx(&[4, 3, 2], &data);
         let prefix = parse_idx_prefix(&gzip(&raw), Path::new("t"), Some(2)).unwrap();
-        assert_eq!((prefix.dims, prefix.data, prefix.header_count), (vec![2, 3, 2], data[..12].to_vec(), 4));
+        assert_eq!(
+            (prefix.dims, prefix.data, prefix.header_count),
+            (vec![2, 3, 2], data[..12].to_vec(), 4)
+        );
     }
 
     #[test]
