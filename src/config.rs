@@ -113,8 +113,8 @@ pub struct JudgeConfig {
     /// Hidden width of the classifier 784-H-10.
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub hidden: usize,
-    /// Passes over the 60,000 training images.
-    #[arg(long, value_name = "N", default_value_t = 8)]
+    /// Passes over the 60,000 training images (15 made assets/judge.safetensors).
+    #[arg(long, value_name = "N", default_value_t = 15)]
     pub epochs: usize,
     /// Seed for initialisation and shuffling.
     #[arg(long, value_name = "N", default_value_t = 0)]
@@ -125,7 +125,7 @@ pub struct JudgeConfig {
     /// Folder with the IDX files.
     #[arg(long, value_name = "PATH", default_value = "data/mnist")]
     pub data_dir: PathBuf,
-    /// Worker threads [default: all cores].
+    /// Worker threads [default: 2].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 }

@@ -322,7 +322,7 @@ impl Scores {
         }
         Scores {
             confident: confident as f64 / n as f64,
-            coverage: entropy / (classes as f64).ln(),
+            coverage: entropy / (classes as f64).ln() + 0.0, // + 0.0 turns −0 into 0
             score: (kl_sum / n as f64).exp(),
         }
     }
@@ -505,11 +505,24 @@ fn write_judge(path: &Path, judge: &Judge, mut metadata: HashMap<String, String>
 /// and NaN or infinite weights are refused.
 pub fn load_judge(path: &Path) -> Result<Judge> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    judge_from_bytes(&bytes, path)
+}
+
+/// The committed judge, built into the program so a run finds it from any folder.
+pub fn bundled_judge() -> Result<Judge> {
+    judge_from_bytes(
+        include_bytes!("../assets/judge.safetensors"),
+        Path::new(JUDGE_PATH),
+    )
+}
+
+/// Parses judge bytes; `path` names the file in errors.
+pub fn judge_from_bytes(bytes: &[u8], path: &Path) -> Result<Judge> {
     let bad = |message: String| Error::bad_file(path, message);
-    let (_, header) = SafeTensors::read_metadata(&bytes)
+    let (_, header) = SafeTensors::read_metadata(bytes)
         .map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
     let metadata = header.metadata().clone().unwrap_or_default();
-    let tensors = SafeTensors::deserialize(&bytes)
+    let tensors = SafeTensors::deserialize(bytes)
         .map_err(|e| bad(format!("corrupt safetensors data: {e}")))?;
     let field = |key: &str| {
         metadata.get(key).map(String::as_str).ok_or_else(|| {

@@ -12,6 +12,7 @@
 //! | [`nn::dense`] | `Y = X·W + b` and its backward pass `dW = Xᵀ·dY`, `db = Σ dY`, `dX = dY·Wᵀ` |
 //! | [`nn::activation`] | ReLU, sigmoid, identity, tanh, leaky ReLU and their derivatives |
 //! | [`nn::loss`] | MSE and BCE with PyTorch's reductions, and their gradients |
+//! | [`nn::softmax`] | softmax cross-entropy and its gradient (the digit judge's loss) |
 //! | [`nn::vae`] | the reparameterisation z = μ + σ ⊙ ε and the KL term, with their gradients |
 //! | [`nn::matmul`] | the one matrix product, split over rows across threads |
 //! | [`model`] | the architecture, `Params`, the autoencoder's forward and backward (plain and VAE) |
@@ -19,6 +20,7 @@
 //! | [`train`] | one step, one epoch, evaluation, the state a checkpoint saves |
 //! | [`metrics`] | per-epoch records, metrics.csv, summary.json |
 //! | [`checkpoint`] | weights as PyTorch-compatible safetensors; checkpoints for exact resume |
+//! | [`judge`] | the digit classifier that scores generated samples |
 //! | [`gradcheck`] | centered finite differences and relative errors |
 //! | [`reduce`] | PCA, t-SNE, the Gaussian fit, and the small linear algebra they need |
 //! | [`viz`] | drawing: plain data in, a PNG, GIF or HTML file out |

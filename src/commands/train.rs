@@ -24,11 +24,13 @@ use crate::data::mnist::{fingerprint, load_splits, Splits};
 use crate::error::{Error, Result};
 use crate::figures::draw::{draw_figures, Run};
 use crate::figures::explorer::explorer_html;
+use crate::figures::judging::{judge_line, judge_samples};
 use crate::figures::report::{self, ReportInputs};
 use crate::figures::{
     class_names, pca_test_mse, snapshots_from_extra, snapshots_to_extra, FigureInputs, Snapshot,
 };
 use crate::files::{lock_out_dir, prepare_out_dir, write_atomic, OutDirLock};
+use crate::judge::bundled_judge;
 use crate::metrics::{
     epoch_line, metrics_csv, summary_json, ElboParts, EpochRecord, Summary, SummaryConfig,
 };
@@ -361,7 +363,7 @@ fn finish(run: &Session) -> Result<Summary> {
         arch,
     )?;
     let pca_test_mse = inputs.map(|_| pool.install(|| pca_test_mse(splits, config.latent)));
-    let summary = summary(
+    let mut summary = summary(
         config,
         state,
         splits,
@@ -370,6 +372,9 @@ fn finish(run: &Session) -> Result<Summary> {
         pca_test_mse,
         started,
     );
+    if let Some(inputs) = inputs {
+        summary.judge = pool.install(|| judge_generated(config, state, splits, inputs))?;
+    }
     write_atomic(
         &config.out_dir.join("summary.json"),
         summary_json(&summary).as_bytes(),
@@ -404,6 +409,35 @@ fn finish(run: &Session) -> Result<Summary> {
         );
     }
     Ok(summary)
+}
+
+/// The digit judge's scores of 1,000 samples of each generator (see
+/// `figures::judging`), or None with a note when it does not apply.
+fn judge_generated(
+    config: &TrainConfig,
+    state: &TrainState,
+    splits: &Splits,
+    inputs: &FigureInputs,
+) -> Result<Option<serde_json::Value>> {
+    let judge = bundled_judge()?;
+    let verdict = judge_samples(
+        &judge,
+        inputs,
+        &state.params,
+        &state.arch,
+        &splits.test,
+        config.seed,
+    )?;
+    match verdict {
+        Ok(scores) => {
+            println!("digit judge (1,000 samples each): {}", judge_line(&scores));
+            Ok(Some(scores))
+        }
+        Err(reason) => {
+            println!("note: no digit-judge scores: {reason}");
+            Ok(None)
+        }
+    }
 }
 
 /// What a loss is called on the plot and in the report.

@@ -39,7 +39,10 @@ pub fn judge_samples(
     seed: u64,
 ) -> Result<std::result::Result<Value, String>> {
     if test.pixels() != judge.params.layers[0].w.nrows() {
-        return Ok(Err(format!("the judge reads {}-pixel images", judge.params.layers[0].w.nrows())));
+        return Ok(Err(format!(
+            "the judge reads {}-pixel images",
+            judge.params.layers[0].w.nrows()
+        )));
     }
     let accuracy = judge.accuracy(test);
     if accuracy < MIN_ACCURACY {
@@ -50,7 +53,11 @@ pub fn judge_samples(
     }
     let count = JUDGED.min(test.len());
     let real = images(test, &(0..count).collect::<Vec<_>>());
-    let noise = Array2::random_using((JUDGED, arch.latent), StandardNormal, &mut StdRng::seed_from_u64(seed + 4));
+    let noise = Array2::random_using(
+        (JUDGED, arch.latent),
+        StandardNormal,
+        &mut StdRng::seed_from_u64(seed + 4),
+    );
     let mut scores: Vec<(&str, Scores)> = vec![("test_digits", judge.scores(real.view()))];
     let prior = decode(params, arch, noise.view(), CHUNK);
     match arch.kind {
@@ -64,7 +71,32 @@ pub fn judge_samples(
     }
     let object: serde_json::Map<String, Value> = scores
         .into_iter()
-        .map(|(name, s)| (name.to_string(), json!({"confident": s.confident, "coverage": s.coverage, "score": s.score})))
+        .map(|(name, s)| {
+            (
+                name.to_string(),
+                json!({"confident": s.confident, "coverage": s.coverage, "score": s.score}),
+            )
+        })
         .collect();
     Ok(Ok(Value::Object(object)))
+}
+
+/// `name confident 0.93 coverage 1.00 score 9.1; ...`
+pub fn judge_line(scores: &serde_json::Value) -> String {
+    let Some(object) = scores.as_object() else {
+        return String::new();
+    };
+    let number = |v: &serde_json::Value, key: &str| v[key].as_f64().unwrap_or(f64::NAN);
+    let parts: Vec<String> = object
+        .iter()
+        .map(|(name, v)| {
+            format!(
+                "{name} confident {:.3} coverage {:.3} score {:.2}",
+                number(v, "confident"),
+                number(v, "coverage"),
+                number(v, "score")
+            )
+        })
+        .collect();
+    parts.join("; ")
 }

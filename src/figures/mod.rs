@@ -15,6 +15,7 @@
 
 pub mod draw;
 pub mod explorer;
+pub mod judging;
 pub mod report;
 
 use std::path::Path;

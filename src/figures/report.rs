@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use crate::error::Result;
+use crate::figures::judging::judge_line;
 use crate::metrics::{metrics_table, EpochRecord, Summary};
 use crate::model::{Architecture, ModelKind};
 use crate::viz::report::{write_report, Report, ReportFigure};
@@ -77,7 +78,10 @@ fn summary_lines(inputs: &ReportInputs) -> Vec<String> {
         ));
     }
     if let Some(judge) = &summary.judge {
-        lines.push(format!("digit judge on generated samples: {judge}"));
+        lines.push(format!(
+            "digit judge on 1,000 samples each (share classified with confidence ≥ 0.9, class coverage, MNIST score ≤ 10): {}",
+            judge_line(judge)
+        ));
     }
     lines
 }
