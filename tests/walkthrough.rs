@@ -59,7 +59,7 @@ fn loss_and_grads(
 }
 
 // ---------------------------------------------------------------------------
-// §4½ The worked example: 2 pixels, a 1-unit code, batch 1, sigmoid output.
+// §5 The worked example: 2 pixels, a 1-unit code, batch 1, sigmoid output.
 // ---------------------------------------------------------------------------
 
 /// The 2-1-2 autoencoder of the worked example, with weights set by hand.
@@ -89,20 +89,26 @@ fn worked_example_every_number_by_hand() {
     assert_eq!(arch.activation(0), Activation::Identity);
     assert_eq!(arch.activation(1), Activation::Sigmoid);
     let mut ws = Workspace::new(&arch, 1);
-    let mut grads = Params::zeros(&arch);
-    let loss = loss_and_grads(&params, &arch, &mut ws, &mut grads, &x, LossKind::Mse, 1.0);
+    ws.input_mut(1).assign(&x);
+    ws.target.assign(&x);
 
-    // Forward.
+    // Forward: outputs[1] is the code z, outputs[2] the reconstruction x̂.
+    forward(&params, &arch, &mut ws, 1);
+    let loss = loss_forward(arch.kind, LossKind::Mse, &ws, 1).total;
     assert_close("z", ws.outputs[1][[0, 0]], 0.6);
     assert_close("x̂₁", ws.outputs[2][[0, 0]], 0.645656);
     assert_close("x̂₂", ws.outputs[2][[0, 1]], 0.401312);
     assert_close("L", loss as f32, 0.143306);
-    // Backward. d_outputs[2] held dL/dx̂ and now holds dY₁ (in place), so
-    // recompute dL/dx̂ = 2(x̂ − x)/(B·D) to check it on its own.
-    let x_hat = ws.outputs[2].clone();
-    let d_x_hat = (&x_hat - &x) * (2.0 / 2.0);
-    assert_close("dL/dx̂₁", d_x_hat[[0, 0]], -0.354344);
-    assert_close("dL/dx̂₂", d_x_hat[[0, 1]], 0.401312);
+
+    // Backward: d_outputs[2] gets dL/dx̂, then (in place) dY₁; d_outputs[1] gets dz.
+    loss_backward(arch.kind, LossKind::Mse, &mut ws, 1);
+    assert_close("dL/dx̂₁", ws.d_outputs[2][[0, 0]], -0.354344);
+    assert_close("dL/dx̂₂", ws.d_outputs[2][[0, 1]], 0.401312);
+    let slope = ws.outputs[2].mapv(|a| a * (1.0 - a)); // sigmoid′, from the output
+    assert_close("x̂₁(1 − x̂₁)", slope[[0, 0]], 0.228784);
+    assert_close("x̂₂(1 − x̂₂)", slope[[0, 1]], 0.240261);
+    let mut grads = Params::zeros(&arch);
+    backward(&params, &arch, &mut grads, &mut ws, 1);
     assert_close("dY₁[1]", ws.d_outputs[2][[0, 0]], -0.081068);
     assert_close("dY₁[2]", ws.d_outputs[2][[0, 1]], 0.096420);
     assert_close("dW₁[1]", grads.layers[1].w[[0, 0]], -0.048641);
@@ -141,7 +147,8 @@ fn worked_example_every_number_by_hand() {
 }
 
 // ---------------------------------------------------------------------------
-// §3 The factor 2 of the MSE gradient: Adam hides it, the gradient check does not.
+// §4 A constant factor in the gradient (the MSE's 2, the mean's 1/BD): Adam
+// hides it, the gradient check does not.
 // ---------------------------------------------------------------------------
 
 /// A small non-square autoencoder and 64 random "images" of 12 pixels.
@@ -335,7 +342,7 @@ fn a_sigmoid_rounded_to_one_stops_the_bce_gradient() {
         }
     }
     println!(
-        "σ({below}) = {} < 1 and σ({above}) = 1 in f32",
+        "sigmoid({below}) = {} < 1 and sigmoid({above}) = 1 in f32",
         sigmoid(below)
     );
     assert!(
@@ -361,7 +368,7 @@ fn a_sigmoid_rounded_to_one_stops_the_bce_gradient() {
 }
 
 // ---------------------------------------------------------------------------
-// §6 Initialisation.
+// §2 Initial weights.
 // ---------------------------------------------------------------------------
 
 /// Trains the small problem for `steps` full-batch Adam steps from `params`.
