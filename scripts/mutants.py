@@ -3,7 +3,8 @@
 gradient and Adam tests, and reports whether they caught it. Restores each file
 with `git checkout`, so run it on a clean work tree:
 
-    python3 scripts/mutants.py
+    python3 scripts/mutants.py          # every mutant
+    python3 scripts/mutants.py VAE      # only those whose name contains "VAE"
 """
 import subprocess
 import sys
@@ -30,7 +31,10 @@ muts = [
  ("src/nn/vae.rs", "*dlv = dz * 0.5 * (0.5 * lv).exp() * e", "*dlv = dz * 0.5 * e", "VAE: σ factor in ∂z/∂log σ² dropped"),
  ("src/model.rs", "dense_backward_add_dx(", "let _ = (", "VAE: log σ² head's input gradient dropped"),
 ]
+only = sys.argv[1] if len(sys.argv) > 1 else ""
 for f, old, new, name in muts:
+    if only not in name:
+        continue
     s = open(f).read()
     assert old in s, (f, old)
     open(f, 'w').write(s.replace(old, new, 1))

@@ -338,16 +338,19 @@ impl<'a> Reader<'a> {
             let b = Array1::from(self.values(&format!("{name}.bias"), &[outputs])?);
             layers.push(Dense { w, b });
         }
-        let params = Params { layers };
-        if let Some(l) = params.first_non_finite() {
-            return Err(Error::bad_file(
-                self.path,
-                format!(
-                    "tensor '{prefix}{}' holds NaN or infinite values",
-                    self.arch.layer_name(l)
-                ),
-            ));
+        for (l, layer) in layers.iter().enumerate() {
+            for (suffix, finite) in [
+                ("weight", layer.w.iter().all(|v| v.is_finite())),
+                ("bias", layer.b.iter().all(|v| v.is_finite())),
+            ] {
+                if !finite {
+                    let name = format!("{prefix}{}.{suffix}", self.arch.layer_name(l));
+                    let message = format!("tensor '{name}' holds NaN or infinite values");
+                    return Err(Error::bad_file(self.path, message));
+                }
+            }
         }
+        let params = Params { layers };
         Ok(params)
     }
 }
@@ -390,6 +393,7 @@ pub fn save_checkpoint(
     metadata.insert("config".into(), to_json(config));
     metadata.insert("progress".into(), to_json(&state.progress));
     metadata.insert("history".into(), to_json(&state.history));
+    metadata.insert("data_fingerprint".into(), state.data_fingerprint.clone());
     metadata.insert("extra_info".into(), extra.info.clone());
     metadata.insert("extra_names".into(), to_json(&names));
     tensors.write(path, metadata)
@@ -449,6 +453,11 @@ pub fn checkpoint_from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
             adam,
             progress,
             history,
+            data_fingerprint: file
+                .metadata
+                .get("data_fingerprint")
+                .cloned()
+                .unwrap_or_default(),
         },
         config,
         extra: Extra {

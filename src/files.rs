@@ -117,6 +117,40 @@ pub fn prepare_out_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A claim on an output folder: the file `.lock` in it, holding this
+/// process's id, removed when the lock is dropped. A second run into the same
+/// folder is refused while the first is alive; a lock left by a process that
+/// no longer exists is taken over.
+#[derive(Debug)]
+pub struct OutDirLock {
+    path: PathBuf,
+}
+
+impl Drop for OutDirLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Takes the lock on `dir` (see [`OutDirLock`]).
+pub fn lock_out_dir(dir: &Path) -> Result<OutDirLock> {
+    let path = dir.join(".lock");
+    let ours = std::process::id();
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let alive = |pid: u32| Path::new(&format!("/proc/{pid}")).exists();
+        if let Ok(pid) = text.trim().parse::<u32>() {
+            if pid != ours && alive(pid) {
+                return Err(Error::bad_file(
+                    dir,
+                    format!("another run (process {pid}) is writing into this folder; wait for it to finish or choose another --out-dir"),
+                ));
+            }
+        }
+    }
+    write_atomic(&path, format!("{ours}\n").as_bytes())?;
+    Ok(OutDirLock { path })
+}
+
 /// Removes the temporary files (see [`temp_path`]) in `dir`.
 fn remove_stale_temporaries(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {

@@ -37,6 +37,7 @@ pub mod error;
 pub mod figures;
 pub mod files;
 pub mod gradcheck;
+pub mod judge;
 pub mod metrics;
 pub mod model;
 pub mod nn;

@@ -56,6 +56,8 @@ pub struct TrainState {
     pub adam: Adam,
     pub progress: Progress,
     pub history: Vec<EpochRecord>,
+    /// `data::mnist::fingerprint` of the data trained on (empty if unknown).
+    pub data_fingerprint: String,
 }
 
 impl TrainState {
@@ -68,6 +70,7 @@ impl TrainState {
             params,
             progress: Progress::default(),
             history: Vec::new(),
+            data_fingerprint: String::new(),
         }
     }
 }

@@ -14,9 +14,13 @@
 
 use mnist_autoencoder::gradcheck::{check_model, compare, numeric_gradient};
 use mnist_autoencoder::model::{Architecture, ModelKind, Params};
+use mnist_autoencoder::nn::vae::{
+    kl_backward, kl_forward, reparameterise_backward, reparameterise_forward,
+};
 use mnist_autoencoder::nn::{
     activation_backward, activation_forward, dense_backward, dense_forward, Activation, LossKind,
 };
+use ndarray::array;
 use ndarray::{Array1, Array2};
 use ndarray_rand::rand::rngs::StdRng;
 use ndarray_rand::rand::SeedableRng;
@@ -245,4 +249,75 @@ fn whole_vae_gradients_match_finite_differences_with_eps_held_fixed() {
         );
         assert!(err < 1e-2, "VAE {}: relative error {err}", check.name);
     }
+}
+
+// The VAE's two pieces, each checked alone (src/nn/vae.rs).
+
+fn vae_inputs() -> (Array2<f32>, Array2<f32>, Array2<f32>) {
+    let mu = array![[0.3f32, -1.2, 0.5], [0.9, 0.1, -0.4]];
+    let log_var = array![[-0.5f32, 0.4, -1.5], [0.2, -0.3, 0.7]];
+    let eps = array![[1.1f32, -0.3, 0.6], [-0.8, 1.4, 0.2]];
+    (mu, log_var, eps)
+}
+
+/// `Σ c ⊙ z`: a loss whose gradient with respect to z is the fixed `c`.
+fn weighted_z(mu: &Array2<f32>, log_var: &Array2<f32>, eps: &Array2<f32>, c: &Array2<f32>) -> f64 {
+    let mut z = Array2::zeros(mu.dim());
+    reparameterise_forward(z.view_mut(), mu.view(), log_var.view(), eps.view());
+    (&z * c).iter().map(|&v| v as f64).sum()
+}
+
+#[test]
+fn reparameterisation_backward_matches_finite_differences() {
+    let (mu, log_var, eps) = vae_inputs();
+    let c = array![[0.7f32, -0.2, 1.3], [0.4, 0.9, -1.1]];
+    let dmu = c.clone(); // dz = c, and dμ = dz
+    let mut d_log_var = Array2::zeros(mu.dim());
+    reparameterise_backward(dmu.view(), d_log_var.view_mut(), log_var.view(), eps.view());
+    let mut state = (mu, log_var);
+    let numeric_mu = numeric_gradient(
+        &mut state,
+        |s| s.0.as_slice_mut().unwrap(),
+        1e-2,
+        |s| weighted_z(&s.0, &s.1, &eps, &c),
+    );
+    let numeric_lv = numeric_gradient(
+        &mut state,
+        |s| s.1.as_slice_mut().unwrap(),
+        1e-2,
+        |s| weighted_z(&s.0, &s.1, &eps, &c),
+    );
+    assert!(compare(dmu.as_slice().unwrap(), &numeric_mu).tensor_error < 1e-3);
+    let error = compare(d_log_var.as_slice().unwrap(), &numeric_lv).tensor_error;
+    assert!(error < 1e-3, "d log σ² off by {error}");
+}
+
+#[test]
+fn kl_is_zero_at_the_prior_and_its_backward_matches_finite_differences() {
+    let zeros = Array2::<f32>::zeros((2, 3));
+    assert_eq!(kl_forward(zeros.view(), zeros.view()), 0.0);
+    let (mu, log_var, _) = vae_inputs();
+    let mut dmu = Array2::zeros(mu.dim());
+    let mut d_log_var = Array2::zeros(mu.dim());
+    kl_backward(
+        dmu.view_mut(),
+        d_log_var.view_mut(),
+        mu.view(),
+        log_var.view(),
+    );
+    let mut state = (mu, log_var);
+    let numeric_mu = numeric_gradient(
+        &mut state,
+        |s| s.0.as_slice_mut().unwrap(),
+        1e-2,
+        |s| kl_forward(s.0.view(), s.1.view()),
+    );
+    let numeric_lv = numeric_gradient(
+        &mut state,
+        |s| s.1.as_slice_mut().unwrap(),
+        1e-2,
+        |s| kl_forward(s.0.view(), s.1.view()),
+    );
+    assert!(compare(dmu.as_slice().unwrap(), &numeric_mu).tensor_error < 1e-3);
+    assert!(compare(d_log_var.as_slice().unwrap(), &numeric_lv).tensor_error < 1e-3);
 }

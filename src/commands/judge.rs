@@ -1,3 +1,133 @@
-pub fn run(_config: &crate::config::JudgeConfig) -> crate::error::Result<()> {
-    Err(crate::error::Error::bad_flag("judge", "not yet"))
+//! `judge`: trains the digit classifier that scores generated samples
+//! ([`crate::judge`]) on the 60,000 training images, prints one line per epoch,
+//! and writes it (by default to the committed `assets/judge.safetensors`).
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::config::JudgeConfig;
+use crate::data::mnist::{load_split, Dataset};
+use crate::error::{Error, Result};
+use crate::figures::images;
+use crate::judge::{
+    learning_rate, save_judge_with_provenance, train_epoch, Judge, Provenance, BATCH_SIZE, CLASSES,
+    LEARNING_RATE, MAX_SHIFT,
+};
+use crate::optim::Adam;
+use crate::parallel::build_pool;
+
+/// Real test digits scored at the end: the ceiling generated digits are compared with.
+pub const SCORED_TEST_DIGITS: usize = 1000;
+
+/// Labels must name one of the 10 classes.
+fn check_labels(data: &Dataset, dir: &Path, split: &str) -> Result<()> {
+    match data.labels.iter().find(|&&y| y as usize >= CLASSES) {
+        Some(bad) => Err(Error::bad_file(
+            &dir.join(format!("{split}-labels-idx1-ubyte")),
+            format!("holds label {bad}; the judge knows {CLASSES} classes (0 to 9)"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `judge`: trains, saves, and returns the test accuracy.
+pub fn run(config: &JudgeConfig) -> Result<f64> {
+    if config.hidden == 0 {
+        return Err(Error::bad_flag("--hidden", "must be at least 1"));
+    }
+    if config.epochs == 0 {
+        return Err(Error::bad_flag("--epochs", "must be at least 1"));
+    }
+    let threads = config.threads.unwrap_or(2);
+    let pool = build_pool(threads)?;
+    let train = load_split(&config.data_dir, "train")?;
+    let test = load_split(&config.data_dir, "t10k")?;
+    check_labels(&train, &config.data_dir, "train")?;
+    check_labels(&test, &config.data_dir, "t10k")?;
+    if test.pixels() != train.pixels() {
+        return Err(Error::bad_file(
+            &config.data_dir,
+            format!(
+                "training images have {} pixels but test images {}",
+                train.pixels(),
+                test.pixels()
+            ),
+        ));
+    }
+    let command = format!(
+        "cargo run --release -- judge --hidden {} --epochs {} --seed {} --threads {threads} --data-dir {}",
+        config.hidden,
+        config.epochs,
+        config.seed,
+        config.data_dir.display()
+    );
+    println!(
+        "judge {}-{}-{CLASSES} (ReLU, softmax) on {} training images shifted by up to {MAX_SHIFT} pixel: \
+         Adam lr {LEARNING_RATE} decayed linearly, batch {BATCH_SIZE}, {} epochs, seed {}, {threads} threads",
+        train.pixels(),
+        config.hidden,
+        train.len(),
+        config.epochs,
+        config.seed
+    );
+    let mut judge = Judge::init(train.pixels(), config.hidden, config.seed);
+    let mut adam = Adam::new(&judge.params, LEARNING_RATE);
+    let mut test_accuracy = 0.0;
+    for epoch in 1..=config.epochs {
+        let start = Instant::now();
+        adam.lr = learning_rate(LEARNING_RATE, epoch, config.epochs);
+        let train_loss = pool.install(|| {
+            train_epoch(
+                &mut judge,
+                &mut adam,
+                &train,
+                epoch,
+                config.seed,
+                BATCH_SIZE,
+            )
+        });
+        if !train_loss.is_finite() {
+            return Err(Error::Diverged {
+                epoch,
+                step: train.len().div_ceil(BATCH_SIZE),
+                what: format!("the training loss is {train_loss}"),
+            });
+        }
+        test_accuracy = pool.install(|| judge.accuracy(&test));
+        println!(
+            "epoch {epoch:>2}/{}  train_loss {train_loss:.4}  test_accuracy {:.2}%  {:.1} s",
+            config.epochs,
+            100.0 * test_accuracy,
+            start.elapsed().as_secs_f64()
+        );
+    }
+    if let Some(parent) = config.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    save_judge_with_provenance(
+        &config.out,
+        &judge,
+        &Provenance {
+            test_accuracy,
+            command,
+        },
+    )?;
+    let real = images(
+        &test,
+        &(0..SCORED_TEST_DIGITS.min(test.len())).collect::<Vec<_>>(),
+    );
+    let scores = pool.install(|| judge.scores(real.view()));
+    println!(
+        "test_accuracy {:.2}% -> {}",
+        100.0 * test_accuracy,
+        config.out.display()
+    );
+    println!(
+        "on the first {} test digits: confident {:.3}  coverage {:.3}  score {:.3}",
+        real.nrows(),
+        scores.confident,
+        scores.coverage,
+        scores.score
+    );
+    Ok(test_accuracy)
 }

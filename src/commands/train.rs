@@ -20,7 +20,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::checkpoint::{load_checkpoint, save_checkpoint, save_model, Checkpoint};
 use crate::config::{resume_config, TrainArgs, TrainConfig};
-use crate::data::mnist::{load_splits, Splits};
+use crate::data::mnist::{fingerprint, load_splits, Splits};
 use crate::error::{Error, Result};
 use crate::figures::draw::{draw_figures, Run};
 use crate::figures::explorer::explorer_html;
@@ -28,7 +28,7 @@ use crate::figures::report::{self, ReportInputs};
 use crate::figures::{
     class_names, pca_test_mse, snapshots_from_extra, snapshots_to_extra, FigureInputs, Snapshot,
 };
-use crate::files::{prepare_out_dir, write_atomic};
+use crate::files::{lock_out_dir, prepare_out_dir, write_atomic, OutDirLock};
 use crate::metrics::{
     epoch_line, metrics_csv, summary_json, ElboParts, EpochRecord, Summary, SummaryConfig,
 };
@@ -37,122 +37,207 @@ use crate::model::{Architecture, ModelKind};
 use crate::nn::LossKind;
 use crate::parallel::build_pool;
 use crate::reduce::tsne::TsneOptions;
-use crate::train::{evaluate, median, Settings, TrainState, Trainer};
+use crate::train::{
+    evaluate, median, Evaluation, Partial, Progress, Settings, TrainState, Trainer,
+};
 use crate::viz::loss::Baseline;
 
 /// Set by Ctrl-C or SIGTERM: training stops after the current step, figure
 /// drawing before the next figure.
 pub static STOP: AtomicBool = AtomicBool::new(false);
 
-/// Runs `train` and returns its summary.
+/// Set while the figures are drawn: the model is saved by then, so a signal
+/// ends the process at once instead of waiting for the drawing.
+static DRAWING: AtomicBool = AtomicBool::new(false);
+
+/// Runs `train` and returns its summary: the epoch loop, in plain sight.
 pub fn run(args: &TrainArgs) -> Result<Summary> {
-    let (config, resumed) = configure(args)?;
-    install_signal_handler();
-    let started = Instant::now();
-    prepare_out_dir(&config.out_dir)?;
-    let splits = load_splits(&config.data_dir, config.val_size, config.limit, config.seed)?;
-    config.check_memory(splits.train.pixels())?;
-    let arch = architecture(&config, &splits);
-    print_setup(&config, &splits, &arch);
-    let pool = build_pool(config.thread_count())?;
-    let inputs = (!config.no_figures).then(|| {
-        let names = class_names(&config.data_dir, &splits.test.labels);
-        FigureInputs::new(
-            &splits,
-            config.latent,
-            config.tsne_points,
-            config.seed,
-            names,
-        )
-    });
-    let (state, mut snapshots) = initial_state(&config, &arch, &splits, resumed, inputs.as_ref())?;
-    let settings = Settings {
-        batch_size: config.batch_size,
-        loss: config.loss,
-        seed: config.seed,
-        noise: config.noise,
-    };
-    let mut trainer = Trainer::new(state, settings);
-    if let Some(inputs) = inputs.as_ref().filter(|_| snapshots.is_empty()) {
-        let (params, epoch) = (&trainer.state.params, trainer.state.progress.epochs_done);
-        let val =
-            pool.install(|| evaluate(params, &arch, &splits.validation, config.loss, config.seed));
-        snapshots.push(pool.install(|| inputs.snapshot(epoch, val.loss.total, params, &arch))?);
+    let mut run = Session::start(args)?; // configuration, data, model, picture inputs
+    for epoch in run.trainer.state.progress.epochs_done + 1..=run.config.epochs {
+        let Some(train_loss) = run.train_epoch(epoch)? else {
+            return Err(run.save_interrupted(epoch)); // Ctrl-C: checkpoint saved
+        };
+        let val = run.evaluate_validation();
+        let record = run.record(epoch, train_loss, val.loss);
+        println!("{}", epoch_line(&record, run.config.epochs));
+        run.snapshot_if_drawn(epoch, val.loss.total)?;
+        run.write_metrics_and_checkpoint()?;
     }
-    let checkpoint_path = config.out_dir.join("checkpoint.safetensors");
-    for epoch in trainer.state.progress.epochs_done + 1..=config.epochs {
-        let bar = progress_bar(
-            splits.train.len().div_ceil(config.batch_size),
-            epoch,
-            config.epochs,
-        );
+    finish(&run) // test evaluation, model, summary, figures, report
+}
+
+/// Everything a training run holds between epochs.
+struct Session {
+    config: TrainConfig,
+    splits: Splits,
+    arch: Architecture,
+    pool: rayon::ThreadPool,
+    /// The fixed inputs of the pictures (None with --no-figures).
+    inputs: Option<FigureInputs>,
+    snapshots: Vec<Snapshot>,
+    trainer: Trainer,
+    started: Instant,
+    /// Held while the run writes into its folder.
+    _lock: OutDirLock,
+}
+
+impl Session {
+    /// Configuration (merged with --resume's), output folder, data, model, and
+    /// the untrained model's snapshot.
+    fn start(args: &TrainArgs) -> Result<Session> {
+        let (config, resumed) = configure(args)?;
+        install_signal_handler();
+        let started = Instant::now();
+        prepare_out_dir(&config.out_dir)?;
+        let lock = lock_out_dir(&config.out_dir)?;
+        let splits = load_splits(&config.data_dir, config.val_size, config.limit, config.seed)?;
+        config.check_memory(splits.train.pixels())?;
+        let arch = architecture(&config, &splits);
+        print_setup(&config, &splits, &arch);
+        let pool = build_pool(config.thread_count())?;
+        let inputs = (!config.no_figures).then(|| {
+            let names = class_names(&config.data_dir, &splits.test.labels);
+            FigureInputs::new(
+                &splits,
+                config.latent,
+                config.tsne_points,
+                config.seed,
+                names,
+            )
+        });
+        let (mut state, snapshots) =
+            initial_state(&config, &arch, &splits, resumed, inputs.as_ref())?;
+        state.data_fingerprint = fingerprint(&splits);
+        let settings = Settings {
+            batch_size: config.batch_size,
+            loss: config.loss,
+            seed: config.seed,
+            noise: config.noise,
+        };
+        let trainer = Trainer::new(state, settings);
+        let mut session = Session {
+            config,
+            splits,
+            arch,
+            pool,
+            inputs,
+            snapshots,
+            trainer,
+            started,
+            _lock: lock,
+        };
+        if session.snapshots.is_empty() {
+            let val = session.evaluate_validation();
+            session.snapshot(session.trainer.state.progress.epochs_done, val.loss.total)?;
+        }
+        Ok(session)
+    }
+
+    /// Trains epoch `epoch` (or its rest, after a resume); None if stopped.
+    fn train_epoch(&mut self, epoch: usize) -> Result<Option<Loss>> {
+        let steps = self.splits.train.len().div_ceil(self.config.batch_size);
+        let bar = progress_bar(steps, epoch, self.config.epochs);
         let start = Instant::now();
-        let outcome = pool.install(|| trainer.train_epoch(&splits.train, epoch, &STOP, &bar));
+        let (trainer, train) = (&mut self.trainer, &self.splits.train);
+        let outcome = self
+            .pool
+            .install(|| trainer.train_epoch(train, epoch, &STOP, &bar));
         trainer.state.progress.partial.seconds += start.elapsed().as_secs_f64();
         bar.finish_and_clear();
-        let Some(train_loss) = outcome? else {
-            save_checkpoint(
-                &checkpoint_path,
-                &trainer.state,
-                &config,
-                &snapshots_to_extra(&snapshots),
-            )?;
-            return Err(interrupted(
-                epoch,
-                trainer.state.progress.partial.steps,
-                checkpoint_path,
-            ));
-        };
-        let val = pool.install(|| {
+        outcome
+    }
+
+    /// The model's loss on the validation set.
+    fn evaluate_validation(&self) -> Evaluation {
+        let (params, config) = (&self.trainer.state.params, &self.config);
+        self.pool.install(|| {
             evaluate(
-                &trainer.state.params,
-                &arch,
-                &splits.validation,
+                params,
+                &self.arch,
+                &self.splits.validation,
                 config.loss,
                 config.seed,
             )
-        });
-        let record = epoch_record(
+        })
+    }
+
+    /// Appends epoch `epoch`'s record to the history and marks it done.
+    fn record(&mut self, epoch: usize, train: Loss, val: Loss) -> EpochRecord {
+        let state = &mut self.trainer.state;
+        let seconds = state.progress.partial.seconds;
+        let record = EpochRecord {
             epoch,
-            train_loss,
-            val.loss,
-            &trainer,
-            splits.train.len(),
-            arch.kind,
-        );
-        trainer.state.history.push(record);
-        trainer.state.progress = crate::train::Progress {
-            epochs_done: epoch,
-            partial: Default::default(),
+            train_loss: train.total,
+            val_loss: val.total,
+            seconds,
+            images_per_second: self.splits.train.len() as f64 / seconds,
+            elbo_parts: (self.arch.kind == ModelKind::Vae).then_some(ElboParts {
+                train_recon: train.recon,
+                train_kl: train.kl,
+                val_recon: val.recon,
+                val_kl: val.kl,
+            }),
         };
-        println!("{}", epoch_line(&record, config.epochs));
-        if let Some(inputs) = inputs
-            .as_ref()
-            .filter(|_| epoch % config.frames_every == 0 || epoch == config.epochs)
-        {
-            let params = &trainer.state.params;
-            snapshots.push(pool.install(|| inputs.snapshot(epoch, val.loss.total, params, &arch))?);
+        state.history.push(record);
+        state.progress = Progress {
+            epochs_done: epoch,
+            partial: Partial::default(),
+        };
+        record
+    }
+
+    /// Takes the pictures' snapshot after every `--frames-every`-th epoch and the last.
+    fn snapshot_if_drawn(&mut self, epoch: usize, val_loss: f64) -> Result<()> {
+        if epoch % self.config.frames_every == 0 || epoch == self.config.epochs {
+            self.snapshot(epoch, val_loss)?;
         }
+        Ok(())
+    }
+
+    fn snapshot(&mut self, epoch: usize, val_loss: f64) -> Result<()> {
+        if let Some(inputs) = &self.inputs {
+            let (params, arch) = (&self.trainer.state.params, &self.arch);
+            let snapshot = self
+                .pool
+                .install(|| inputs.snapshot(epoch, val_loss, params, arch))?;
+            self.snapshots.push(snapshot);
+        }
+        Ok(())
+    }
+
+    fn checkpoint_path(&self) -> PathBuf {
+        self.config.out_dir.join("checkpoint.safetensors")
+    }
+
+    /// metrics.csv and checkpoint.safetensors, after every epoch.
+    fn write_metrics_and_checkpoint(&self) -> Result<()> {
+        let state = &self.trainer.state;
         write_atomic(
-            &config.out_dir.join("metrics.csv"),
-            metrics_csv(&trainer.state.history).as_bytes(),
+            &self.config.out_dir.join("metrics.csv"),
+            metrics_csv(&state.history).as_bytes(),
         )?;
         save_checkpoint(
-            &checkpoint_path,
-            &trainer.state,
-            &config,
-            &snapshots_to_extra(&snapshots),
-        )?;
+            &self.checkpoint_path(),
+            state,
+            &self.config,
+            &snapshots_to_extra(&self.snapshots),
+        )
     }
-    finish(
-        &config,
-        &trainer.state,
-        &splits,
-        inputs.as_ref(),
-        &snapshots,
-        &pool,
-        started,
-    )
+
+    /// Saves a checkpoint of an interrupted epoch and returns the error that
+    /// says how to continue.
+    fn save_interrupted(&self, epoch: usize) -> Error {
+        let state = &self.trainer.state;
+        if let Err(e) = save_checkpoint(
+            &self.checkpoint_path(),
+            state,
+            &self.config,
+            &snapshots_to_extra(&self.snapshots),
+        ) {
+            return e;
+        }
+        interrupted(epoch, state.progress.partial.steps, self.checkpoint_path())
+    }
 }
 
 /// The run's configuration (validated; merged with the checkpoint's when
@@ -210,6 +295,16 @@ fn initial_state(
         );
         return Err(Error::bad_file(path, message));
     }
+    let data = fingerprint(splits);
+    if !state.data_fingerprint.is_empty() && state.data_fingerprint != data {
+        let message = format!(
+            "checkpoint was trained on other data (fingerprint {}; {} has {data}): \
+             resuming on it would not continue the same run; train from scratch instead",
+            state.data_fingerprint,
+            config.data_dir.display()
+        );
+        return Err(Error::bad_file(path, message));
+    }
     let steps_per_epoch = splits.train.len().div_ceil(config.batch_size);
     if state.progress.partial.steps >= steps_per_epoch {
         let message = format!(
@@ -244,41 +339,10 @@ fn initial_state(
     Ok((state, snapshots))
 }
 
-/// The record of an epoch that just finished.
-fn epoch_record(
-    epoch: usize,
-    train: Loss,
-    val: Loss,
-    trainer: &Trainer,
-    images: usize,
-    kind: ModelKind,
-) -> EpochRecord {
-    let seconds = trainer.state.progress.partial.seconds;
-    EpochRecord {
-        epoch,
-        train_loss: train.total,
-        val_loss: val.total,
-        seconds,
-        images_per_second: images as f64 / seconds,
-        elbo_parts: (kind == ModelKind::Vae).then_some(ElboParts {
-            train_recon: train.recon,
-            train_kl: train.kl,
-            val_recon: val.recon,
-            val_kl: val.kl,
-        }),
-    }
-}
-
 /// After the last epoch: test evaluation, model file, summary, figures and report.
-fn finish(
-    config: &TrainConfig,
-    state: &TrainState,
-    splits: &Splits,
-    inputs: Option<&FigureInputs>,
-    snapshots: &[Snapshot],
-    pool: &rayon::ThreadPool,
-    started: Instant,
-) -> Result<Summary> {
+fn finish(run: &Session) -> Result<Summary> {
+    let (config, state, splits, pool) = (&run.config, &run.trainer.state, &run.splits, &run.pool);
+    let (inputs, snapshots, started) = (run.inputs.as_ref(), &run.snapshots[..], run.started);
     let (arch, history) = (&state.arch, &state.history);
     if history.is_empty() {
         return Err(Error::bad_flag(
@@ -328,7 +392,10 @@ fn finish(
     }
     if let Some(inputs) = inputs {
         let drawing = Instant::now();
-        pool.install(|| draw_everything(config, state, inputs, snapshots, &summary))?;
+        DRAWING.store(true, Ordering::SeqCst);
+        let drawn = pool.install(|| draw_everything(config, state, inputs, snapshots, &summary));
+        DRAWING.store(false, Ordering::SeqCst);
+        drawn?;
         println!(
             "figures and report.html written in {:.1} s (PCA-{} test MSE {:.6})",
             drawing.elapsed().as_secs_f64(),
@@ -499,6 +566,10 @@ pub fn install_signal_handler() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let installed = ctrlc::set_handler(|| {
+            if DRAWING.load(Ordering::SeqCst) {
+                eprintln!("\ninterrupted while drawing the figures: model.safetensors, metrics.csv, summary.json and the checkpoint are already written; exiting");
+                std::process::exit(130);
+            }
             if STOP.swap(true, Ordering::SeqCst) {
                 eprintln!("\ninterrupted again: exiting now");
                 std::process::exit(130);

@@ -9,7 +9,9 @@
 //! then       payload              d₀·d₁·…·d_{r-1} values, row-major
 //! ```
 //! A file may be gzip-compressed: that is decided by its first two bytes
-//! (`1f 8b`), not by its name. Only u8 payloads are supported (every dataset of
+//! (`1f 8b`), not by its name; every member of a multi-member gzip file is read
+//! (as `gunzip` does), and bytes after the last member are refused like bytes
+//! after a raw payload. Only u8 payloads are supported (every dataset of
 //! the MNIST family uses them); other types are refused with a clear error.
 //!
 //! The payload length is checked against the dimensions *before* anything large
@@ -20,7 +22,7 @@ use std::io::Read;
 use std::path::Path;
 
 use byteorder::{BigEndian, ReadBytesExt};
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 
 use crate::error::{Error, Result};
 
@@ -39,20 +41,34 @@ pub struct IdxArray {
     pub dims: Vec<usize>,
     /// `dims.iter().product()` bytes, row-major.
     pub data: Vec<u8>,
+    /// The first dimension the header gives (more than `dims[0]` for a prefix).
+    pub header_count: usize,
 }
 
 /// Reads an IDX file (raw or gzip) from disk.
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
+    read_idx_prefix(path, None)
+}
+
+/// Reads the first `items` entries (along the first dimension) of an IDX file,
+/// or all of them if `None`: a limited read inflates only what it returns.
+pub fn read_idx_prefix(path: &Path, items: Option<usize>) -> Result<IdxArray> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    parse_idx(&bytes, path)
+    parse_idx_prefix(&bytes, path, items)
 }
 
 /// Parses the bytes of an IDX file (raw or gzip); `path` is only used in error messages.
 pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<IdxArray> {
+    parse_idx_prefix(bytes, path, None)
+}
+
+/// [`parse_idx`] of the first `items` entries only (all if `None`); the bytes
+/// after them are then not read, so trailing data goes unnoticed.
+pub fn parse_idx_prefix(bytes: &[u8], path: &Path, items: Option<usize>) -> Result<IdxArray> {
     let is_gzip = bytes.starts_with(&[0x1f, 0x8b]);
     let payload_limit = bytes.len().saturating_mul(MAX_DEFLATE_RATIO);
     let mut reader: Box<dyn Read + '_> = if is_gzip {
-        Box::new(GzDecoder::new(bytes))
+        Box::new(MultiGzDecoder::new(bytes))
     } else {
         Box::new(bytes)
     };
@@ -99,7 +115,7 @@ pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<IdxArray> {
         ));
     }
 
-    let mut dims = Vec::with_capacity(rank);
+    let mut dims: Vec<usize> = Vec::with_capacity(rank);
     for _ in 0..rank {
         let d = reader
             .read_u32::<BigEndian>()
@@ -137,10 +153,19 @@ pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<IdxArray> {
         ));
     }
 
-    // Read at most one byte more than promised, to detect trailing garbage.
+    // A prefix: only the first `items` entries of the first dimension.
+    let full_len = payload_len;
+    let header_count = dims[0];
+    let payload_len = match items {
+        Some(n) if n < dims[0] => {
+            dims[0] = n;
+            dims.iter().product()
+        }
+        _ => payload_len,
+    };
     let mut data = Vec::with_capacity(payload_len);
-    reader
-        .take(payload_len as u64 + 1)
+    (&mut reader)
+        .take(payload_len as u64)
         .read_to_end(&mut data)
         .map_err(|e| read_error("IDX payload", e))?;
     if data.len() < payload_len {
@@ -152,7 +177,11 @@ pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<IdxArray> {
             ),
         ));
     }
-    if data.len() > payload_len {
+    // One more byte (or a failed attempt at another gzip member) means data
+    // after the payload: refused, raw or gzip alike.
+    let mut extra = [0u8; 1];
+    let trailing = payload_len == full_len && !matches!(reader.read(&mut extra), Ok(0));
+    if trailing {
         return Err(Error::bad_file(
             path,
             format!(
@@ -160,7 +189,11 @@ pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<IdxArray> {
             ),
         ));
     }
-    Ok(IdxArray { dims, data })
+    Ok(IdxArray {
+        dims,
+        data,
+        header_count,
+    })
 }
 
 /// Human name of an IDX type byte, for error messages.
@@ -218,9 +251,39 @@ mod tests {
         let expected = IdxArray {
             dims: vec![2, 3, 4],
             data,
+            header_count: 2,
         };
         assert_eq!(parse(&raw).unwrap(), expected);
         assert_eq!(parse(&gzip(&raw)).unwrap(), expected);
+    }
+
+    #[test]
+    fn multi_member_gzip_is_read_whole_and_trailing_garbage_refused() {
+        let data: Vec<u8> = (0..24).collect();
+        let raw = encode_idx(&[2, 3, 4], &data);
+        let (first, second) = raw.split_at(10);
+        let mut two_members = gzip(first);
+        two_members.extend(gzip(second));
+        assert_eq!(parse(&two_members).unwrap().data, data);
+        let mut garbage = gzip(&raw);
+        garbage.extend(b"garbage!");
+        let err = parse(&garbage).unwrap_err().to_string();
+        assert!(err.contains("unexpected data after"), "{err}");
+        let mut raw_garbage = raw.clone();
+        raw_garbage.extend(b"garbage!");
+        let raw_err = parse(&raw_garbage).unwrap_err().to_string();
+        assert!(raw_err.contains("unexpected data after"), "{raw_err}");
+    }
+
+    #[test]
+    fn a_prefix_inflates_only_what_it_returns() {
+        let data: Vec<u8> = (0..24).collect();
+        let raw = encode_idx(&[4, 3, 2], &data);
+        let prefix = parse_idx_prefix(&gzip(&raw), Path::new("t"), Some(2)).unwrap();
+        assert_eq!(
+            (prefix.dims, prefix.data, prefix.header_count),
+            (vec![2, 3, 2], data[..12].to_vec(), 4)
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use ndarray_rand::rand::rngs::StdRng;
 use ndarray_rand::rand::seq::SliceRandom;
 use ndarray_rand::rand::SeedableRng;
 
-use super::idx::read_idx;
+use super::idx::read_idx_prefix;
 use crate::error::{Error, Result};
 
 /// Images and their labels. N = number of images, D = pixels per image.
@@ -90,6 +90,18 @@ fn find_file(dir: &Path, name: &str) -> Result<PathBuf> {
 
 /// Loads one split (`"train"` or `"t10k"`) of a dataset folder.
 pub fn load_split(dir: &Path, split: &str) -> Result<Dataset> {
+    load_split_prefix(dir, split, None)
+}
+
+/// Loads the first `limit` images of one split (all if `None`), inflating
+/// only those.
+pub fn load_split_prefix(dir: &Path, split: &str, limit: Option<usize>) -> Result<Dataset> {
+    if dir.is_file() {
+        return Err(Error::bad_file(
+            dir,
+            "is a file; --data-dir must name the folder that holds the four IDX files",
+        ));
+    }
     if !dir.is_dir() {
         return Err(Error::bad_file(
             dir,
@@ -98,8 +110,8 @@ pub fn load_split(dir: &Path, split: &str) -> Result<Dataset> {
     }
     let images_path = find_file(dir, &format!("{split}-images-idx3-ubyte"))?;
     let labels_path = find_file(dir, &format!("{split}-labels-idx1-ubyte"))?;
-    let images = read_idx(&images_path)?;
-    let labels = read_idx(&labels_path)?;
+    let images = read_idx_prefix(&images_path, limit)?;
+    let labels = read_idx_prefix(&labels_path, limit)?;
 
     let [count, rows, cols] = images.dims[..] else {
         return Err(Error::bad_file(
@@ -116,12 +128,14 @@ pub fn load_split(dir: &Path, split: &str) -> Result<Dataset> {
             format!("expected 1 dimension (labels), found {:?}", labels.dims),
         ));
     };
-    if count != label_count {
+    if count != label_count || images.header_count != labels.header_count {
         return Err(Error::bad_file(
             &labels_path,
             format!(
-                "holds {label_count} labels but {} holds {count} images",
-                images_path.display()
+                "holds {} labels but {} holds {} images",
+                labels.header_count,
+                images_path.display(),
+                images.header_count
             ),
         ));
     }
@@ -145,10 +159,7 @@ pub fn load_split(dir: &Path, split: &str) -> Result<Dataset> {
 /// (all if `None`), of which a seeded random `val_size` are held out for
 /// validation; the t10k files are the test set.
 pub fn load_splits(dir: &Path, val_size: usize, limit: Option<usize>, seed: u64) -> Result<Splits> {
-    let mut all_train = load_split(dir, "train")?;
-    if let Some(limit) = limit {
-        all_train = all_train.first(limit);
-    }
+    let all_train = load_split_prefix(dir, "train", limit)?;
     let test = load_split(dir, "t10k")?;
     if test.pixels() != all_train.pixels() {
         return Err(Error::bad_file(
@@ -194,6 +205,20 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     let epoch_seed = seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     order.shuffle(&mut StdRng::seed_from_u64(epoch_seed));
     order
+}
+
+/// A fingerprint of the images and labels a run trains, validates and tests
+/// on: FNV-1a (64-bit) over their bytes, as 16 hex digits. A checkpoint stores
+/// it so that a resume on other data is refused.
+pub fn fingerprint(splits: &Splits) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for set in [&splits.train, &splits.validation, &splits.test] {
+        let bytes = set.images.iter().chain(set.labels.iter());
+        for &byte in bytes.chain((set.rows as u32).to_le_bytes().iter()) {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
 }
 
 /// The `val_size` training images held out for validation, sorted: the first

@@ -256,9 +256,12 @@ pub fn snapshots_from_extra(
 /// autoencoder; on the test set it is a baseline, not a bound). `k` is capped
 /// at the pixel count.
 pub fn pca_test_mse(splits: &Splits, k: usize) -> f64 {
+    if k >= splits.train.pixels() {
+        return 0.0; // as many components as pixels: PCA reconstructs exactly
+    }
     let all = |d: &Dataset| images(d, &(0..d.len()).collect::<Vec<_>>());
     let train = all(&splits.train);
-    let pca = Pca::fit(train.view(), k.clamp(1, train.ncols()));
+    let pca = Pca::fit(train.view(), k.max(1));
     let test = all(&splits.test);
     mse_forward(pca.reconstruct(test.view()).view(), test.view())
 }

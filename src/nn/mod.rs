@@ -7,6 +7,7 @@ pub mod activation;
 pub mod dense;
 pub mod loss;
 pub mod matmul;
+pub mod softmax;
 pub mod vae;
 
 pub use activation::{activation_backward, activation_forward, Activation};

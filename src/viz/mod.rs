@@ -1,6 +1,6 @@
 //! Pictures. Every function here takes plain data (numbers, images as `[0, 1]`
 //! pixel rows, 2-D points, labels) and a path, and writes one file; none of
-//! them knows about the model. `crate::figures` decides what to draw.
+//! them knows about the model. The figures module decides what to draw.
 //!
 //! Text is drawn with the vendored DejaVu Sans (no system fonts needed), and
 //! every file is written through the one atomic writer, [`crate::files`].

@@ -1,0 +1,698 @@
+//! The digit judge: a small classifier, trained by the same hand-written code
+//! as the autoencoder, that scores a set of generated digits.
+//!
+//! Shapes: N = images, B = batch size, D = pixels (784), H = hidden width
+//! (256), C = classes (10).
+//!
+//! ```text
+//! hidden   A = ReLU(X·W₀ + b₀)          X (B,D), W₀ (D,H), b₀ (H), A (B,H)
+//! logits   L = A·W₁ + b₁                W₁ (H,C), b₁ (C), L (B,C)
+//! p(y|x)   softmax(L)                   trained with the cross-entropy −1/B Σ log p(y|x)
+//! ```
+//! The backward pass runs the same lines in reverse: `dL = (p − onehot)/B`
+//! ([`crate::nn::softmax`]), `dW₁ += Aᵀ·dL`, `db₁ += Σ dL`, `dA = dL·W₁ᵀ`,
+//! `dZ = dA ⊙ [A > 0]`, `dW₀ += Xᵀ·dZ`, `db₀ += Σ dZ`.
+//!
+//! Given the judge's p(y|x) on a set of N images (real or generated), three
+//! numbers say how digit-like and how varied the set is ([`Scores`]):
+//! ```text
+//! confident   1/N · #{x : max_y p(y|x) ≥ 0.9}           share judged with confidence
+//! coverage    −Σ_y h(y) ln h(y) / ln C                  h = histogram of argmax_y p(y|x), over N
+//! score       exp(1/N Σ_x KL(p(y|x) ‖ p(y))),  p(y) = 1/N Σ_x p(y|x)
+//! ```
+//! `score` is the MNIST analogue of the Inception Score (Salimans et al., 2016):
+//! it is 1 when every image gets the same distribution over classes and C = 10
+//! when every image is classified with certainty and the classes are equally
+//! frequent. All three are computed in f64.
+//!
+//! Training ([`train_judge`], the `judge` command): Adam with its learning
+//! rate decayed linearly from 1e-3 ([`learning_rate`]), mini-batches of 128,
+//! reshuffled every epoch, and every training image moved at random by up to
+//! one pixel along each axis ([`MAX_SHIFT`]). Without the shifts a 784-256-10
+//! network stalls at about 98.0% test accuracy whatever the epoch count; with
+//! them it reaches about 98.5%. The committed judge was made by
+//! `cargo run --release -- judge --epochs 15` (98.48% on the 10,000 test
+//! images, about 30 s on 2 cores); its metadata records the command and the
+//! accuracy.
+//!
+//! The committed judge, [`JUDGE_PATH`], stores its weights as PyTorch's
+//! `nn.Sequential(nn.Linear(784, H), nn.ReLU(), nn.Linear(H, 10))` would name
+//! them: `judge.0.weight` (H, D), `judge.0.bias`, `judge.2.weight` (C, H),
+//! `judge.2.bias`; weights (out, in), the transpose of our `W`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2};
+use ndarray_rand::rand::rngs::StdRng;
+use ndarray_rand::rand::{Rng, SeedableRng};
+use ndarray_rand::rand_distr::Uniform;
+use ndarray_rand::RandomExt;
+use safetensors::tensor::{Dtype, TensorView};
+use safetensors::SafeTensors;
+
+use crate::data::mnist::{epoch_order, fill_batch, Dataset};
+use crate::error::{Error, Result};
+use crate::files::write_atomic;
+use crate::model::{Dense, Params};
+use crate::nn::softmax::{softmax, softmax_cross_entropy_backward, softmax_cross_entropy_forward};
+use crate::nn::{
+    activation_backward, activation_forward, dense_backward, dense_forward, Activation,
+};
+use crate::optim::Adam;
+
+/// Where the committed judge lives (made by `cargo run --release -- judge`).
+pub const JUDGE_PATH: &str = "assets/judge.safetensors";
+/// Value of the `format` metadata key in judge files.
+pub const FORMAT: &str = "mnist-autoencoder-judge";
+/// Number of classes C.
+pub const CLASSES: usize = 10;
+/// Adam's learning rate for the `judge` command.
+pub const LEARNING_RATE: f32 = 1e-3;
+/// Mini-batch size for the `judge` command.
+pub const BATCH_SIZE: usize = 128;
+/// Training images are shifted at random by up to this many pixels along each axis.
+pub const MAX_SHIFT: usize = 1;
+/// A prediction counts as confident from this class probability on.
+pub const CONFIDENCE: f64 = 0.9;
+/// Images per forward pass when judging or measuring accuracy (bounds memory).
+const CHUNK_ROWS: usize = 1000;
+
+/// The classifier D-H-C: `layers[0]` is the hidden layer, W (D, H); `layers[1]`
+/// the output layer, W (H, C).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judge {
+    pub params: Params,
+}
+
+/// How digit-like and varied a set of images is, in the judge's eyes (see the
+/// module documentation for the formulas).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Scores {
+    /// Share of images whose largest class probability is ≥ 0.9, in [0, 1].
+    pub confident: f64,
+    /// Entropy of the predicted-class histogram over ln 10, in [0, 1].
+    pub coverage: f64,
+    /// exp(E_x KL(p(y|x) ‖ p(y))), in [1, 10].
+    pub score: f64,
+}
+
+/// How a judge file was made, written into its metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Provenance {
+    /// Accuracy on the 10,000 test images.
+    pub test_accuracy: f64,
+    /// The command that made the file.
+    pub command: String,
+}
+
+/// The buffers of one forward and backward pass, (B, ·) each, allocated once.
+struct Workspace {
+    /// (B, D) the input images.
+    x: Array2<f32>,
+    /// (B, H) the hidden layer's output A = ReLU(X·W₀ + b₀).
+    hidden: Array2<f32>,
+    /// (B, C) the output layer's logits.
+    logits: Array2<f32>,
+    /// (B, C) dLoss/dlogits.
+    d_logits: Array2<f32>,
+    /// (B, H) dLoss/dA, then dLoss/dZ in place.
+    d_hidden: Array2<f32>,
+}
+
+impl Workspace {
+    fn new(rows: usize, pixels: usize, hidden: usize) -> Workspace {
+        Workspace {
+            x: Array2::zeros((rows, pixels)),
+            hidden: Array2::zeros((rows, hidden)),
+            logits: Array2::zeros((rows, CLASSES)),
+            d_logits: Array2::zeros((rows, CLASSES)),
+            d_hidden: Array2::zeros((rows, hidden)),
+        }
+    }
+}
+
+/// `A = ReLU(X·W₀ + b₀)`, `L = A·W₁ + b₁`.
+///
+/// hidden: (B, H) overwritten with A; logits: (B, C) overwritten; x: (B, D).
+fn forward(
+    params: &Params,
+    mut hidden: ArrayViewMut2<f32>,
+    logits: ArrayViewMut2<f32>,
+    x: ArrayView2<f32>,
+) {
+    let [first, second] = &params.layers[..] else {
+        panic!("judge: expected 2 layers, found {}", params.layers.len());
+    };
+    dense_forward(hidden.view_mut(), x, first.w.view(), first.b.view()); // (B, H)
+    activation_forward(Activation::Relu, hidden.view_mut()); // (B, H)
+    dense_forward(logits, hidden.view(), second.w.view(), second.b.view()); // (B, C)
+}
+
+/// Undoes [`forward`] and the cross-entropy on the first `rows` rows of the
+/// workspace: adds every parameter's gradient to `grads` (zeroed by the caller).
+fn backward(params: &Params, grads: &mut Params, ws: &mut Workspace, labels: &[u8]) {
+    let rows = labels.len();
+    let x = ws.x.slice(s![..rows, ..]);
+    let hidden = ws.hidden.slice(s![..rows, ..]);
+    let mut d_logits = ws.d_logits.slice_mut(s![..rows, ..]);
+    let mut d_hidden = ws.d_hidden.slice_mut(s![..rows, ..]);
+    // L = −1/B Σ log softmax(logits)[y]
+    softmax_cross_entropy_backward(d_logits.view_mut(), ws.logits.slice(s![..rows, ..]), labels);
+    // logits = A·W₁ + b₁
+    let Dense { w: dw, b: db } = &mut grads.layers[1];
+    dense_backward(
+        Some(d_hidden.view_mut()),
+        dw.view_mut(),
+        db.view_mut(),
+        d_logits.view(),
+        hidden,
+        params.layers[1].w.view(),
+    );
+    // A = ReLU(Z)
+    activation_backward(Activation::Relu, d_hidden.view_mut(), hidden);
+    // Z = X·W₀ + b₀ (no dX: the images are not learned)
+    let Dense { w: dw, b: db } = &mut grads.layers[0];
+    dense_backward(
+        None,
+        dw.view_mut(),
+        db.view_mut(),
+        d_hidden.view(),
+        x,
+        params.layers[0].w.view(),
+    );
+}
+
+/// The first index of a row's largest value. row: (C).
+fn argmax(row: ArrayView1<f32>) -> usize {
+    let mut best = 0;
+    for (c, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = c;
+        }
+    }
+    best
+}
+
+impl Judge {
+    /// A fresh D-H-C classifier initialised like PyTorch's `nn.Linear`: every
+    /// weight and bias drawn from U(−1/√I, 1/√I), I = the layer's fan-in.
+    pub fn init(pixels: usize, hidden: usize, seed: u64) -> Judge {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let layers = [(pixels, hidden), (hidden, CLASSES)]
+            .into_iter()
+            .map(|(inputs, outputs)| {
+                let bound = 1.0 / (inputs as f32).sqrt();
+                let uniform = Uniform::new_inclusive(-bound, bound).expect("bound is positive");
+                Dense {
+                    w: Array2::random_using((inputs, outputs), uniform, &mut rng),
+                    b: Array1::random_using(outputs, uniform, &mut rng),
+                }
+            })
+            .collect();
+        Judge {
+            params: Params { layers },
+        }
+    }
+
+    /// Pixels per image D.
+    pub fn pixels(&self) -> usize {
+        self.params.layers[0].w.nrows()
+    }
+
+    /// Hidden width H.
+    pub fn hidden(&self) -> usize {
+        self.params.layers[0].w.ncols()
+    }
+
+    /// The logits of `images`, CHUNK_ROWS at a time. images: (N, D); returns (N, C).
+    fn logits(&self, images: ArrayView2<f32>) -> Array2<f32> {
+        assert_eq!(
+            images.ncols(),
+            self.pixels(),
+            "judge: images have {} pixels, the judge takes {}",
+            images.ncols(),
+            self.pixels()
+        );
+        let mut logits = Array2::zeros((images.nrows(), CLASSES));
+        let mut hidden = Array2::zeros((CHUNK_ROWS.min(images.nrows()), self.hidden()));
+        for start in (0..images.nrows()).step_by(CHUNK_ROWS) {
+            let end = (start + CHUNK_ROWS).min(images.nrows());
+            forward(
+                &self.params,
+                hidden.slice_mut(s![..end - start, ..]),
+                logits.slice_mut(s![start..end, ..]),
+                images.slice(s![start..end, ..]),
+            );
+        }
+        logits
+    }
+
+    /// p(y|x) for every image. images: (N, D) in [0, 1]; returns (N, C), rows summing to 1.
+    pub fn probabilities(&self, images: ArrayView2<f32>) -> Array2<f32> {
+        softmax(self.logits(images).view())
+    }
+
+    /// Share of `data`'s images whose most probable class is their label.
+    pub fn accuracy(&self, data: &Dataset) -> f64 {
+        let mut ws = Workspace::new(CHUNK_ROWS.min(data.len()), self.pixels(), self.hidden());
+        let mut correct = 0usize;
+        let indices: Vec<usize> = (0..data.len()).collect();
+        for chunk in indices.chunks(CHUNK_ROWS) {
+            let rows = chunk.len();
+            fill_batch(&data.images, chunk, ws.x.view_mut());
+            forward(
+                &self.params,
+                ws.hidden.slice_mut(s![..rows, ..]),
+                ws.logits.slice_mut(s![..rows, ..]),
+                ws.x.slice(s![..rows, ..]),
+            );
+            correct += chunk
+                .iter()
+                .zip(ws.logits.rows())
+                .filter(|&(&i, row)| argmax(row) == data.labels[i] as usize)
+                .count();
+        }
+        correct as f64 / data.len().max(1) as f64
+    }
+
+    /// The three [`Scores`] of a set of images. images: (N, D) in [0, 1], N > 0.
+    pub fn scores(&self, images: ArrayView2<f32>) -> Scores {
+        Scores::from_probabilities(self.probabilities(images).view())
+    }
+}
+
+impl Scores {
+    /// The scores of a set of N images from their class probabilities p(y|x).
+    ///
+    /// probabilities: (N, C), N > 0, rows summing to 1.
+    pub fn from_probabilities(probabilities: ArrayView2<f32>) -> Scores {
+        let (n, classes) = probabilities.dim();
+        assert!(n > 0, "Scores: no images to judge");
+        let mut confident = 0usize;
+        let mut histogram = vec![0usize; classes];
+        let mut marginal = vec![0.0f64; classes]; // p(y) = 1/N Σ_x p(y|x)
+        for row in probabilities.rows() {
+            let best = argmax(row);
+            histogram[best] += 1;
+            if row[best] as f64 >= CONFIDENCE {
+                confident += 1;
+            }
+            for (m, &p) in marginal.iter_mut().zip(&row) {
+                *m += p as f64 / n as f64;
+            }
+        }
+        // −Σ_y h(y) ln h(y), with 0·ln 0 = 0.
+        let entropy: f64 = histogram
+            .iter()
+            .filter(|&&count| count > 0)
+            .map(|&count| {
+                let h = count as f64 / n as f64;
+                -h * h.ln()
+            })
+            .sum();
+        // 1/N Σ_x Σ_y p(y|x) (ln p(y|x) − ln p(y)), with 0·ln 0 = 0.
+        let mut kl_sum = 0.0f64;
+        for row in probabilities.rows() {
+            for (&p, &m) in row.iter().zip(&marginal) {
+                if p > 0.0 {
+                    kl_sum += p as f64 * ((p as f64).ln() - m.ln());
+                }
+            }
+        }
+        Scores {
+            confident: confident as f64 / n as f64,
+            coverage: entropy / (classes as f64).ln(),
+            score: (kl_sum / n as f64).exp(),
+        }
+    }
+}
+
+/// Adam's learning rate in epoch `epoch` of `epochs` (from 1): `lr` decayed
+/// linearly, `lr · (1 − (epoch − 1)/epochs)`, so the last epoch takes small
+/// steps and the final weights do not depend on where a large step happened to land.
+pub fn learning_rate(lr: f32, epoch: usize, epochs: usize) -> f32 {
+    lr * (1.0 - (epoch - 1) as f32 / epochs as f32)
+}
+
+/// Moves every image by its own random offset of −MAX_SHIFT..=MAX_SHIFT
+/// pixels down and right, filling the uncovered border with 0 (background):
+/// the judge learns that a digit one pixel off is the same digit.
+///
+/// images: (B, rows·cols), one image per row; scratch: rows·cols values.
+fn shift_images(
+    mut images: ArrayViewMut2<f32>,
+    rows: usize,
+    cols: usize,
+    rng: &mut StdRng,
+    scratch: &mut [f32],
+) {
+    assert_eq!(
+        images.ncols(),
+        rows * cols,
+        "shift_images: images are not rows × cols"
+    );
+    let max = MAX_SHIFT as i32;
+    let (rows, cols) = (rows as isize, cols as isize);
+    for mut image in images.rows_mut() {
+        let down = rng.random_range(-max..=max) as isize;
+        let right = rng.random_range(-max..=max) as isize;
+        scratch.copy_from_slice(image.as_slice().expect("rows are contiguous"));
+        for (i, pixel) in image.iter_mut().enumerate() {
+            let from_r = i as isize / cols - down;
+            let from_c = i as isize % cols - right;
+            let inside = (0..rows).contains(&from_r) && (0..cols).contains(&from_c);
+            *pixel = if inside {
+                scratch[(from_r * cols + from_c) as usize]
+            } else {
+                0.0
+            };
+        }
+    }
+}
+
+/// One pass over `train` in the order `epoch_order(n, seed, epoch)`, in
+/// mini-batches of `batch`: shift each image at random by up to MAX_SHIFT
+/// pixels, forward, cross-entropy, backward, Adam at `adam.lr`. Returns the
+/// epoch's mean training loss (nats per image, on the shifted images).
+pub fn train_epoch(
+    judge: &mut Judge,
+    adam: &mut Adam,
+    train: &Dataset,
+    epoch: usize,
+    seed: u64,
+    batch: usize,
+) -> f64 {
+    assert!(batch > 0, "train_epoch: batch size 0");
+    let mut ws = Workspace::new(batch, judge.pixels(), judge.hidden());
+    let mut grads = judge.params.clone();
+    let mut labels = Vec::with_capacity(batch);
+    let mut scratch = vec![0.0f32; train.pixels()];
+    // The shifts' own stream, seeded by (seed, epoch) like the order.
+    let mut rng =
+        StdRng::seed_from_u64(seed ^ (epoch as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
+    let mut loss_sum = 0.0f64;
+    for indices in epoch_order(train.len(), seed, epoch).chunks(batch) {
+        let rows = indices.len();
+        labels.clear();
+        labels.extend(indices.iter().map(|&i| train.labels[i]));
+        fill_batch(&train.images, indices, ws.x.view_mut());
+        shift_images(
+            ws.x.slice_mut(s![..rows, ..]),
+            train.rows,
+            train.cols,
+            &mut rng,
+            &mut scratch,
+        );
+        forward(
+            &judge.params,
+            ws.hidden.slice_mut(s![..rows, ..]),
+            ws.logits.slice_mut(s![..rows, ..]),
+            ws.x.slice(s![..rows, ..]),
+        );
+        let loss = softmax_cross_entropy_forward(ws.logits.slice(s![..rows, ..]), &labels);
+        loss_sum += loss * rows as f64;
+        grads.fill(0.0);
+        backward(&judge.params, &mut grads, &mut ws, &labels);
+        adam.update(&mut judge.params, &grads);
+    }
+    loss_sum / train.len().max(1) as f64
+}
+
+/// Trains a D-H-C judge on `train` for `epochs` epochs: Adam from learning
+/// rate `lr` decayed linearly ([`learning_rate`]), mini-batches of `batch`,
+/// reshuffled and reshifted every epoch; seeded by `seed`. What `judge` runs,
+/// without the printing.
+pub fn train_judge(
+    train: &Dataset,
+    hidden: usize,
+    epochs: usize,
+    seed: u64,
+    batch: usize,
+    lr: f32,
+) -> Judge {
+    let mut judge = Judge::init(train.pixels(), hidden, seed);
+    let mut adam = Adam::new(&judge.params, lr);
+    for epoch in 1..=epochs {
+        adam.lr = learning_rate(lr, epoch, epochs);
+        train_epoch(&mut judge, &mut adam, train, epoch, seed, batch);
+    }
+    judge
+}
+
+/// The name of layer `l` in a judge file (`judge.0`, `judge.2`: indices of
+/// `nn.Sequential(Linear, ReLU, Linear)`).
+fn layer_name(l: usize) -> String {
+    format!("judge.{}", 2 * l)
+}
+
+/// Writes `judge` to `path` (atomically) with the format and architecture in
+/// its metadata.
+pub fn save_judge(path: &Path, judge: &Judge) -> Result<()> {
+    write_judge(path, judge, HashMap::new())
+}
+
+/// [`save_judge`], adding how the file was made (test accuracy, command) to its metadata.
+pub fn save_judge_with_provenance(
+    path: &Path,
+    judge: &Judge,
+    provenance: &Provenance,
+) -> Result<()> {
+    let metadata = HashMap::from([
+        (
+            "test_accuracy".to_string(),
+            provenance.test_accuracy.to_string(),
+        ),
+        ("command".to_string(), provenance.command.clone()),
+    ]);
+    write_judge(path, judge, metadata)
+}
+
+fn write_judge(path: &Path, judge: &Judge, mut metadata: HashMap<String, String>) -> Result<()> {
+    let (pixels, hidden) = (judge.pixels(), judge.hidden());
+    metadata.insert("format".into(), FORMAT.into());
+    metadata.insert("input".into(), pixels.to_string());
+    metadata.insert("hidden".into(), hidden.to_string());
+    metadata.insert("classes".into(), CLASSES.to_string());
+    metadata.insert(
+        "architecture".into(),
+        format!("{pixels}-{hidden}-{CLASSES}, ReLU hidden layer, softmax output"),
+    );
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (l, layer) in judge.params.layers.iter().enumerate() {
+        let (inputs, outputs) = layer.w.dim();
+        // (out, in) as nn.Linear stores it: the transpose of our W.
+        let weight: Vec<u8> = layer.w.t().iter().flat_map(|v| v.to_le_bytes()).collect();
+        let bias: Vec<u8> = layer.b.iter().flat_map(|v| v.to_le_bytes()).collect();
+        tensors.push((
+            format!("{}.weight", layer_name(l)),
+            vec![outputs, inputs],
+            weight,
+        ));
+        tensors.push((format!("{}.bias", layer_name(l)), vec![outputs], bias));
+    }
+    let views = tensors.iter().map(|(name, shape, bytes)| {
+        let view = TensorView::new(Dtype::F32, shape.clone(), bytes).expect("shape matches bytes");
+        (name.clone(), view)
+    });
+    let bytes =
+        safetensors::serialize(views, Some(metadata)).expect("in-memory serialisation cannot fail");
+    write_atomic(path, &bytes)
+}
+
+/// Reads a judge written by [`save_judge`]; every problem names the file and
+/// the field or tensor at fault. Shapes are checked before anything is copied,
+/// and NaN or infinite weights are refused.
+pub fn load_judge(path: &Path) -> Result<Judge> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bad = |message: String| Error::bad_file(path, message);
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
+    let metadata = header.metadata().clone().unwrap_or_default();
+    let tensors = SafeTensors::deserialize(&bytes)
+        .map_err(|e| bad(format!("corrupt safetensors data: {e}")))?;
+    let field = |key: &str| {
+        metadata.get(key).map(String::as_str).ok_or_else(|| {
+            bad(format!(
+                "metadata field '{key}' is missing: not a judge written by this tool"
+            ))
+        })
+    };
+    let format = field("format")?;
+    if format != FORMAT {
+        return Err(bad(format!(
+            "metadata 'format' is '{format}', expected {FORMAT}"
+        )));
+    }
+    let number = |key: &str| {
+        field(key)?
+            .parse::<usize>()
+            .ok()
+            .filter(|&v| v > 0)
+            .ok_or_else(|| bad(format!("metadata field '{key}' is not a positive integer")))
+    };
+    let (pixels, hidden) = (number("input")?, number("hidden")?);
+    // Tensor `name` as f32 values, after checking its type and shape.
+    let values = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
+        let view = tensors
+            .tensor(name)
+            .map_err(|_| bad(format!("tensor '{name}' is missing")))?;
+        if view.dtype() != Dtype::F32 {
+            return Err(bad(format!(
+                "tensor '{name}' is {:?}, expected F32",
+                view.dtype()
+            )));
+        }
+        if view.shape() != shape {
+            return Err(bad(format!(
+                "tensor '{name}' has shape {:?}, expected {shape:?}",
+                view.shape()
+            )));
+        }
+        let values: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        if !values.iter().all(|v| v.is_finite()) {
+            return Err(bad(format!("tensor '{name}' holds NaN or infinite values")));
+        }
+        Ok(values)
+    };
+    let mut layers = Vec::new();
+    for (l, (inputs, outputs)) in [(pixels, hidden), (hidden, CLASSES)]
+        .into_iter()
+        .enumerate()
+    {
+        let name = layer_name(l);
+        let weight = values(&format!("{name}.weight"), &[outputs, inputs])?;
+        let w = Array2::from_shape_vec((outputs, inputs), weight)
+            .expect("shape checked")
+            .reversed_axes()
+            .as_standard_layout()
+            .into_owned();
+        let b = Array1::from(values(&format!("{name}.bias"), &[outputs])?);
+        layers.push(Dense { w, b });
+    }
+    Ok(Judge {
+        params: Params { layers },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::{compare, numeric_gradient};
+    use ndarray::array;
+
+    /// A tiny judge D = 5, H = 4 with non-zero biases, and a batch of 3.
+    fn tiny() -> (Judge, Workspace, Vec<u8>) {
+        let judge = Judge::init(5, 4, 7);
+        let mut ws = Workspace::new(3, 5, 4);
+        ws.x = Array2::from_shape_fn((3, 5), |(n, d)| ((n * 5 + d) as f32 * 0.37).sin().abs());
+        (judge, ws, vec![2, 9, 4])
+    }
+
+    fn loss(params: &Params, x: &Array2<f32>, labels: &[u8]) -> f64 {
+        let mut hidden = Array2::zeros((x.nrows(), params.layers[0].w.ncols()));
+        let mut logits = Array2::zeros((x.nrows(), CLASSES));
+        forward(params, hidden.view_mut(), logits.view_mut(), x.view());
+        softmax_cross_entropy_forward(logits.view(), labels)
+    }
+
+    /// Every tensor's hand-written gradient against centered differences: a
+    /// wrong transpose, sign, ReLU mask or dropped 1/B fails.
+    #[test]
+    fn backward_matches_finite_differences_for_every_tensor() {
+        let (judge, mut ws, labels) = tiny();
+        let x = ws.x.clone();
+        forward(
+            &judge.params,
+            ws.hidden.view_mut(),
+            ws.logits.view_mut(),
+            x.view(),
+        );
+        let mut grads = judge.params.clone();
+        grads.fill(0.0);
+        backward(&judge.params, &mut grads, &mut ws, &labels);
+        let mut params = judge.params.clone();
+        for l in 0..2 {
+            let numeric_w = numeric_gradient(
+                &mut params,
+                |p| p.layers[l].w.as_slice_mut().unwrap(),
+                1e-2,
+                |p| loss(p, &x, &labels),
+            );
+            let numeric_b = numeric_gradient(
+                &mut params,
+                |p| p.layers[l].b.as_slice_mut().unwrap(),
+                1e-2,
+                |p| loss(p, &x, &labels),
+            );
+            let error_w = compare(grads.layers[l].w.as_slice().unwrap(), &numeric_w).tensor_error;
+            let error_b = compare(grads.layers[l].b.as_slice().unwrap(), &numeric_b).tensor_error;
+            println!("layer {l}: dW error {error_w:.2e}, db error {error_b:.2e}");
+            assert!(
+                error_w < 1e-3 && error_b < 1e-3,
+                "layer {l}: dW {error_w}, db {error_b}"
+            );
+        }
+    }
+
+    /// By hand: ten images each certain of a different class score 10 with
+    /// full coverage; ten identical uncertain ones score 1 with none.
+    #[test]
+    fn scores_reach_their_bounds_on_sets_worked_by_hand() {
+        let certain = Array2::<f32>::eye(CLASSES);
+        let best = Scores::from_probabilities(certain.view());
+        assert_eq!(best.confident, 1.0);
+        assert!((best.coverage - 1.0).abs() < 1e-12, "{best:?}");
+        assert!((best.score - 10.0).abs() < 1e-9, "{best:?}");
+
+        let unsure = Array2::<f32>::from_elem((10, CLASSES), 0.1);
+        let worst = Scores::from_probabilities(unsure.view());
+        assert_eq!((worst.confident, worst.coverage), (0.0, 0.0));
+        assert!((worst.score - 1.0).abs() < 1e-6, "{worst:?}");
+
+        // Two classes, two images certain of one each: p(y) = (½, ½), KL = ln 2
+        // per image, score 2; a third image at 0.8 is not confident.
+        let mixed = array![[1.0f32, 0.0], [0.0, 1.0]];
+        let scores = Scores::from_probabilities(mixed.view());
+        assert!((scores.score - 2.0).abs() < 1e-9);
+        assert!(
+            (scores.coverage - 1.0).abs() < 1e-12,
+            "two classes of two: full coverage"
+        );
+        let three = array![[1.0f32, 0.0], [0.0, 1.0], [0.8, 0.2]];
+        assert!((Scores::from_probabilities(three.view()).confident - 2.0 / 3.0).abs() < 1e-12);
+    }
+
+    /// Each image moves by one offset in −1..=1 along each axis, without
+    /// losing or duplicating pixels away from the border, and the offsets vary.
+    #[test]
+    fn shifts_move_each_image_by_at_most_one_pixel() {
+        let mut images = Array2::<f32>::zeros((200, 25));
+        images.column_mut(2 * 5 + 2).fill(1.0); // a dot in the middle of a 5×5 image
+        let mut rng = StdRng::seed_from_u64(3);
+        shift_images(images.view_mut(), 5, 5, &mut rng, &mut [0.0; 25]);
+        let mut seen = std::collections::HashSet::new();
+        for image in images.rows() {
+            let lit: Vec<usize> = (0..25).filter(|&i| image[i] == 1.0).collect();
+            assert_eq!((lit.len(), image.sum()), (1, 1.0), "{image}");
+            let (r, c) = (lit[0] / 5, lit[0] % 5);
+            assert!(
+                (1..=3).contains(&r) && (1..=3).contains(&c),
+                "moved to ({r}, {c})"
+            );
+            seen.insert((r, c));
+        }
+        assert_eq!(seen.len(), 9, "all nine offsets occur");
+    }
+
+    #[test]
+    fn the_learning_rate_decays_linearly_over_the_epochs() {
+        assert_eq!(learning_rate(1e-3, 1, 10), 1e-3);
+        assert!((learning_rate(1e-3, 6, 10) - 5e-4).abs() < 1e-9);
+        assert!((learning_rate(1e-3, 10, 10) - 1e-4).abs() < 1e-9);
+    }
+}
