@@ -10,7 +10,7 @@
 //! per tensor    ‖a − n‖ / max(‖a‖, ‖n‖)             (Euclidean norms)
 //! ```
 //! Everything runs in f32, so the numeric gradient carries rounding noise of
-//! about (f32 epsilon ≈ 6e-8) × |L| / ε: a correct backward pass gives tensor
+//! about (f32 epsilon ≈ 1.19e-7) × |L| / ε: a correct backward pass gives tensor
 //! errors around 1e-4 to 1e-3 here, while a wrong transpose, sign, factor or
 //! dropped term gives errors of order 0.1 to 1. The per-tensor error is the one
 //! tests assert on: an element whose gradient is nearly zero (a dead ReLU unit)

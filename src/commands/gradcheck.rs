@@ -11,7 +11,7 @@ use crate::config::GradcheckConfig;
 use crate::data::mnist::{fill_batch, load_split};
 use crate::error::{Error, Result};
 use crate::gradcheck::{check_model, report, Band};
-use crate::model::{Architecture, Params};
+use crate::model::{Architecture, ModelKind, Params};
 use crate::nn::Activation;
 
 /// Runs `gradcheck`: prints one row per parameter tensor and a verdict, and
@@ -49,11 +49,14 @@ pub fn run(config: &GradcheckConfig) -> Result<Band> {
         config.samples
     };
     println!(
-        "gradcheck: {} {} ({} parameters), {:?} loss, batch of {} test images, eps {}, {} elements per tensor",
+        "gradcheck: {} {} ({} parameters), {} loss, batch of {} test images, eps {}, {} elements per tensor",
         arch.kind.name(),
         arch.describe(),
         params.len(),
-        config.loss,
+        match arch.kind {
+            ModelKind::Vae => "BCE summed over pixels + KL (ε held fixed)".to_string(),
+            ModelKind::Ae => format!("{:?}", config.loss),
+        },
         indices.len(),
         config.eps,
         if config.samples == 0 { "all".to_string() } else { format!("up to {}", config.samples) }

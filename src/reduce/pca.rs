@@ -3,8 +3,9 @@
 //! For data X (N, D) with mean μ, the covariance is `C = (X − μ)ᵀ(X − μ) / N` (D, D).
 //! Its top-k eigenvectors V (D, k) span the k-dimensional subspace that keeps the
 //! most variance, and `x̂ = μ + (x − μ)·V·Vᵀ` is the best rank-k *linear*
-//! reconstruction: a linear autoencoder with k latent units can do no better. That
-//! is the baseline the nonlinear autoencoder is measured against.
+//! reconstruction of X: on the data it was fitted to, a linear autoencoder with k
+//! latent units can do no better. On test data it is a baseline, not a bound: the
+//! one the nonlinear autoencoder is measured against.
 //!
 //! Eigenvectors: for small D (latent codes) Jacobi on C directly; for large D
 //! (784 pixels) subspace iteration: `Q ← orth(C·Q)` converges to the top
