@@ -38,7 +38,7 @@ for f, old, new, name in muts:
     s = open(f).read()
     assert old in s, (f, old)
     open(f, 'w').write(s.replace(old, new, 1))
-    r = subprocess.run("cargo test --lib --test gradcheck --test torch_reference 2>&1", shell=True, capture_output=True, text=True)
+    r = subprocess.run("cargo test --lib 2>&1; cargo test --test all -- gradcheck:: torch_reference:: 2>&1", shell=True, capture_output=True, text=True)
     failed = [l for l in r.stdout.splitlines() if l.startswith("test ") and "FAILED" in l]
     compile_err = "error[" in r.stdout or "error:" in r.stdout and not failed
     verdict = 'CAUGHT' if failed else ('COMPILE ERROR' if compile_err else 'MISSED')
