@@ -32,35 +32,9 @@ fn check_labels(data: &Dataset, dir: &Path, split: &str) -> Result<()> {
 
 /// `judge`: trains, saves, and returns the test accuracy.
 pub fn run(config: &JudgeConfig) -> Result<f64> {
-    if config.hidden == 0 {
-        return Err(Error::bad_flag("--hidden", "must be at least 1"));
-    }
-    if config.epochs == 0 {
-        return Err(Error::bad_flag("--epochs", "must be at least 1"));
-    }
+    let (train, test) = load_data(config)?;
     let threads = config.threads.unwrap_or(2);
     let pool = build_pool(threads)?;
-    let train = load_split(&config.data_dir, "train")?;
-    let test = load_split(&config.data_dir, "t10k")?;
-    check_labels(&train, &config.data_dir, "train")?;
-    check_labels(&test, &config.data_dir, "t10k")?;
-    if test.pixels() != train.pixels() {
-        return Err(Error::bad_file(
-            &config.data_dir,
-            format!(
-                "training images have {} pixels but test images {}",
-                train.pixels(),
-                test.pixels()
-            ),
-        ));
-    }
-    let command = format!(
-        "cargo run --release -- judge --hidden {} --epochs {} --seed {} --threads {threads} --data-dir {}",
-        config.hidden,
-        config.epochs,
-        config.seed,
-        config.data_dir.display()
-    );
     println!(
         "judge {}-{}-{CLASSES} (ReLU, softmax) on {} training images shifted by up to {MAX_SHIFT} pixel: \
          Adam lr {LEARNING_RATE} decayed linearly, batch {BATCH_SIZE}, {} epochs, seed {}, {threads} threads",
@@ -76,16 +50,9 @@ pub fn run(config: &JudgeConfig) -> Result<f64> {
     for epoch in 1..=config.epochs {
         let start = Instant::now();
         adam.lr = learning_rate(LEARNING_RATE, epoch, config.epochs);
-        let train_loss = pool.install(|| {
-            train_epoch(
-                &mut judge,
-                &mut adam,
-                &train,
-                epoch,
-                config.seed,
-                BATCH_SIZE,
-            )
-        });
+        let seed = config.seed;
+        let train_loss =
+            pool.install(|| train_epoch(&mut judge, &mut adam, &train, epoch, seed, BATCH_SIZE));
         if !train_loss.is_finite() {
             return Err(Error::Diverged {
                 epoch,
@@ -101,27 +68,12 @@ pub fn run(config: &JudgeConfig) -> Result<f64> {
             start.elapsed().as_secs_f64()
         );
     }
-    if let Some(parent) = config.out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    }
-    save_judge_with_provenance(
-        &config.out,
-        &judge,
-        &Provenance {
-            test_accuracy,
-            command,
-        },
-    )?;
+    save(config, &judge, test_accuracy, threads)?;
     let real = images(
         &test,
         &(0..SCORED_TEST_DIGITS.min(test.len())).collect::<Vec<_>>(),
     );
     let scores = pool.install(|| judge.scores(real.view()));
-    println!(
-        "test_accuracy {:.2}% -> {}",
-        100.0 * test_accuracy,
-        config.out.display()
-    );
     println!(
         "on the first {} test digits: confident {:.3}  coverage {:.3}  score {:.3}",
         real.nrows(),
@@ -130,4 +82,52 @@ pub fn run(config: &JudgeConfig) -> Result<f64> {
         scores.score
     );
     Ok(test_accuracy)
+}
+
+/// The training and test sets, checked: flags, labels 0-9, equal image sizes.
+fn load_data(config: &JudgeConfig) -> Result<(Dataset, Dataset)> {
+    if config.hidden == 0 {
+        return Err(Error::bad_flag("--hidden", "must be at least 1"));
+    }
+    if config.epochs == 0 {
+        return Err(Error::bad_flag("--epochs", "must be at least 1"));
+    }
+    let train = load_split(&config.data_dir, "train")?;
+    let test = load_split(&config.data_dir, "t10k")?;
+    check_labels(&train, &config.data_dir, "train")?;
+    check_labels(&test, &config.data_dir, "t10k")?;
+    if test.pixels() != train.pixels() {
+        let message = format!(
+            "training images have {} pixels but test images {}",
+            train.pixels(),
+            test.pixels()
+        );
+        return Err(Error::bad_file(&config.data_dir, message));
+    }
+    Ok((train, test))
+}
+
+/// Writes the judge with how it was made.
+fn save(config: &JudgeConfig, judge: &Judge, test_accuracy: f64, threads: usize) -> Result<()> {
+    let command = format!(
+        "cargo run --release -- judge --hidden {} --epochs {} --seed {} --threads {threads} --data-dir {}",
+        config.hidden,
+        config.epochs,
+        config.seed,
+        config.data_dir.display()
+    );
+    if let Some(parent) = config.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    let provenance = Provenance {
+        test_accuracy,
+        command,
+    };
+    save_judge_with_provenance(&config.out, judge, &provenance)?;
+    println!(
+        "test_accuracy {:.2}% -> {}",
+        100.0 * test_accuracy,
+        config.out.display()
+    );
+    Ok(())
 }

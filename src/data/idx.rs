@@ -65,135 +65,125 @@ pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<IdxArray> {
 /// [`parse_idx`] of the first `items` entries only (all if `None`); the bytes
 /// after them are then not read, so trailing data goes unnoticed.
 pub fn parse_idx_prefix(bytes: &[u8], path: &Path, items: Option<usize>) -> Result<IdxArray> {
-    let is_gzip = bytes.starts_with(&[0x1f, 0x8b]);
-    let payload_limit = bytes.len().saturating_mul(MAX_DEFLATE_RATIO);
-    let mut reader: Box<dyn Read + '_> = if is_gzip {
+    let source = Source {
+        path,
+        is_gzip: bytes.starts_with(&[0x1f, 0x8b]),
+        len: bytes.len(),
+    };
+    let mut reader: Box<dyn Read + '_> = if source.is_gzip {
         Box::new(MultiGzDecoder::new(bytes))
     } else {
         Box::new(bytes)
     };
-    let read_error = |what: &str, e: std::io::Error| -> Error {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            Error::bad_file(path, format!("truncated {what}: the file ends early"))
-        } else if is_gzip {
-            Error::bad_file(
-                path,
-                format!("corrupt gzip data while reading the {what}: {e}"),
-            )
-        } else {
-            Error::bad_file(path, format!("cannot read the {what}: {e}"))
-        }
-    };
-
-    let mut magic = [0u8; 4];
-    reader
-        .read_exact(&mut magic)
-        .map_err(|e| read_error("IDX header", e))?;
-    if magic[0] != 0 || magic[1] != 0 {
-        return Err(Error::bad_file(
-            path,
-            format!(
-                "not an IDX file: magic starts with {:02x} {:02x}, expected 00 00",
-                magic[0], magic[1]
-            ),
-        ));
-    }
-    let (type_byte, rank) = (magic[2], magic[3] as usize);
-    if type_byte != TYPE_U8 {
-        return Err(Error::bad_file(
-            path,
-            format!(
-                "unsupported IDX data type 0x{type_byte:02x} ({}); only 0x08 (unsigned byte) is supported",
-                type_name(type_byte)
-            ),
-        ));
-    }
-    if rank == 0 {
-        return Err(Error::bad_file(
-            path,
-            "IDX header has rank 0 (no dimensions)",
-        ));
-    }
-
-    let mut dims: Vec<usize> = Vec::with_capacity(rank);
-    for _ in 0..rank {
-        let d = reader
-            .read_u32::<BigEndian>()
-            .map_err(|e| read_error("IDX dimensions", e))?;
-        dims.push(d as usize);
-    }
-    let payload_len = dims
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| {
-            Error::bad_file(
-                path,
-                format!("dimensions {dims:?} overflow the address space"),
-            )
-        })?;
-    let header_len = 4 + 4 * rank;
-    if is_gzip && payload_len > payload_limit {
-        return Err(Error::bad_file(
-            path,
-            format!(
-                "header claims dimensions {dims:?} ({payload_len} bytes of data) \
-                 but a {}-byte gzip file cannot hold that much",
-                bytes.len()
-            ),
-        ));
-    }
-    if !is_gzip && payload_len > bytes.len() - header_len {
-        return Err(Error::bad_file(
-            path,
-            format!(
-                "truncated: header dimensions {dims:?} promise {payload_len} bytes of data, \
-                 the file holds {}",
-                bytes.len() - header_len
-            ),
-        ));
-    }
-
-    // A prefix: only the first `items` entries of the first dimension.
-    let full_len = payload_len;
+    let mut dims = read_header(&mut reader, &source)?;
+    let full_len: usize = dims.iter().product(); // checked by read_header
+                                                 // A prefix: only the first `items` entries of the first dimension.
     let header_count = dims[0];
-    let payload_len = match items {
-        Some(n) if n < dims[0] => {
-            dims[0] = n;
-            dims.iter().product()
-        }
-        _ => payload_len,
-    };
+    if let Some(n) = items.filter(|&n| n < header_count) {
+        dims[0] = n;
+    }
+    let payload_len: usize = dims.iter().product();
     let mut data = Vec::with_capacity(payload_len);
     (&mut reader)
         .take(payload_len as u64)
         .read_to_end(&mut data)
-        .map_err(|e| read_error("IDX payload", e))?;
+        .map_err(|e| source.read_error("IDX payload", e))?;
     if data.len() < payload_len {
-        return Err(Error::bad_file(
-            path,
-            format!(
-                "truncated: header dimensions {dims:?} promise {payload_len} bytes of data, found {}",
-                data.len()
-            ),
-        ));
+        return Err(source.bad(format!(
+            "truncated: header dimensions {dims:?} promise {payload_len} bytes of data, found {}",
+            data.len()
+        )));
     }
     // One more byte (or a failed attempt at another gzip member) means data
     // after the payload: refused, raw or gzip alike.
     let mut extra = [0u8; 1];
-    let trailing = payload_len == full_len && !matches!(reader.read(&mut extra), Ok(0));
-    if trailing {
-        return Err(Error::bad_file(
-            path,
-            format!(
-                "unexpected data after the {payload_len} bytes promised by dimensions {dims:?}"
-            ),
-        ));
+    if payload_len == full_len && !matches!(reader.read(&mut extra), Ok(0)) {
+        return Err(source.bad(format!(
+            "unexpected data after the {payload_len} bytes promised by dimensions {dims:?}"
+        )));
     }
     Ok(IdxArray {
         dims,
         data,
         header_count,
     })
+}
+
+/// Where the bytes come from, for error messages and size checks.
+struct Source<'a> {
+    path: &'a Path,
+    is_gzip: bool,
+    /// Length of the file as stored (compressed or not).
+    len: usize,
+}
+
+impl Source<'_> {
+    fn bad(&self, message: String) -> Error {
+        Error::bad_file(self.path, message)
+    }
+
+    /// A failed read of `what`: truncated, corrupt gzip, or another I/O error.
+    fn read_error(&self, what: &str, e: std::io::Error) -> Error {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            self.bad(format!("truncated {what}: the file ends early"))
+        } else if self.is_gzip {
+            self.bad(format!("corrupt gzip data while reading the {what}: {e}"))
+        } else {
+            self.bad(format!("cannot read the {what}: {e}"))
+        }
+    }
+}
+
+/// Reads and checks the header: magic, type (u8 only), rank, dimensions, and
+/// that the file can hold the payload they promise. Returns the dimensions.
+fn read_header(reader: &mut impl Read, source: &Source) -> Result<Vec<usize>> {
+    let mut magic = [0u8; 4];
+    reader
+        .read_exact(&mut magic)
+        .map_err(|e| source.read_error("IDX header", e))?;
+    if magic[0] != 0 || magic[1] != 0 {
+        return Err(source.bad(format!(
+            "not an IDX file: magic starts with {:02x} {:02x}, expected 00 00",
+            magic[0], magic[1]
+        )));
+    }
+    let (type_byte, rank) = (magic[2], magic[3] as usize);
+    if type_byte != TYPE_U8 {
+        return Err(source.bad(format!(
+            "unsupported IDX data type 0x{type_byte:02x} ({}); only 0x08 (unsigned byte) is supported",
+            type_name(type_byte)
+        )));
+    }
+    if rank == 0 {
+        return Err(source.bad("IDX header has rank 0 (no dimensions)".into()));
+    }
+    let mut dims: Vec<usize> = Vec::with_capacity(rank);
+    for _ in 0..rank {
+        let d = reader
+            .read_u32::<BigEndian>()
+            .map_err(|e| source.read_error("IDX dimensions", e))?;
+        dims.push(d as usize);
+    }
+    let payload_len = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| source.bad(format!("dimensions {dims:?} overflow the address space")))?;
+    let header_len = 4 + 4 * rank;
+    if source.is_gzip && payload_len > source.len.saturating_mul(MAX_DEFLATE_RATIO) {
+        return Err(source.bad(format!(
+            "header claims dimensions {dims:?} ({payload_len} bytes of data) \
+             but a {}-byte gzip file cannot hold that much",
+            source.len
+        )));
+    }
+    if !source.is_gzip && payload_len > source.len - header_len {
+        return Err(source.bad(format!(
+            "truncated: header dimensions {dims:?} promise {payload_len} bytes of data, \
+             the file holds {}",
+            source.len - header_len
+        )));
+    }
+    Ok(dims)
 }
 
 /// Human name of an IDX type byte, for error messages.
