@@ -25,7 +25,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 
-use ndarray::{Array1, Array2};
+use ndarray::{Array1, Array2, CowArray, Ix2};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 
@@ -94,7 +94,7 @@ impl<'a> Tensors<'a> {
         }
     }
 
-    fn push_array(&mut self, name: String, array: &'a Array2<f32>) {
+    fn push_array(&mut self, name: String, array: &'a CowArray<'_, f32, Ix2>) {
         let bytes = le_bytes(array.as_slice().expect("snapshots are contiguous"));
         self.0.push((name, array.shape().to_vec(), bytes));
     }
@@ -356,11 +356,12 @@ impl<'a> Reader<'a> {
 }
 
 /// Named 2-D arrays a checkpoint carries for its caller (the figure snapshots),
-/// with a JSON string describing them.
+/// with a JSON string describing them: borrowed when saving (no copy), owned
+/// when loaded.
 #[derive(Debug, Clone, Default)]
-pub struct Extra {
+pub struct Extra<'a> {
     pub info: String,
-    pub arrays: Vec<(String, Array2<f32>)>,
+    pub arrays: Vec<(String, CowArray<'a, f32, Ix2>)>,
 }
 
 /// Everything a checkpoint holds.
@@ -368,7 +369,7 @@ pub struct Extra {
 pub struct Checkpoint {
     pub state: TrainState,
     pub config: TrainConfig,
-    pub extra: Extra,
+    pub extra: Extra<'static>,
 }
 
 /// Writes a checkpoint of `state` (atomically), with `extra` arrays.
@@ -444,7 +445,7 @@ pub fn checkpoint_from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
                 )))
             }
         };
-        arrays.push((name, file.array(&tensor, shape)?));
+        arrays.push((name, CowArray::from(file.array(&tensor, shape)?)));
     }
     Ok(Checkpoint {
         state: TrainState {

@@ -20,7 +20,7 @@ pub mod report;
 
 use std::path::Path;
 
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2, Axis, CowArray};
 use ndarray_rand::rand::rngs::StdRng;
 use ndarray_rand::rand::seq::SliceRandom;
 use ndarray_rand::rand::SeedableRng;
@@ -176,8 +176,8 @@ struct SnapshotInfo {
     val_loss: f64,
 }
 
-/// The snapshots as named arrays for a checkpoint.
-pub fn snapshots_to_extra(snapshots: &[Snapshot]) -> Extra {
+/// The snapshots as named arrays for a checkpoint (borrowed, not copied).
+pub fn snapshots_to_extra(snapshots: &[Snapshot]) -> Extra<'_> {
     let infos: Vec<SnapshotInfo> = snapshots
         .iter()
         .map(|s| SnapshotInfo {
@@ -187,14 +187,16 @@ pub fn snapshots_to_extra(snapshots: &[Snapshot]) -> Extra {
         .collect();
     let mut arrays = Vec::new();
     for (k, snap) in snapshots.iter().enumerate() {
-        arrays.push((
-            format!("snapshot.{k}.reconstructions"),
-            snap.reconstructions.clone(),
-        ));
-        arrays.push((format!("snapshot.{k}.codes"), snap.codes.clone()));
-        arrays.push((format!("snapshot.{k}.generated"), snap.generated.clone()));
-        if let Some(manifold) = &snap.manifold {
-            arrays.push((format!("snapshot.{k}.manifold"), manifold.clone()));
+        let named = [
+            ("reconstructions", Some(&snap.reconstructions)),
+            ("codes", Some(&snap.codes)),
+            ("generated", Some(&snap.generated)),
+            ("manifold", snap.manifold.as_ref()),
+        ];
+        for (name, array) in named {
+            if let Some(array) = array {
+                arrays.push((format!("snapshot.{k}.{name}"), CowArray::from(array.view())));
+            }
         }
     }
     Extra {
@@ -207,7 +209,7 @@ pub fn snapshots_to_extra(snapshots: &[Snapshot]) -> Extra {
 /// run: snapshots taken with other figure settings (another `--tsne-points`)
 /// cannot continue the animations and are dropped, with a note returned.
 pub fn snapshots_from_extra(
-    extra: &Extra,
+    extra: &Extra<'_>,
     inputs: &FigureInputs,
     path: &Path,
 ) -> Result<(Vec<Snapshot>, Option<String>)> {
@@ -225,7 +227,7 @@ pub fn snapshots_from_extra(
             .arrays
             .iter()
             .find(|(n, _)| *n == name)
-            .map(|(_, a)| a.clone())
+            .map(|(_, a)| a.to_owned())
             .ok_or_else(|| Error::bad_file(path, format!("tensor 'extra.{name}' is missing")))
     };
     let mut snapshots = Vec::new();
