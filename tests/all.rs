@@ -20,6 +20,8 @@ mod hardening;
 mod judge;
 #[path = "resume.rs"]
 mod resume;
+#[path = "support.rs"]
+mod support;
 #[path = "torch_reference.rs"]
 mod torch_reference;
 #[path = "training.rs"]

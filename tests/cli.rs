@@ -27,23 +27,10 @@ const QUICK: &[&str] = &[
     "--no-figures",
 ];
 
-/// A dataset folder of tiny 4×4 images: `train` training and `test` test images.
+/// A dataset folder of tiny 4×4 images: `train` training and `test` test
+/// images, labelled 0-9 in turn.
 fn write_dataset(dir: &Path, train: usize, test: usize) {
-    std::fs::create_dir_all(dir).unwrap();
-    for (split, n) in [("train", train), ("t10k", test)] {
-        let pixels: Vec<u8> = (0..n * 16).map(|i| (i * 37 % 256) as u8).collect();
-        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-        std::fs::write(
-            dir.join(format!("{split}-images-idx3-ubyte")),
-            encode_idx(&[n, 4, 4], &pixels),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join(format!("{split}-labels-idx1-ubyte")),
-            encode_idx(&[n], &labels),
-        )
-        .unwrap();
-    }
+    crate::support::write_dataset(dir, train, test, |i| (i % 10) as u8, 0);
 }
 
 fn run(args: &[&str]) -> Output {

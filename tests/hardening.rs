@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 
 use mnist_autoencoder::checkpoint::model_to_bytes;
 use mnist_autoencoder::config::Cli;
-use mnist_autoencoder::data::idx::encode_idx;
 use mnist_autoencoder::model::{Architecture, Params};
 use ndarray_rand::rand::rngs::StdRng;
 use ndarray_rand::rand::SeedableRng;
 use proptest::prelude::*;
+
+use crate::support::write_dataset;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mnist-autoencoder");
 
@@ -79,25 +80,6 @@ fn q_with<'a>(extra: &[&'a str], out: &'a Path) -> Vec<&'a str> {
     args.extend_from_slice(extra);
     args.extend(["--out-dir", out.to_str().unwrap()]);
     args
-}
-
-/// A dataset folder of `train`/`test` tiny 4×4 images with the given labels.
-fn write_dataset(dir: &Path, train: usize, test: usize, label: impl Fn(usize) -> u8, salt: usize) {
-    std::fs::create_dir_all(dir).unwrap();
-    for (split, n) in [("train", train), ("t10k", test)] {
-        let pixels: Vec<u8> = (0..n * 16).map(|i| ((i * 37 + salt) % 256) as u8).collect();
-        let labels: Vec<u8> = (0..n).map(&label).collect();
-        std::fs::write(
-            dir.join(format!("{split}-images-idx3-ubyte")),
-            encode_idx(&[n, 4, 4], &pixels),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join(format!("{split}-labels-idx1-ubyte")),
-            encode_idx(&[n], &labels),
-        )
-        .unwrap();
-    }
 }
 
 const TINY: &[&str] = &[
