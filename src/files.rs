@@ -99,10 +99,11 @@ fn refuse_directory(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Creates `dir` if needed, checks that files can be written in it, and removes
-/// temporary files a killed run left behind, so a run fails before training
-/// rather than after.
-pub fn prepare_out_dir(dir: &Path) -> Result<()> {
+/// Creates `dir` if needed, checks that files can be written in it, takes its
+/// lock (see [`OutDirLock`]), and only then removes temporary files a killed run
+/// left behind: a run fails before training rather than after, and never
+/// touches the files of another live run.
+pub fn prepare_out_dir(dir: &Path) -> Result<OutDirLock> {
     if dir.exists() && !dir.is_dir() {
         return Err(Error::bad_file(
             dir,
@@ -110,11 +111,9 @@ pub fn prepare_out_dir(dir: &Path) -> Result<()> {
         ));
     }
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let probe = dir.join("write-test");
-    write_atomic(&probe, b"ok")?;
-    std::fs::remove_file(&probe).map_err(|e| Error::io(&probe, e))?;
+    let lock = lock_out_dir(dir)?;
     remove_stale_temporaries(dir);
-    Ok(())
+    Ok(lock)
 }
 
 /// A claim on an output folder: the file `.lock` in it, holding this
@@ -132,8 +131,9 @@ impl Drop for OutDirLock {
     }
 }
 
-/// Takes the lock on `dir` (see [`OutDirLock`]).
-pub fn lock_out_dir(dir: &Path) -> Result<OutDirLock> {
+/// Takes the lock on `dir` (see [`OutDirLock`]); writing the lock file also
+/// proves the folder is writable.
+fn lock_out_dir(dir: &Path) -> Result<OutDirLock> {
     let path = dir.join(".lock");
     let ours = std::process::id();
     if let Ok(text) = std::fs::read_to_string(&path) {

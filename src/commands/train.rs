@@ -29,7 +29,7 @@ use crate::figures::report::{self, ReportInputs};
 use crate::figures::{
     class_names, pca_test_mse, snapshots_from_extra, snapshots_to_extra, FigureInputs, Snapshot,
 };
-use crate::files::{lock_out_dir, prepare_out_dir, write_atomic, OutDirLock};
+use crate::files::{prepare_out_dir, write_atomic, OutDirLock};
 use crate::judge::bundled_judge;
 use crate::metrics::{
     epoch_line, metrics_csv, summary_json, ElboParts, EpochRecord, Summary, SummaryConfig,
@@ -90,8 +90,7 @@ impl Session {
         let (config, resumed) = configure(args)?;
         install_signal_handler();
         let started = Instant::now();
-        prepare_out_dir(&config.out_dir)?;
-        let lock = lock_out_dir(&config.out_dir)?;
+        let lock = prepare_out_dir(&config.out_dir)?;
         let splits = load_splits(&config.data_dir, config.val_size, config.limit, config.seed)?;
         config.check_memory(splits.train.pixels())?;
         let arch = architecture(&config, &splits);
