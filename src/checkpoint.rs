@@ -188,34 +188,33 @@ pub fn load_model(path: &Path) -> Result<(Params, Architecture)> {
 
 /// Parses the weights of a model file or checkpoint; `path` names the file in errors.
 pub fn model_from_bytes(bytes: &[u8], path: &Path) -> Result<(Params, Architecture)> {
-    let file = Reader::new(bytes, path, &[FORMAT, CHECKPOINT_FORMAT])?;
-    let params = file.params("", true)?;
-    Ok((params, file.arch))
+    let file = Reader::open(bytes, path, &[FORMAT, CHECKPOINT_FORMAT])?;
+    let arch = file.architecture()?;
+    let params = file.params(&arch, "", true)?;
+    Ok((params, arch))
 }
 
-/// Parsed safetensors bytes with their metadata, for reading with clear errors.
-struct Reader<'a> {
+/// Parsed safetensors bytes with their metadata, for reading with clear
+/// errors (model files, checkpoints, and the digit judge's file).
+pub(crate) struct Reader<'a> {
     path: &'a Path,
     metadata: HashMap<String, String>,
     tensors: SafeTensors<'a>,
-    arch: Architecture,
 }
 
 impl<'a> Reader<'a> {
-    /// Parses `bytes`, checks that the `format` field is one of `formats`, and
-    /// reads the architecture.
-    fn new(bytes: &'a [u8], path: &'a Path, formats: &[&str]) -> Result<Reader<'a>> {
+    /// Parses `bytes` and checks that the `format` field is one of `formats`.
+    pub(crate) fn open(bytes: &'a [u8], path: &'a Path, formats: &[&str]) -> Result<Reader<'a>> {
         let bad = |message: String| Error::bad_file(path, message);
         let (_, header) = SafeTensors::read_metadata(bytes)
             .map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
         let metadata = header.metadata().clone().unwrap_or_default();
         let tensors = SafeTensors::deserialize(bytes)
             .map_err(|e| bad(format!("corrupt safetensors data: {e}")))?;
-        let mut reader = Reader {
+        let reader = Reader {
             path,
             metadata,
             tensors,
-            arch: Architecture::plain(0, Vec::new(), 0),
         };
         let format = reader.field("format")?;
         if !formats.contains(&format) {
@@ -224,11 +223,17 @@ impl<'a> Reader<'a> {
                 formats.join(" or ")
             )));
         }
-        let hidden = crate::config::parse_hidden(reader.field("hidden")?)
+        Ok(reader)
+    }
+
+    /// The autoencoder's architecture, from the metadata.
+    fn architecture(&self) -> Result<Architecture> {
+        let bad = |message: String| Error::bad_file(self.path, message);
+        let hidden = crate::config::parse_hidden(self.field("hidden")?)
             .map_err(|e| bad(format!("metadata field 'hidden': {e}")))?
             .0;
         // Files written before the VAE existed have neither field: a plain ReLU model.
-        let kind = match reader.metadata.get("kind").map(String::as_str) {
+        let kind = match self.metadata.get("kind").map(String::as_str) {
             None | Some("ae") => ModelKind::Ae,
             Some("vae") => ModelKind::Vae,
             Some(other) => {
@@ -237,23 +242,22 @@ impl<'a> Reader<'a> {
                 )))
             }
         };
-        let activation = match reader.metadata.get("activation") {
+        let activation = match self.metadata.get("activation") {
             None => Activation::Relu,
             Some(name) => name
                 .parse()
                 .map_err(|e| bad(format!("metadata field 'activation': {e}")))?,
         };
-        reader.arch = Architecture {
+        Ok(Architecture {
             kind,
-            input: reader.number("input")?,
+            input: self.number("input")?,
             hidden,
-            latent: reader.number("latent")?,
+            latent: self.number("latent")?,
             activation,
-        };
-        Ok(reader)
+        })
     }
 
-    fn field(&self, key: &str) -> Result<&str> {
+    pub(crate) fn field(&self, key: &str) -> Result<&str> {
         self.metadata.get(key).map(String::as_str).ok_or_else(|| {
             Error::bad_file(
                 self.path,
@@ -262,7 +266,7 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn number(&self, key: &str) -> Result<usize> {
+    pub(crate) fn number(&self, key: &str) -> Result<usize> {
         self.field(key)?
             .parse::<usize>()
             .ok()
@@ -286,7 +290,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Tensor `name`, checking that it exists, is f32 and has `shape`.
-    fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+    pub(crate) fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
         let view = self
             .tensors
             .tensor(name)
@@ -323,10 +327,10 @@ impl<'a> Reader<'a> {
     /// Every layer as written by `Tensors::push_params` with `prefix` and
     /// layout. Each tensor's shape is checked against the file before its
     /// memory is allocated, and NaN or infinite values are refused.
-    fn params(&self, prefix: &str, pytorch_layout: bool) -> Result<Params> {
+    fn params(&self, arch: &Architecture, prefix: &str, pytorch_layout: bool) -> Result<Params> {
         let mut layers = Vec::new();
-        for (l, (inputs, outputs)) in self.arch.layer_shapes().into_iter().enumerate() {
-            let name = format!("{prefix}{}", self.arch.layer_name(l));
+        for (l, (inputs, outputs)) in arch.layer_shapes().into_iter().enumerate() {
+            let name = format!("{prefix}{}", arch.layer_name(l));
             let w = if pytorch_layout {
                 self.array(&format!("{name}.weight"), (outputs, inputs))?
                     .reversed_axes()
@@ -344,7 +348,7 @@ impl<'a> Reader<'a> {
                 ("bias", layer.b.iter().all(|v| v.is_finite())),
             ] {
                 if !finite {
-                    let name = format!("{prefix}{}.{suffix}", self.arch.layer_name(l));
+                    let name = format!("{prefix}{}.{suffix}", arch.layer_name(l));
                     let message = format!("tensor '{name}' holds NaN or infinite values");
                     return Err(Error::bad_file(self.path, message));
                 }
@@ -408,7 +412,8 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
 
 /// Parses checkpoint bytes; `path` names the file in errors.
 pub fn checkpoint_from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
-    let file = Reader::new(bytes, path, &[CHECKPOINT_FORMAT])?;
+    let file = Reader::open(bytes, path, &[CHECKPOINT_FORMAT])?;
+    let arch = file.architecture()?;
     let bad = |message: String| Error::bad_file(path, message);
     let adam_step = file
         .field("adam_step")?
@@ -424,10 +429,10 @@ pub fn checkpoint_from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
             history.len()
         )));
     }
-    let params = file.params("", true)?;
+    let params = file.params(&arch, "", true)?;
     let mut adam = Adam::new(&params, config.lr);
-    adam.m = file.params("adam.m.", false)?;
-    adam.v = file.params("adam.v.", false)?;
+    adam.m = file.params(&arch, "adam.m.", false)?;
+    adam.v = file.params(&arch, "adam.v.", false)?;
     adam.step = adam_step;
     let names: Vec<String> = file.json("extra_names").unwrap_or_default();
     let mut arrays = Vec::with_capacity(names.len());
@@ -449,7 +454,7 @@ pub fn checkpoint_from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     }
     Ok(Checkpoint {
         state: TrainState {
-            arch: file.arch.clone(),
+            arch,
             params,
             adam,
             progress,

@@ -49,8 +49,8 @@ use ndarray_rand::rand::{Rng, SeedableRng};
 use ndarray_rand::rand_distr::Uniform;
 use ndarray_rand::RandomExt;
 use safetensors::tensor::{Dtype, TensorView};
-use safetensors::SafeTensors;
 
+use crate::checkpoint::Reader;
 use crate::data::mnist::{epoch_order, fill_batch, Dataset};
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
@@ -518,57 +518,14 @@ pub fn bundled_judge() -> Result<Judge> {
 
 /// Parses judge bytes; `path` names the file in errors.
 pub fn judge_from_bytes(bytes: &[u8], path: &Path) -> Result<Judge> {
-    let bad = |message: String| Error::bad_file(path, message);
-    let (_, header) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
-    let metadata = header.metadata().clone().unwrap_or_default();
-    let tensors = SafeTensors::deserialize(bytes)
-        .map_err(|e| bad(format!("corrupt safetensors data: {e}")))?;
-    let field = |key: &str| {
-        metadata.get(key).map(String::as_str).ok_or_else(|| {
-            bad(format!(
-                "metadata field '{key}' is missing: not a judge written by this tool"
-            ))
-        })
-    };
-    let format = field("format")?;
-    if format != FORMAT {
-        return Err(bad(format!(
-            "metadata 'format' is '{format}', expected {FORMAT}"
-        )));
-    }
-    let number = |key: &str| {
-        field(key)?
-            .parse::<usize>()
-            .ok()
-            .filter(|&v| v > 0)
-            .ok_or_else(|| bad(format!("metadata field '{key}' is not a positive integer")))
-    };
-    let (pixels, hidden) = (number("input")?, number("hidden")?);
-    // Tensor `name` as f32 values, after checking its type and shape.
+    let file = Reader::open(bytes, path, &[FORMAT])?;
+    let (pixels, hidden) = (file.number("input")?, file.number("hidden")?);
+    // Tensor `name` as f32 values, after checking its type, shape and finiteness.
     let values = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
-        let view = tensors
-            .tensor(name)
-            .map_err(|_| bad(format!("tensor '{name}' is missing")))?;
-        if view.dtype() != Dtype::F32 {
-            return Err(bad(format!(
-                "tensor '{name}' is {:?}, expected F32",
-                view.dtype()
-            )));
-        }
-        if view.shape() != shape {
-            return Err(bad(format!(
-                "tensor '{name}' has shape {:?}, expected {shape:?}",
-                view.shape()
-            )));
-        }
-        let values: Vec<f32> = view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let values = file.values(name, shape)?;
         if !values.iter().all(|v| v.is_finite()) {
-            return Err(bad(format!("tensor '{name}' holds NaN or infinite values")));
+            let message = format!("tensor '{name}' holds NaN or infinite values");
+            return Err(Error::bad_file(path, message));
         }
         Ok(values)
     };
