@@ -72,7 +72,7 @@ def main():
     print(json.dumps({
         "framework": f"jax {jax.__version__}", "hidden": hidden, "batch_size": args.batch_size,
         "seconds_per_epoch": seconds, "median": statistics.median(seconds[1:] or seconds),
-        "test_mse_after": float(loss(params, test)), "epochs": args.epochs,
+        "test_mse_after": float(loss(params, test)), "epochs": args.epochs, "images": len(x_all),
         "note": "median excludes the first epoch (jit compilation, and a new shape for the last partial batch)",
     }))
 

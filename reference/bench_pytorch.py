@@ -60,7 +60,7 @@ def main():
     print(json.dumps({
         "framework": f"pytorch {torch.__version__}", "hidden": hidden, "batch_size": args.batch_size,
         "threads": args.threads, "seconds_per_epoch": seconds, "median": statistics.median(seconds),
-        "test_mse_after": test_mse, "epochs": args.epochs,
+        "test_mse_after": test_mse, "epochs": args.epochs, "images": len(x_all),
     }))
 
 
