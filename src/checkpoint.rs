@@ -126,7 +126,7 @@ impl<'a> Tensors<'a> {
             offset += bytes.len();
         }
         let mut header = serde_json::to_string(&header).expect("header serialises");
-        while header.len() % 8 != 0 {
+        while !header.len().is_multiple_of(8) {
             header.push(' '); // the format pads the header to 8 bytes with spaces
         }
         write_atomic_with(path, |file| {

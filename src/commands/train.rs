@@ -189,7 +189,7 @@ impl Session {
 
     /// Takes the pictures' snapshot after every `--frames-every`-th epoch and the last.
     fn snapshot_if_drawn(&mut self, epoch: usize, val_loss: f64) -> Result<()> {
-        if epoch % self.config.frames_every == 0 || epoch == self.config.epochs {
+        if epoch.is_multiple_of(self.config.frames_every) || epoch == self.config.epochs {
             self.snapshot(epoch, val_loss)?;
         }
         Ok(())

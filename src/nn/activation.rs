@@ -49,15 +49,21 @@ impl Activation {
 
 /// `A = f(Z)`, in place: `values` holds Z on entry and A on return. values: (B, O).
 pub fn activation_forward(activation: Activation, values: ArrayViewMut2<f32>) {
-    let f: fn(f32) -> f32 = match activation {
-        Activation::Identity => return,
-        // Written so that NaN passes through (f32::max would turn it into 0 and
-        // hide a diverging run).
-        Activation::Relu => |z| if z < 0.0 { 0.0 } else { z },
-        Activation::LeakyRelu => |z| if z > 0.0 { z } else { LEAKY_SLOPE * z },
-        Activation::Sigmoid => sigmoid,
-        Activation::Tanh => f32::tanh,
-    };
+    match activation {
+        Activation::Identity => {}
+        Activation::Relu => map_in_place(values, |z| if z < 0.0 { 0.0 } else { z }),
+        Activation::LeakyRelu => {
+            map_in_place(values, |z| if z > 0.0 { z } else { LEAKY_SLOPE * z })
+        }
+        Activation::Sigmoid => map_in_place(values, sigmoid),
+        Activation::Tanh => map_in_place(values, f32::tanh),
+    }
+}
+
+/// `v = f(v)` for every element, on all threads when there are many. Generic
+/// over `f` (not a function pointer) so that each activation's loop is compiled
+/// on its own and simple ones become vector instructions.
+fn map_in_place(values: ArrayViewMut2<f32>, f: impl Fn(f32) -> f32 + Sync + Send) {
     let zip = Zip::from(values);
     if zip.size() >= PARALLEL_MIN_ELEMENTS {
         zip.par_for_each(|v| *v = f(*v));
@@ -78,13 +84,24 @@ pub fn activation_backward(
         output.dim(),
         "activation_backward: shapes differ"
     );
-    let derivative: fn(f32) -> f32 = match activation {
-        Activation::Identity => return,
-        Activation::Relu => |a| if a > 0.0 { 1.0 } else { 0.0 },
-        Activation::LeakyRelu => |a| if a > 0.0 { 1.0 } else { LEAKY_SLOPE },
-        Activation::Sigmoid => |a| a * (1.0 - a),
-        Activation::Tanh => |a| 1.0 - a * a,
-    };
+    match activation {
+        Activation::Identity => {}
+        Activation::Relu => scale_in_place(grad, output, |a| if a > 0.0 { 1.0 } else { 0.0 }),
+        Activation::LeakyRelu => {
+            scale_in_place(grad, output, |a| if a > 0.0 { 1.0 } else { LEAKY_SLOPE })
+        }
+        Activation::Sigmoid => scale_in_place(grad, output, |a| a * (1.0 - a)),
+        Activation::Tanh => scale_in_place(grad, output, |a| 1.0 - a * a),
+    }
+}
+
+/// `g = g · f'(a)` for every element (the derivative written in terms of the
+/// output `a`), on all threads when there are many.
+fn scale_in_place(
+    grad: ArrayViewMut2<f32>,
+    output: ArrayView2<f32>,
+    derivative: impl Fn(f32) -> f32 + Sync + Send,
+) {
     let zip = Zip::from(grad).and(&output);
     if zip.size() >= PARALLEL_MIN_ELEMENTS {
         zip.par_for_each(|g, &a| *g *= derivative(a));

@@ -1,32 +1,68 @@
-//! The one matrix product everything uses: `C = A·B + β·C`, split over the rows
-//! of `C` across rayon's threads when the product is large enough.
-//!
-//! Each thread computes a fixed band of rows (or columns) with matrixmultiply's single-thread
-//! kernel (AVX-512 or AVX2, picked at run time). No two threads write the same
-//! element and every element's sum runs in the same order, so the result does not
-//! depend on timing: the same inputs and thread count give bit-identical outputs.
+//! The one matrix product everything uses: `C = A·B + β·C` (β is 0 or 1).
 //!
 //! The three products of a dense layer all have this form:
 //! forward `Y = X·W`, input gradient `dX = dY·Wᵀ`, weight gradient `dW = Xᵀ·dY`.
-//! Transposed operands are strided views (`.t()`), never copies.
+//! Transposed operands are strided views (`.t()`); packing reads them in place.
+//!
+//! How it is computed (the layout of GotoBLAS/BLIS, in two steps):
+//!
+//! ```text
+//! 1. pack   A (M×K) into slivers of MR = 6 rows,   each stored k-major: a[p·6 + i]
+//!           B (K×N) into slivers of NR = 16|32 columns, each stored k-major: b[p·NR + j]
+//!           (zero-padded at the bottom and right edges; slivers packed in parallel)
+//!
+//!                 K                        N
+//!           ┌───────────┐            ┌──┬──┬──┬──┐
+//!         6 │ A sliver 0│          K │B0│B1│B2│..│  each Bj: K × NR
+//!         6 │ A sliver 1│            │  │  │  │  │
+//!           │    ...    │            └──┴──┴──┴──┘
+//!           └───────────┘
+//!
+//! 2. multiply: C is cut into blocks of MC rows × a run of B slivers; each block is
+//!    one task for a thread. Inside a block, for each KC-long piece of K:
+//!      for each B sliver j (KC × NR floats: stays in L1)
+//!        for each A sliver i of the block (KC × 6 floats, the block's A stays in L2)
+//!          C[i, j] tile (6 × NR) += A sliver i · B sliver j      (kernel.rs)
+//! ```
+//!
+//! Each element of `C` is summed in the same order (p = 0..K, KC at a time)
+//! whoever computes it, so the result does not depend on the thread count or on
+//! timing: the same inputs give bit-identical outputs.
 
-use ndarray::linalg::general_mat_mul;
-use ndarray::{ArrayView2, ArrayViewMut2, Axis};
+use std::cell::RefCell;
+
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
+use rayon::prelude::*;
+
+use super::kernel::{self, microkernel, Isa, Tile, MR};
 
 /// Below this many floating-point operations a product runs on one thread:
 /// splitting a small product costs more in synchronisation than it saves.
-const PARALLEL_MIN_FLOPS: usize = 4_000_000;
+const PARALLEL_MIN_FLOPS: usize = 2_000_000;
 
-/// `C = A·B + β·C`.
+/// The length of K multiplied per kernel call: a B sliver of KC × NR floats
+/// (16 KB on AVX2) stays in the L1 cache while it meets every A sliver of a block.
+const KC: usize = 256;
+
+/// Rows of C per task: the block's packed A (MC × KC floats, 48 KB) stays in L2.
+const MC: usize = 8 * MR;
+
+/// `C = A·B + β·C`, with the instruction set picked at run time ([`kernel::selected`]).
 ///
-/// a: (M, K), b: (K, N), c: (M, N). With β = 0, `C` is overwritten; with β = 1 the
-/// product is added to it.
-///
-/// matrixmultiply copies ("packs") both operands into cache-friendly panels.
-/// Splitting C by rows makes every thread pack all of B; splitting by columns
-/// makes every thread pack all of A. So we split along the side that makes the
-/// *smaller* operand the one packed twice.
+/// a: (M, K), b: (K, N), c: (M, N). With β = 0, `C` is overwritten (whatever it
+/// held, NaN included); with β = 1 the product is added to it.
 pub fn matmul(a: ArrayView2<f32>, b: ArrayView2<f32>, beta: f32, c: ArrayViewMut2<f32>) {
+    matmul_with(kernel::selected(), a, b, beta, c);
+}
+
+/// [`matmul`] with a given instruction set (tests run every set the CPU has).
+pub fn matmul_with(
+    isa: Isa,
+    a: ArrayView2<f32>,
+    b: ArrayView2<f32>,
+    beta: f32,
+    mut c: ArrayViewMut2<f32>,
+) {
     let (m, k) = a.dim();
     let n = b.ncols();
     assert_eq!(
@@ -36,49 +72,211 @@ pub fn matmul(a: ArrayView2<f32>, b: ArrayView2<f32>, beta: f32, c: ArrayViewMut
         b.nrows()
     );
     assert_eq!(c.dim(), (m, n), "matmul: C has the wrong shape");
-    let threads = rayon::current_num_threads();
-    let split = if m * k <= k * n { Axis(1) } else { Axis(0) };
-    let len = c.len_of(split);
-    if threads == 1 || 2 * m * k * n < PARALLEL_MIN_FLOPS || len < 16 * threads {
-        let mut c = c;
-        general_mat_mul(1.0, &a, &b, beta, &mut c);
+    assert!(beta == 0.0 || beta == 1.0, "matmul: β must be 0 or 1");
+    assert!(isa.is_supported(), "matmul: this CPU lacks {}", isa.name());
+    if m == 0 || n == 0 {
         return;
     }
-    // Bands of a multiple of 8 rows or columns (the kernel's tile width).
-    let band = len.div_ceil(threads).div_ceil(8) * 8;
-    matmul_bands(a, b, beta, c, split, band);
+    if k == 0 {
+        if beta == 0.0 {
+            c.fill(0.0);
+        }
+        return;
+    }
+    if n > 1 && c.strides()[1] != 1 {
+        // The kernel writes rows of contiguous floats; any other C goes through a copy.
+        let mut product = Array2::zeros((m, n));
+        matmul_with(isa, a, b, 0.0, product.view_mut());
+        Zip::from(&mut c)
+            .and(&product)
+            .for_each(|c, &p| *c = beta * *c + p);
+        return;
+    }
+    let threads = if 2 * m * k * n < PARALLEL_MIN_FLOPS {
+        1
+    } else {
+        rayon::current_num_threads()
+    };
+    PACKED.with(|buffers| match buffers.try_borrow_mut() {
+        Ok(mut buffers) => multiply(isa, a, b, beta, c, &mut buffers, threads),
+        // Re-entered on this thread (a product inside a product's task): fresh buffers.
+        Err(_) => multiply(isa, a, b, beta, c, &mut Packed::default(), threads),
+    });
 }
 
-/// Splits `C` into bands of `band` rows (`Axis(0)`, with A) or columns
-/// (`Axis(1)`, with B) and multiplies the bands in parallel (binary splitting
-/// with `rayon::join`: no allocation).
-fn matmul_bands(
+/// The packed copies of A and B, kept between products so that each product
+/// does not allocate (and page-fault in) a megabyte.
+#[derive(Default)]
+struct Packed {
+    a: Vec<f32>,
+    b: Vec<f32>,
+}
+
+thread_local! {
+    static PACKED: RefCell<Packed> = RefCell::new(Packed::default());
+}
+
+/// A raw pointer that tasks on other threads may use: each task writes its own
+/// rectangle of C, and no two rectangles overlap.
+#[derive(Clone, Copy)]
+struct SharedC(*mut f32);
+unsafe impl Send for SharedC {}
+unsafe impl Sync for SharedC {}
+
+impl SharedC {
+    /// The pointer (a method, so that closures capture the `Sync` wrapper).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+fn multiply(
+    isa: Isa,
     a: ArrayView2<f32>,
     b: ArrayView2<f32>,
     beta: f32,
     mut c: ArrayViewMut2<f32>,
-    split: Axis,
-    band: usize,
+    packed: &mut Packed,
+    threads: usize,
 ) {
-    let len = c.len_of(split);
-    if len <= band {
-        general_mat_mul(1.0, &a, &b, beta, &mut c);
-        return;
-    }
-    let mid = (len.div_ceil(band) / 2) * band;
-    let (c1, c2) = c.split_at(split, mid);
-    if split == Axis(0) {
-        let (a1, a2) = a.split_at(Axis(0), mid);
-        rayon::join(
-            || matmul_bands(a1, b, beta, c1, split, band),
-            || matmul_bands(a2, b, beta, c2, split, band),
-        );
+    let (m, k) = a.dim();
+    let n = b.ncols();
+    let nr = isa.nr();
+    let (a_slivers, b_slivers) = (m.div_ceil(MR), n.div_ceil(nr));
+    packed.a.resize(a_slivers * MR * k, 0.0);
+    packed.b.resize(b_slivers * nr * k, 0.0);
+    let pack_a = |buffer: &mut [f32]| pack::<MR>(buffer, a, threads);
+    let pack_b = |buffer: &mut [f32]| match nr {
+        16 => pack::<16>(buffer, b.t(), threads),
+        32 => pack::<32>(buffer, b.t(), threads),
+        _ => unreachable!("tiles are 16 or 32 wide"),
+    };
+    if threads > 1 {
+        rayon::join(|| pack_a(&mut packed.a), || pack_b(&mut packed.b));
     } else {
-        let (b1, b2) = b.split_at(Axis(1), mid);
-        rayon::join(
-            || matmul_bands(a, b1, beta, c1, split, band),
-            || matmul_bands(a, b2, beta, c2, split, band),
-        );
+        pack_a(&mut packed.a);
+        pack_b(&mut packed.b);
+    }
+
+    // Tasks: blocks of MC rows × runs of B slivers, about 4 per thread.
+    let row_blocks = m.div_ceil(MC);
+    let runs = (4 * threads).div_ceil(row_blocks).clamp(1, b_slivers);
+    let run_len = b_slivers.div_ceil(runs);
+    let row_stride = c.strides()[0] as usize;
+    let out = SharedC(c.as_mut_ptr());
+    let (pa, pb) = (&packed.a[..], &packed.b[..]);
+    let task = |t: usize| {
+        let rows = (t / runs) * MC..((t / runs + 1) * MC).min(m);
+        let cols = (t % runs) * run_len * nr..((t % runs + 1) * run_len * nr).min(n);
+        multiply_block(isa, pa, pb, k, rows, cols, beta, out.get(), row_stride);
+    };
+    let tasks = row_blocks * runs;
+    if threads > 1 {
+        (0..tasks).into_par_iter().for_each(task);
+    } else {
+        (0..tasks).for_each(task);
+    }
+}
+
+/// Packs the rows of `src` (R×K: A itself, or Bᵀ) into slivers of `W` rows,
+/// each stored k-major (`sliver[p·W + t] = src[W·s + t, p]`), zero-padded.
+/// `W` is a constant so that the copies of one column compile to vector moves.
+fn pack<const W: usize>(buffer: &mut [f32], src: ArrayView2<f32>, threads: usize) {
+    let (rows, k) = src.dim();
+    let (row_stride, k_stride) = (src.strides()[0], src.strides()[1]);
+    let base = src.as_ptr() as usize;
+    let pack_one = |(s, sliver): (usize, &mut [f32])| {
+        let valid = W.min(rows - s * W);
+        let first = (base as *const f32).wrapping_offset((s * W) as isize * row_stride);
+        // SAFETY: every element read is (row < rows, p < k) inside `src`; the
+        // sliver holds k · W floats.
+        unsafe {
+            if valid < W {
+                pack_partial_sliver(sliver, first, row_stride, k_stride, valid, W);
+            } else if row_stride == 1 {
+                // Column p of the sliver is contiguous in `src`: copy it whole.
+                for (p, column) in sliver.chunks_exact_mut(W).enumerate() {
+                    let from = first.offset(p as isize * k_stride);
+                    for (t, x) in column.iter_mut().enumerate() {
+                        *x = *from.add(t);
+                    }
+                }
+            } else {
+                // Walk the sliver's W rows side by side, one column at a time.
+                let row: [*const f32; W] =
+                    std::array::from_fn(|t| first.offset(t as isize * row_stride));
+                for (p, column) in sliver.chunks_exact_mut(W).enumerate() {
+                    let at = p as isize * k_stride;
+                    for (x, r) in column.iter_mut().zip(&row) {
+                        *x = *r.offset(at);
+                    }
+                }
+            }
+        }
+    };
+    if threads > 1 {
+        buffer.par_chunks_mut(W * k).enumerate().for_each(pack_one);
+    } else {
+        buffer.chunks_mut(W * k).enumerate().for_each(pack_one);
+    }
+}
+
+/// The last sliver on an edge: `valid` real rows, the rest zeros.
+///
+/// # Safety
+/// `first` and the strides address `valid` rows of `sliver.len() / width` elements.
+unsafe fn pack_partial_sliver(
+    sliver: &mut [f32],
+    first: *const f32,
+    row_stride: isize,
+    k_stride: isize,
+    valid: usize,
+    width: usize,
+) {
+    for (p, column) in sliver.chunks_exact_mut(width).enumerate() {
+        for (t, x) in column.iter_mut().enumerate() {
+            *x = if t < valid {
+                *first.offset(t as isize * row_stride + p as isize * k_stride)
+            } else {
+                0.0
+            };
+        }
+    }
+}
+
+/// Computes `C[rows, cols] (+)= A[rows, :] · B[:, cols]` from the packed slivers.
+#[allow(clippy::too_many_arguments)]
+fn multiply_block(
+    isa: Isa,
+    packed_a: &[f32],
+    packed_b: &[f32],
+    k: usize,
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+    beta: f32,
+    c: *mut f32,
+    row_stride: usize,
+) {
+    let nr = isa.nr();
+    for kc_start in (0..k).step_by(KC) {
+        let kc = KC.min(k - kc_start);
+        for col in cols.clone().step_by(nr) {
+            let b = packed_b[(col / nr) * nr * k + kc_start * nr..].as_ptr();
+            for row in rows.clone().step_by(MR) {
+                let a = packed_a[(row / MR) * MR * k + kc_start * MR..].as_ptr();
+                let tile = Tile {
+                    // SAFETY: (row, col) is inside C, whose rows are `row_stride` apart.
+                    c: unsafe { c.add(row * row_stride + col) },
+                    row_stride,
+                    rows: MR.min(rows.end - row),
+                    cols: nr.min(cols.end - col),
+                    accumulate: kc_start > 0 || beta == 1.0,
+                };
+                // SAFETY: the slivers hold kc·MR and kc·nr floats from these offsets,
+                // the tile is this task's alone, and `isa` was checked by the caller.
+                unsafe { microkernel(isa, kc, a, b, &tile) };
+            }
+        }
     }
 }
 
@@ -104,6 +302,73 @@ mod tests {
         Array2::from_shape_fn((rows, cols), |(i, j)| {
             (((i * 31 + j * 17 + salt * 7) % 23) as f32 - 11.0) / 11.0
         })
+    }
+
+    /// Largest absolute difference from the f64 reference, plus `offset`.
+    fn max_error(c: &Array2<f32>, expected: &Array2<f64>) -> f64 {
+        (&c.mapv(f64::from) - expected)
+            .mapv(f64::abs)
+            .fold(0.0, |m: f64, &x| m.max(x))
+    }
+
+    #[test]
+    fn every_instruction_set_matches_the_reference_on_edges_transposes_and_beta() {
+        // Shapes that hit partial tiles on every side, K longer than KC, and tiny ones.
+        let shapes = [
+            (301, 97, 203),
+            (1, 1, 1),
+            (7, 300, 33),
+            (128, 784, 64),
+            (13, 5, 1),
+        ];
+        for isa in Isa::supported() {
+            for (salt, &(m, k, n)) in shapes.iter().enumerate() {
+                let a = pseudo_random(m, k, salt);
+                let b = pseudo_random(k, n, salt + 1);
+                let expected = reference(&a, &b);
+                let mut c = Array2::<f32>::from_elem((m, n), f32::NAN);
+                matmul_with(isa, a.view(), b.view(), 0.0, c.view_mut());
+                let err = max_error(&c, &expected);
+                assert!(err < 1e-3, "{isa:?} {m}×{k}×{n}, β=0: max error {err}");
+
+                let mut c = Array2::<f32>::from_elem((m, n), 0.5);
+                matmul_with(isa, a.view(), b.view(), 1.0, c.view_mut());
+                let err = max_error(&c, &(&expected + 0.5));
+                assert!(err < 1e-3, "{isa:?} {m}×{k}×{n}, β=1: max error {err}");
+
+                // Both operands as transposed (strided) views, and a column-major C.
+                let (at, bt) = (a.t().to_owned(), b.t().to_owned());
+                let mut c = Array2::<f32>::zeros((n, m)).reversed_axes();
+                matmul_with(isa, at.t(), bt.t(), 0.0, c.view_mut());
+                let err = max_error(&c, &expected);
+                assert!(
+                    err < 1e-3,
+                    "{isa:?} {m}×{k}×{n}, transposed: max error {err}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count_and_vector_sets_agree_bit_for_bit() {
+        let a = pseudo_random(256, 784, 3);
+        let b = pseudo_random(784, 512, 4);
+        let run = |isa: Isa, threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut c = Array2::<f32>::zeros((256, 512));
+            pool.install(|| matmul_with(isa, a.view(), b.view(), 0.0, c.view_mut()));
+            c
+        };
+        for isa in Isa::supported() {
+            assert_eq!(run(isa, 1), run(isa, 3), "{isa:?}: 1 and 3 threads differ");
+        }
+        // AVX2 and AVX-512 both sum with one fused multiply-add per term, in order.
+        if Isa::Avx512.is_supported() && Isa::Avx2.is_supported() {
+            assert_eq!(run(Isa::Avx512, 2), run(Isa::Avx2, 2));
+        }
     }
 
     #[test]

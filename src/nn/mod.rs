@@ -5,6 +5,7 @@
 
 pub mod activation;
 pub mod dense;
+pub mod kernel;
 pub mod loss;
 pub mod matmul;
 pub mod softmax;
