@@ -124,6 +124,9 @@ pub struct SummaryConfig {
     pub flags: TrainConfig,
     pub init: &'static str,
     pub optimizer: &'static str,
+    /// The matrix-product kernel that ran: "avx512", "avx2" or "portable"
+    /// (chosen at run time; `MNIST_AE_SIMD` overrides).
+    pub simd: &'static str,
 }
 
 /// `summary.json`, pretty-printed.

@@ -101,11 +101,12 @@ impl Rule {
             .zip(g.par_chunks(CHUNK))
             .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)))
             .for_each(|((p, g), (m, v))| {
-                for i in 0..p.len() {
-                    m[i] = self.beta1 * m[i] + (1.0 - self.beta1) * g[i];
-                    v[i] = self.beta2 * v[i] + (1.0 - self.beta2) * g[i] * g[i];
-                    let denom = v[i].sqrt() / self.sqrt_bias_correction2 + self.eps;
-                    p[i] -= self.step_size * m[i] / denom;
+                let moments = m.iter_mut().zip(v.iter_mut());
+                for ((p, &g), (m, v)) in p.iter_mut().zip(g).zip(moments) {
+                    *m = self.beta1 * *m + (1.0 - self.beta1) * g;
+                    *v = self.beta2 * *v + (1.0 - self.beta2) * g * g;
+                    let denom = v.sqrt() / self.sqrt_bias_correction2 + self.eps;
+                    *p -= self.step_size * *m / denom;
                 }
             });
     }

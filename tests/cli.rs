@@ -286,3 +286,43 @@ fn gradcheck_subcommand_prints_a_row_per_tensor_and_passes() {
     assert!(rows.iter().all(|r| r.ends_with("OK")), "{stdout}");
     assert!(stdout.contains("verdict: OK"), "{stdout}");
 }
+
+/// `MNIST_AE_SIMD` forces a kernel (summary.json names the one that ran), and
+/// every kernel this CPU has trains to the same loss up to float rounding.
+#[test]
+fn the_simd_override_is_obeyed_and_every_kernel_trains_alike() {
+    let data = tempfile::tempdir().unwrap();
+    write_dataset(data.path(), 200, 40);
+    let kernels: Vec<&str> = mnist_autoencoder::nn::kernel::Isa::supported()
+        .into_iter()
+        .map(|isa| isa.name())
+        .collect();
+    let mut losses = Vec::new();
+    for kernel in &kernels {
+        let out = tempfile::tempdir().unwrap();
+        let mut command = binary();
+        command.env("MNIST_AE_SIMD", kernel).args(QUICK).args([
+            "--hidden",
+            "40",
+            "--data-dir",
+            data.path().to_str().unwrap(),
+            "--out-dir",
+            out.path().to_str().unwrap(),
+        ]);
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{kernel}: {output:?}");
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.path().join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(summary["config"]["simd"], *kernel);
+        losses.push(summary["test_mse"].as_f64().unwrap());
+    }
+    for (kernel, loss) in kernels.iter().zip(&losses) {
+        let relative = (loss - losses[0]).abs() / losses[0];
+        assert!(
+            relative < 1e-4,
+            "{kernel}: test_mse {loss} vs {}",
+            losses[0]
+        );
+    }
+}

@@ -541,6 +541,7 @@ fn summary(
             flags,
             init: "uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases, as torch.nn.Linear",
             optimizer: "adam(beta1=0.9, beta2=0.999, eps=1e-8, bias-corrected)",
+            simd: crate::nn::kernel::selected().name(),
         },
     }
 }
@@ -566,7 +567,7 @@ fn print_setup(config: &TrainConfig, splits: &Splits, arch: &Architecture) {
         String::new()
     };
     println!(
-        "model: {} {} ({} parameters), loss {loss}{noise}, Adam lr {}, batch {}, {} epochs, {} threads, seed {}",
+        "model: {} {} ({} parameters), loss {loss}{noise}, Adam lr {}, batch {}, {} epochs, {} threads ({} kernel), seed {}",
         arch.kind.name(),
         arch.describe(),
         crate::model::Params::zeros(arch).len(),
@@ -574,6 +575,7 @@ fn print_setup(config: &TrainConfig, splits: &Splits, arch: &Architecture) {
         config.batch_size,
         config.epochs,
         config.thread_count(),
+        crate::nn::kernel::selected().name(),
         config.seed
     );
 }

@@ -181,43 +181,66 @@ fn multiply(
 /// Packs the rows of `src` (R×K: A itself, or Bᵀ) into slivers of `W` rows,
 /// each stored k-major (`sliver[p·W + t] = src[W·s + t, p]`), zero-padded.
 /// `W` is a constant so that the copies of one column compile to vector moves.
+///
+/// Slivers are packed in groups of about 128 rows of `src`: when a column of
+/// `src` is contiguous, each step reads 512 contiguous bytes of it instead of
+/// W floats a page apart.
 fn pack<const W: usize>(buffer: &mut [f32], src: ArrayView2<f32>, threads: usize) {
     let (rows, k) = src.dim();
     let (row_stride, k_stride) = (src.strides()[0], src.strides()[1]);
     let base = src.as_ptr() as usize;
-    let pack_one = |(s, sliver): (usize, &mut [f32])| {
-        let valid = W.min(rows - s * W);
-        let first = (base as *const f32).wrapping_offset((s * W) as isize * row_stride);
-        // SAFETY: every element read is (row < rows, p < k) inside `src`; the
-        // sliver holds k · W floats.
+    let group = (128 / W).max(1);
+    let pack_group = |(g, slivers): (usize, &mut [f32])| {
+        let first_sliver = g * group;
+        let sliver_start = |s: usize| {
+            (base as *const f32).wrapping_offset(((first_sliver + s) * W) as isize * row_stride)
+        };
+        let valid = |s: usize| W.min(rows - (first_sliver + s) * W);
+        let count = slivers.len() / (W * k);
+        let full = (0..count).take_while(|&s| valid(s) == W).count();
+        // SAFETY: every element read is (row < rows, p < k) inside `src`; each
+        // sliver holds k · W floats of `slivers`.
         unsafe {
-            if valid < W {
-                pack_partial_sliver(sliver, first, row_stride, k_stride, valid, W);
-            } else if row_stride == 1 {
-                // Column p of the sliver is contiguous in `src`: copy it whole.
-                for (p, column) in sliver.chunks_exact_mut(W).enumerate() {
-                    let from = first.offset(p as isize * k_stride);
-                    for (t, x) in column.iter_mut().enumerate() {
-                        *x = *from.add(t);
+            if row_stride == 1 {
+                // Column p of each sliver is contiguous in `src`, and so are
+                // the group's columns p one after another: copy them in turn.
+                for p in 0..k {
+                    for s in 0..full {
+                        let from = sliver_start(s).offset(p as isize * k_stride);
+                        let to = slivers.as_mut_ptr().add(s * W * k + p * W);
+                        std::ptr::copy_nonoverlapping(from, to, W);
                     }
                 }
             } else {
-                // Walk the sliver's W rows side by side, one column at a time.
-                let row: [*const f32; W] =
-                    std::array::from_fn(|t| first.offset(t as isize * row_stride));
-                for (p, column) in sliver.chunks_exact_mut(W).enumerate() {
-                    let at = p as isize * k_stride;
-                    for (x, r) in column.iter_mut().zip(&row) {
-                        *x = *r.offset(at);
+                for (s, sliver) in slivers.chunks_exact_mut(W * k).take(full).enumerate() {
+                    // Walk the sliver's W rows side by side, one column at a time.
+                    let first = sliver_start(s);
+                    let row: [*const f32; W] =
+                        std::array::from_fn(|t| first.offset(t as isize * row_stride));
+                    for (p, column) in sliver.chunks_exact_mut(W).enumerate() {
+                        let at = p as isize * k_stride;
+                        for (x, r) in column.iter_mut().zip(&row) {
+                            *x = *r.offset(at);
+                        }
                     }
                 }
+            }
+            for s in full..count {
+                let sliver = &mut slivers[s * W * k..(s + 1) * W * k];
+                pack_partial_sliver(sliver, sliver_start(s), row_stride, k_stride, valid(s), W);
             }
         }
     };
     if threads > 1 {
-        buffer.par_chunks_mut(W * k).enumerate().for_each(pack_one);
+        buffer
+            .par_chunks_mut(group * W * k)
+            .enumerate()
+            .for_each(pack_group);
     } else {
-        buffer.chunks_mut(W * k).enumerate().for_each(pack_one);
+        buffer
+            .chunks_mut(group * W * k)
+            .enumerate()
+            .for_each(pack_group);
     }
 }
 
@@ -258,8 +281,11 @@ fn multiply_block(
     row_stride: usize,
 ) {
     let nr = isa.nr();
-    for kc_start in (0..k).step_by(KC) {
-        let kc = KC.min(k - kc_start);
+    // K in pieces of equal length, at most KC (784 = 4 × 196, not 3 × 256 + 16:
+    // a short last piece would spend its time loading and storing C).
+    let piece = k.div_ceil(k.div_ceil(KC));
+    for kc_start in (0..k).step_by(piece) {
+        let kc = piece.min(k - kc_start);
         for col in cols.clone().step_by(nr) {
             let b = packed_b[(col / nr) * nr * k + kc_start * nr..].as_ptr();
             for row in rows.clone().step_by(MR) {
