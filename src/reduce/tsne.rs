@@ -69,6 +69,9 @@ impl TsneOptions {
 pub fn affinities(x: ArrayView2<f32>, perplexity: f64) -> Array2<f32> {
     let n = x.nrows();
     let squared_norms: Vec<f32> = x.rows().into_iter().map(|r| r.dot(&r)).collect();
+    // ‖xᵢ − xⱼ‖² = ‖xᵢ‖² + ‖xⱼ‖² − 2·xᵢ·xⱼ, with every xᵢ·xⱼ from one product X·Xᵀ.
+    let mut dots = Array2::<f32>::zeros((n, n));
+    crate::nn::matmul::matmul(x, x.t(), 0.0, dots.view_mut());
     let mut conditional = Array2::<f32>::zeros((n, n));
     conditional
         .axis_iter_mut(Axis(0))
@@ -76,10 +79,7 @@ pub fn affinities(x: ArrayView2<f32>, perplexity: f64) -> Array2<f32> {
         .enumerate()
         .for_each(|(i, mut row)| {
             let distances: Vec<f64> = (0..n)
-                .map(|j| {
-                    (squared_norms[i] + squared_norms[j] - 2.0 * x.row(i).dot(&x.row(j))).max(0.0)
-                        as f64
-                })
+                .map(|j| (squared_norms[i] + squared_norms[j] - 2.0 * dots[[i, j]]).max(0.0) as f64)
                 .collect();
             let p = calibrated_row(&distances, i, perplexity);
             row.iter_mut().zip(p).for_each(|(r, v)| *r = v as f32);
@@ -92,31 +92,34 @@ pub fn affinities(x: ArrayView2<f32>, perplexity: f64) -> Array2<f32> {
 
 /// p(j|i) for one row, by binary search on the precision β so that the entropy
 /// H = −Σ p log p equals ln(perplexity).
+///
+/// The exponentials are f32 ([`crate::nn::activation::exp`], a loop the compiler
+/// vectorises) and the sums f64 in eight interleaved partial sums: this search
+/// runs for every row of every animation frame, and library `exp` calls in f64
+/// were most of the figures' time.
 fn calibrated_row(distances: &[f64], i: usize, perplexity: f64) -> Vec<f64> {
     let target = perplexity.ln();
     let (mut beta, mut low, mut high) = (1.0f64, 0.0f64, f64::INFINITY);
-    let mut p = vec![0.0; distances.len()];
     let min_d = distances
         .iter()
         .enumerate()
         .filter(|&(j, _)| j != i)
         .map(|(_, &d)| d)
         .fold(f64::INFINITY, f64::min);
+    // Distances from the nearest neighbour, in f32 like the codes they came from.
+    let shifted: Vec<f32> = distances.iter().map(|&d| (d - min_d) as f32).collect();
+    let mut p = vec![0.0f32; distances.len()];
+    let mut sum = 1.0;
     for _ in 0..100 {
-        let mut sum = 0.0;
-        let mut weighted = 0.0;
-        for (j, (&d, pj)) in distances.iter().zip(p.iter_mut()).enumerate() {
-            *pj = if j == i {
-                0.0
-            } else {
-                (-beta * (d - min_d)).exp()
-            };
-            sum += *pj;
-            weighted += *pj * (d - min_d);
-        }
+        let b = beta as f32;
+        p.iter_mut()
+            .zip(&shifted)
+            .for_each(|(pj, &d)| *pj = crate::nn::activation::exp(-b * d));
+        p[i] = 0.0;
+        let (total, weighted) = sums(&p, &shifted);
+        sum = total;
         // H = ln Σ + β·E[d − min_d]
         let entropy = sum.ln() + beta * weighted / sum;
-        p.iter_mut().for_each(|v| *v /= sum);
         if (entropy - target).abs() < 1e-5 {
             break;
         }
@@ -132,7 +135,25 @@ fn calibrated_row(distances: &[f64], i: usize, perplexity: f64) -> Vec<f64> {
             beta = (beta + low) / 2.0;
         }
     }
-    p
+    p.iter().map(|&v| v as f64 / sum).collect()
+}
+
+/// (Σ p, Σ p·d) in f64, in eight interleaved partial sums (a fixed order).
+fn sums(p: &[f32], d: &[f32]) -> (f64, f64) {
+    let (mut total, mut weighted) = ([0.0f64; 8], [0.0f64; 8]);
+    let (p_chunks, d_chunks) = (p.chunks_exact(8), d.chunks_exact(8));
+    let (p_tail, d_tail) = (p_chunks.remainder(), d_chunks.remainder());
+    for (p, d) in p_chunks.zip(d_chunks) {
+        for k in 0..8 {
+            total[k] += p[k] as f64;
+            weighted[k] += p[k] as f64 * d[k] as f64;
+        }
+    }
+    for (k, (&p, &d)) in p_tail.iter().zip(d_tail).enumerate() {
+        total[k] += p as f64;
+        weighted[k] += p as f64 * d as f64;
+    }
+    (total.iter().sum(), weighted.iter().sum())
 }
 
 /// Embeds the points whose affinities are `p` (N, N) in 2-D: from `init` (N, 2)
