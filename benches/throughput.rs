@@ -13,7 +13,8 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use mnist_autoencoder::data::idx::parse_idx;
 use mnist_autoencoder::model::Architecture;
-use mnist_autoencoder::nn::matmul::matmul;
+use mnist_autoencoder::nn::kernel::Isa;
+use mnist_autoencoder::nn::matmul::{matmul, matmul_with};
 use mnist_autoencoder::nn::LossKind;
 use mnist_autoencoder::parallel::build_pool;
 use mnist_autoencoder::reduce::tsne::{affinities, embed, TsneOptions};
@@ -28,7 +29,7 @@ use ndarray_rand::RandomExt;
 /// (name, hidden widths, batch size).
 const MODELS: &[(&str, &[usize], usize)] = &[
     ("small", &[128, 64], 128),
-    ("default", &[512, 256], 128),
+    ("default", &[384, 192], 128),
     ("wide", &[1024, 512], 256),
 ];
 
@@ -78,6 +79,32 @@ fn matrix_products(c: &mut Criterion) {
             });
             group.bench_function(BenchmarkId::new("input grad dX=dY·Wᵀ", &shape), |b| {
                 pool.install(|| b.iter(|| matmul(dy.view(), w.t(), 0.0, dx.view_mut())))
+            });
+        }
+    }
+    group.finish();
+}
+
+/// Every kernel this CPU can run (`Isa::supported`), on the wide model's largest
+/// product and on the 1024×1024×1024 product that reference/bench_gemm_numpy.py
+/// times for numpy + OpenBLAS (the "percent of the machine's GEMM" yardstick).
+fn kernels(c: &mut Criterion) {
+    let pool = build_pool(threads()).unwrap();
+    let mut group = c.benchmark_group("kernel");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500));
+    for (m, k, n) in [(256, 784, 1024), (1024, 1024, 1024)] {
+        let (a, b) = (random(m, k, 4), random(k, n, 5));
+        let mut out = Array2::zeros((m, n));
+        group.throughput(Throughput::Elements((2 * m * k * n) as u64));
+        for isa in Isa::supported() {
+            let id = BenchmarkId::new(isa.name(), format!("{m}x{k}x{n}"));
+            group.bench_function(id, |bench| {
+                pool.install(|| {
+                    bench.iter(|| matmul_with(isa, a.view(), b.view(), 0.0, out.view_mut()))
+                })
             });
         }
     }
@@ -154,6 +181,7 @@ fn tsne_iterations(c: &mut Criterion) {
 criterion_group!(
     benches,
     matrix_products,
+    kernels,
     training_steps,
     idx_loading,
     tsne_iterations

@@ -31,7 +31,7 @@ import tempfile
 from common import widths
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-MODELS = {"small": ((128, 64), 128), "default": ((512, 256), 128), "wide": ((1024, 512), 256)}
+MODELS = {"small": ((128, 64), 128), "default": ((384, 192), 128), "wide": ((1024, 512), 256)}
 LATENT = 32
 PEERS = ("pytorch", "jax")
 
@@ -54,7 +54,7 @@ def run_ours(args, hidden, batch):
         out = pathlib.Path(tmp) / "run"
         run([args.bin, "train", "--hidden", ",".join(map(str, hidden)), "--latent", str(LATENT),
              "--batch-size", str(batch), "--epochs", str(args.epochs), "--threads", str(args.threads),
-             "--no-figures", "--out-dir", out])
+             "--lr", "1e-3", "--no-figures", "--out-dir", out])  # the peers' Adam 1e-3
         with open(out / "metrics.csv", newline="") as f:
             seconds = [float(row["seconds"]) for row in csv.DictReader(f)]
         summary = json.loads((out / "summary.json").read_text())

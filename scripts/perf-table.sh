@@ -10,13 +10,13 @@ cargo build --release --quiet
 bin=target/release/mnist-autoencoder
 out=$(mktemp -d)
 printf 'model\tthreads\truns\tepochs\tmin_s\tmedian_s\tmax_s\tpeak_rss_mb\ttest_mse\n'
-for model in "small:128,64:128" "wide:1024,512:256" "default:512,256:128"; do
+for model in "small:128,64:128" "wide:1024,512:256" "default:384,192:128"; do
   IFS=: read -r name hidden batch <<<"$model"
   for threads in 1 2; do
     seconds=()
     rss=0
     for run in $(seq "$runs"); do
-      /usr/bin/time -f '%M' -o "$out/rss" "$bin" train --hidden "$hidden" --latent 32 --batch-size "$batch" \
+      /usr/bin/time -f '%M' -o "$out/rss" "$bin" train --hidden "$hidden" --latent 32 --batch-size "$batch" --lr 1e-3 \
         --epochs "$epochs" --threads "$threads" --no-figures --out-dir "$out/run" >/dev/null
       rss=$(( $(cat "$out/rss") > rss ? $(cat "$out/rss") : rss ))
       while IFS=, read -r _ _ _ s _; do seconds+=("$s"); done < <(tail -n +2 "$out/run/metrics.csv")

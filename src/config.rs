@@ -227,17 +227,19 @@ pub struct TrainConfig {
     #[arg(long, value_name = "N", default_value_t = 128)]
     pub batch_size: usize,
 
-    /// Adam's learning rate.
+    /// Adam's learning rate (PyTorch's usual 0.001 is what the VAE and speed
+    /// comparisons in the README use; 0.002 reaches the default model's test
+    /// MSE in fewer epochs).
     #[arg(
         long,
         value_name = "F",
-        default_value_t = 1e-3,
+        default_value_t = 2e-3,
         allow_negative_numbers = true
     )]
     pub lr: f32,
 
     /// Encoder hidden widths, comma-separated, outermost first; the decoder mirrors them.
-    #[arg(long, value_name = "W,W,...", default_value = "512,256", value_parser = parse_hidden)]
+    #[arg(long, value_name = "W,W,...", default_value = "384,192", value_parser = parse_hidden)]
     pub hidden: Hidden,
 
     /// Size of the latent code.
