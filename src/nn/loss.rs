@@ -51,7 +51,11 @@ pub fn mse_forward(x_hat: ArrayView2<f32>, x: ArrayView2<f32>) -> f64 {
     for (p_row, t_row) in x_hat.rows().into_iter().zip(x.rows()) {
         sum += match (p_row.to_slice(), t_row.to_slice()) {
             (Some(p), Some(t)) => squared_distance(p, t),
-            _ => p_row.iter().zip(&t_row).map(|(&p, &t)| ((p - t) as f64).powi(2)).sum(),
+            _ => p_row
+                .iter()
+                .zip(&t_row)
+                .map(|(&p, &t)| ((p - t) as f64).powi(2))
+                .sum(),
         };
     }
     sum / x.len() as f64
