@@ -111,23 +111,13 @@ pub struct Tile {
     pub accumulate: bool,
 }
 
-/// Where the tile's six rows of A are: element (row i, step p) is at
-/// `a + p·p_stride + i·i_stride`. A packed sliver has strides (MR, 1); a
-/// row-major A read in place has (1, row length); Xᵀ read in place has (row length, 1).
-#[derive(Clone, Copy)]
-pub struct Sliver {
-    pub a: *const f32,
-    pub p_stride: isize,
-    pub i_stride: isize,
-}
-
 /// Computes one tile: `C_tile (+)= A_sliver · B_sliver` over `kc` steps.
 ///
 /// # Safety
-/// The sliver addresses MR rows of `kc` valid floats, `b` holds `kc·isa.nr()`
-/// floats, the tile's `rows × cols` elements are valid and written by no one
-/// else, and `isa` is supported by this CPU.
-pub unsafe fn microkernel(isa: Isa, kc: usize, a: Sliver, b: *const f32, tile: &Tile) {
+/// `a` holds `kc·MR` floats, `b` holds `kc·isa.nr()` floats, the tile's
+/// `rows × cols` elements are valid and written by no one else, and `isa` is
+/// supported by this CPU.
+pub unsafe fn microkernel(isa: Isa, kc: usize, a: *const f32, b: *const f32, tile: &Tile) {
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => avx512::kernel(kc, a, b, tile),
@@ -138,14 +128,13 @@ pub unsafe fn microkernel(isa: Isa, kc: usize, a: Sliver, b: *const f32, tile: &
 }
 
 /// The same loop in plain Rust, for CPUs without AVX2 (and as the readable version).
-unsafe fn portable_kernel(kc: usize, a: Sliver, b: *const f32, tile: &Tile) {
+unsafe fn portable_kernel(kc: usize, a: *const f32, b: *const f32, tile: &Tile) {
     const NR: usize = 16;
     let mut acc = [0.0f32; MR * NR];
     for p in 0..kc {
         let bp = std::slice::from_raw_parts(b.add(p * NR), NR);
         for (i, row) in acc.chunks_exact_mut(NR).enumerate() {
-            let ai =
-                *a.a.offset(p as isize * a.p_stride + i as isize * a.i_stride);
+            let ai = *a.add(p * MR + i);
             for (c, &bj) in row.iter_mut().zip(bp) {
                 *c += ai * bj;
             }
@@ -171,23 +160,20 @@ unsafe fn store(acc: &[f32], nr: usize, tile: &Tile) {
 macro_rules! simd_kernel {
     ($features:literal, $vec:ty, $lanes:literal,
      $zero:ident, $load:ident, $store:ident, $set1:ident, $fma:ident, $add:ident) => {
-        use super::{store, Sliver, Tile, MR};
+        use super::{store, Tile, MR};
         use std::arch::x86_64::*;
 
         const NR: usize = 2 * $lanes;
 
         #[target_feature(enable = $features)]
-        pub unsafe fn kernel(kc: usize, a: Sliver, b: *const f32, tile: &Tile) {
+        pub unsafe fn kernel(kc: usize, a: *const f32, b: *const f32, tile: &Tile) {
             let mut c: [[$vec; 2]; MR] = [[$zero(); 2]; MR];
-            let rows: [*const f32; MR] =
-                std::array::from_fn(|i| a.a.offset(i as isize * a.i_stride));
             // One step of p: two vectors of B's row p, six broadcasts of A's column p.
             let step = |p: usize, c: &mut [[$vec; 2]; MR]| {
                 let b0 = $load(b.add(p * NR));
                 let b1 = $load(b.add(p * NR + $lanes));
-                let at = p as isize * a.p_stride;
                 for (i, row) in c.iter_mut().enumerate() {
-                    let ai = $set1(*rows[i].offset(at));
+                    let ai = $set1(*a.add(p * MR + i));
                     row[0] = $fma(ai, b0, row[0]);
                     row[1] = $fma(ai, b1, row[1]);
                 }

@@ -4,30 +4,26 @@
 //! forward `Y = X·W`, input gradient `dX = dY·Wᵀ`, weight gradient `dW = Xᵀ·dY`.
 //! Transposed operands are strided views (`.t()`); packing reads them in place.
 //!
-//! How it is computed (after GotoBLAS/BLIS):
+//! How it is computed (the layout of GotoBLAS/BLIS, in two steps):
 //!
 //! ```text
+//! 1. pack   A (M×K) into slivers of MR = 6 rows,   each stored k-major: a[p·6 + i]
+//!           B (K×N) into slivers of NR = 16|32 columns, each stored k-major: b[p·NR + j]
+//!           (zero-padded at the bottom and right edges; slivers packed in parallel)
+//!
 //!                 K                        N
 //!           ┌───────────┐            ┌──┬──┬──┬──┐
-//!         6 │ A rows    │          K │B0│B1│B2│..│  B packed in slivers of NR = 16|32
-//!         6 │ A rows    │            │  │  │  │  │  columns, each k-major: b[p·NR + j]
-//!           │    ...    │            └──┴──┴──┴──┘  (zero-padded on the right edge)
+//!         6 │ A sliver 0│          K │B0│B1│B2│..│  each Bj: K × NR
+//!         6 │ A sliver 1│            │  │  │  │  │
+//!           │    ...    │            └──┴──┴──┴──┘
 //!           └───────────┘
 //!
-//! C is cut into runs of columns, about four per thread; each run is one task:
-//!   pack the run's slivers of B (they stay in this core's cache)
-//!   for each block of MC rows of A (read in place: the block stays in L2)
-//!     for each KC-long piece of K
-//!       for each B sliver j of the run (KC × NR floats: stays in L1)
-//!         for each 6 rows i of the block
-//!           C[i, j] tile (6 × NR) += A[i, piece] · B sliver j     (kernel.rs)
+//! 2. multiply: C is cut into blocks of MC rows × a run of B slivers; each block is
+//!    one task for a thread. Inside a block, for each KC-long piece of K:
+//!      for each B sliver j (KC × NR floats: stays in L1)
+//!        for each A sliver i of the block (KC × 6 floats, the block's A stays in L2)
+//!          C[i, j] tile (6 × NR) += A sliver i · B sliver j      (kernel.rs)
 //! ```
-//!
-//! A is not copied: the kernel reads its six rows where they are (a transposed A
-//! too, whose six "rows" are then six neighbouring floats of each row of the
-//! matrix). Only the last six rows of A, if M is not a multiple of 6, are copied
-//! into a zero-padded sliver. One product is one parallel step: the threads are
-//! woken once.
 //!
 //! Each element of `C` is summed in the same order (p = 0..K, KC at a time)
 //! whoever computes it, so the result does not depend on the thread count or on
@@ -35,21 +31,20 @@
 
 use std::cell::RefCell;
 
-use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Zip};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
 use rayon::prelude::*;
 
-use super::kernel::{self, microkernel, Isa, Sliver, Tile, MR};
+use super::kernel::{self, microkernel, Isa, Tile, MR};
 
 /// Below this many floating-point operations a product runs on one thread:
 /// splitting a small product costs more in synchronisation than it saves.
 const PARALLEL_MIN_FLOPS: usize = 2_000_000;
 
 /// The length of K multiplied per kernel call: a B sliver of KC × NR floats
-/// (16 KB on AVX2) stays in the L1 cache while it meets every row of a block.
+/// (16 KB on AVX2) stays in the L1 cache while it meets every A sliver of a block.
 const KC: usize = 256;
 
-/// Rows of A per block: MC × KC floats (48 KB) stay in L2 while a run's slivers
-/// of B pass over them.
+/// Rows of C per task: the block's packed A (MC × KC floats, 48 KB) stays in L2.
 const MC: usize = 8 * MR;
 
 /// `C = A·B + β·C`, with the instruction set picked at run time ([`kernel::selected`]).
@@ -102,27 +97,33 @@ pub fn matmul_with(
     } else {
         rayon::current_num_threads()
     };
-    PACKED_B.with(|buffer| match buffer.try_borrow_mut() {
-        Ok(mut buffer) => multiply(isa, a, b, beta, c, &mut buffer, threads),
-        // Re-entered on this thread (a product inside a product's task): a fresh buffer.
-        Err(_) => multiply(isa, a, b, beta, c, &mut Vec::new(), threads),
+    PACKED.with(|buffers| match buffers.try_borrow_mut() {
+        Ok(mut buffers) => multiply(isa, a, b, beta, c, &mut buffers, threads),
+        // Re-entered on this thread (a product inside a product's task): fresh buffers.
+        Err(_) => multiply(isa, a, b, beta, c, &mut Packed::default(), threads),
     });
 }
 
+/// The packed copies of A and B, kept between products so that each product
+/// does not allocate (and page-fault in) a megabyte.
+#[derive(Default)]
+struct Packed {
+    a: Vec<f32>,
+    b: Vec<f32>,
+}
+
 thread_local! {
-    /// The packed copy of B, kept between products so that each product does
-    /// not allocate (and page-fault in) a megabyte.
-    static PACKED_B: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    static PACKED: RefCell<Packed> = RefCell::new(Packed::default());
 }
 
 /// A raw pointer that tasks on other threads may use: each task writes its own
-/// columns of C, and only reads A.
+/// rectangle of C, and no two rectangles overlap.
 #[derive(Clone, Copy)]
-struct Shared(*mut f32);
-unsafe impl Send for Shared {}
-unsafe impl Sync for Shared {}
+struct SharedC(*mut f32);
+unsafe impl Send for SharedC {}
+unsafe impl Sync for SharedC {}
 
-impl Shared {
+impl SharedC {
     /// The pointer (a method, so that closures capture the `Sync` wrapper).
     fn get(self) -> *mut f32 {
         self.0
@@ -135,54 +136,45 @@ fn multiply(
     b: ArrayView2<f32>,
     beta: f32,
     mut c: ArrayViewMut2<f32>,
-    packed_b: &mut Vec<f32>,
+    packed: &mut Packed,
     threads: usize,
 ) {
     let (m, k) = a.dim();
     let n = b.ncols();
     let nr = isa.nr();
-    let b_slivers = n.div_ceil(nr);
-    packed_b.resize(b_slivers * nr * k, 0.0);
-    let runs = (4 * threads).min(b_slivers);
+    let (a_slivers, b_slivers) = (m.div_ceil(MR), n.div_ceil(nr));
+    packed.a.resize(a_slivers * MR * k, 0.0);
+    packed.b.resize(b_slivers * nr * k, 0.0);
+    let pack_a = |buffer: &mut [f32]| pack::<MR>(buffer, a, threads);
+    let pack_b = |buffer: &mut [f32]| match nr {
+        16 => pack::<16>(buffer, b.t(), threads),
+        32 => pack::<32>(buffer, b.t(), threads),
+        _ => unreachable!("tiles are 16 or 32 wide"),
+    };
+    if threads > 1 {
+        rayon::join(|| pack_a(&mut packed.a), || pack_b(&mut packed.b));
+    } else {
+        pack_a(&mut packed.a);
+        pack_b(&mut packed.b);
+    }
+
+    // Tasks: blocks of MC rows × runs of B slivers, about 4 per thread.
+    let row_blocks = m.div_ceil(MC);
+    let runs = (4 * threads).div_ceil(row_blocks).clamp(1, b_slivers);
     let run_len = b_slivers.div_ceil(runs);
     let row_stride = c.strides()[0] as usize;
-    let (out, a_start) = (Shared(c.as_mut_ptr()), Shared(a.as_ptr() as *mut f32));
-    let (a_rows, a_cols) = (a.strides()[0], a.strides()[1]);
-    let task = |(t, packed_run): (usize, &mut [f32])| {
-        let cols = t * run_len * nr..((t + 1) * run_len * nr).min(n);
-        let b_run = b.slice(s![.., cols.clone()]);
-        match nr {
-            16 => pack::<16>(packed_run, b_run.t()),
-            32 => pack::<32>(packed_run, b_run.t()),
-            _ => unreachable!("tiles are 16 or 32 wide"),
-        }
-        let a = Sliver {
-            a: a_start.get(),
-            p_stride: a_cols,
-            i_stride: a_rows,
-        };
-        // SAFETY: column `cols.start` of C's first row.
-        let c_run = unsafe { out.get().add(cols.start) };
-        multiply_run(
-            isa,
-            a,
-            m,
-            k,
-            packed_run,
-            cols.len(),
-            beta,
-            c_run,
-            row_stride,
-        );
+    let out = SharedC(c.as_mut_ptr());
+    let (pa, pb) = (&packed.a[..], &packed.b[..]);
+    let task = |t: usize| {
+        let rows = (t / runs) * MC..((t / runs + 1) * MC).min(m);
+        let cols = (t % runs) * run_len * nr..((t % runs + 1) * run_len * nr).min(n);
+        multiply_block(isa, pa, pb, k, rows, cols, beta, out.get(), row_stride);
     };
-    let run_floats = run_len * nr * k;
+    let tasks = row_blocks * runs;
     if threads > 1 {
-        packed_b
-            .par_chunks_mut(run_floats)
-            .enumerate()
-            .for_each(task);
+        (0..tasks).into_par_iter().for_each(task);
     } else {
-        packed_b.chunks_mut(run_floats).enumerate().for_each(task);
+        (0..tasks).for_each(task);
     }
 }
 
@@ -193,7 +185,7 @@ fn multiply(
 /// Slivers are packed in groups of about 128 rows of `src`: when a column of
 /// `src` is contiguous, each step reads 512 contiguous bytes of it instead of
 /// W floats a page apart.
-fn pack<const W: usize>(buffer: &mut [f32], src: ArrayView2<f32>) {
+fn pack<const W: usize>(buffer: &mut [f32], src: ArrayView2<f32>, threads: usize) {
     let (rows, k) = src.dim();
     let (row_stride, k_stride) = (src.strides()[0], src.strides()[1]);
     let base = src.as_ptr() as usize;
@@ -239,10 +231,17 @@ fn pack<const W: usize>(buffer: &mut [f32], src: ArrayView2<f32>) {
             }
         }
     };
-    buffer
-        .chunks_mut(group * W * k)
-        .enumerate()
-        .for_each(pack_group);
+    if threads > 1 {
+        buffer
+            .par_chunks_mut(group * W * k)
+            .enumerate()
+            .for_each(pack_group);
+    } else {
+        buffer
+            .chunks_mut(group * W * k)
+            .enumerate()
+            .for_each(pack_group);
+    }
 }
 
 /// The last sliver on an edge: `valid` real rows, the rest zeros.
@@ -268,72 +267,40 @@ unsafe fn pack_partial_sliver(
     }
 }
 
-/// Computes `C[:, run] (+)= A · B[:, run]` from A in place and the run's packed
-/// slivers of B; `c` points at the run's first column, `cols` is its width.
+/// Computes `C[rows, cols] (+)= A[rows, :] · B[:, cols]` from the packed slivers.
 #[allow(clippy::too_many_arguments)]
-fn multiply_run(
+fn multiply_block(
     isa: Isa,
-    a: Sliver,
-    m: usize,
-    k: usize,
+    packed_a: &[f32],
     packed_b: &[f32],
-    cols: usize,
+    k: usize,
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
     beta: f32,
     c: *mut f32,
     row_stride: usize,
 ) {
     let nr = isa.nr();
-    // The last rows of A, if fewer than 6, in a zero-padded sliver of their own.
-    let full_rows = m - m % MR;
-    let mut edge = vec![0.0f32; if full_rows < m { MR * k } else { 0 }];
-    for (i, row) in (full_rows..m).enumerate() {
-        for p in 0..k {
-            // SAFETY: (row, p) is inside A.
-            edge[p * MR + i] = unsafe {
-                *a.a.offset(row as isize * a.i_stride + p as isize * a.p_stride)
-            };
-        }
-    }
-    let sliver_at = |row: usize, p: usize| {
-        if row < full_rows {
-            Sliver {
-                // SAFETY: (row, p) is inside A.
-                a: unsafe {
-                    a.a.offset(row as isize * a.i_stride + p as isize * a.p_stride)
-                },
-                ..a
-            }
-        } else {
-            Sliver {
-                a: edge[p * MR..].as_ptr(),
-                p_stride: MR as isize,
-                i_stride: 1,
-            }
-        }
-    };
     // K in pieces of equal length, at most KC (784 = 4 × 196, not 3 × 256 + 16:
     // a short last piece would spend its time loading and storing C).
     let piece = k.div_ceil(k.div_ceil(KC));
-    for block in (0..m).step_by(MC) {
-        let rows = block..(block + MC).min(m);
-        for kc_start in (0..k).step_by(piece) {
-            let kc = piece.min(k - kc_start);
-            for col in (0..cols).step_by(nr) {
-                let b = packed_b[(col / nr) * nr * k + kc_start * nr..].as_ptr();
-                for row in rows.clone().step_by(MR) {
-                    let tile = Tile {
-                        // SAFETY: (row, col) is inside C, whose rows are `row_stride` apart.
-                        c: unsafe { c.add(row * row_stride + col) },
-                        row_stride,
-                        rows: MR.min(m - row),
-                        cols: nr.min(cols - col),
-                        accumulate: kc_start > 0 || beta == 1.0,
-                    };
-                    // SAFETY: the sliver holds MR rows of kc floats from kc_start, B's
-                    // sliver kc·nr floats, the tile is this task's alone, and `isa`
-                    // was checked by the caller.
-                    unsafe { microkernel(isa, kc, sliver_at(row, kc_start), b, &tile) };
-                }
+    for kc_start in (0..k).step_by(piece) {
+        let kc = piece.min(k - kc_start);
+        for col in cols.clone().step_by(nr) {
+            let b = packed_b[(col / nr) * nr * k + kc_start * nr..].as_ptr();
+            for row in rows.clone().step_by(MR) {
+                let a = packed_a[(row / MR) * MR * k + kc_start * MR..].as_ptr();
+                let tile = Tile {
+                    // SAFETY: (row, col) is inside C, whose rows are `row_stride` apart.
+                    c: unsafe { c.add(row * row_stride + col) },
+                    row_stride,
+                    rows: MR.min(rows.end - row),
+                    cols: nr.min(cols.end - col),
+                    accumulate: kc_start > 0 || beta == 1.0,
+                };
+                // SAFETY: the slivers hold kc·MR and kc·nr floats from these offsets,
+                // the tile is this task's alone, and `isa` was checked by the caller.
+                unsafe { microkernel(isa, kc, a, b, &tile) };
             }
         }
     }
