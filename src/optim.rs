@@ -101,14 +101,33 @@ impl Rule {
             .zip(g.par_chunks(CHUNK))
             .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)))
             .for_each(|((p, g), (m, v))| {
-                let moments = m.iter_mut().zip(v.iter_mut());
-                for ((p, &g), (m, v)) in p.iter_mut().zip(g).zip(moments) {
-                    *m = self.beta1 * *m + (1.0 - self.beta1) * g;
-                    *v = self.beta2 * *v + (1.0 - self.beta2) * g * g;
-                    let denom = v.sqrt() / self.sqrt_bias_correction2 + self.eps;
-                    *p -= self.step_size * *m / denom;
+                #[cfg(target_arch = "x86_64")]
+                if crate::nn::kernel::wide_vectors() {
+                    // SAFETY: wide_vectors() says this CPU has AVX2.
+                    return unsafe { self.update_avx2(p, g, m, v) };
                 }
+                self.update(p, g, m, v)
             });
+    }
+
+    /// The update of one chunk: the whole of Adam, element by element.
+    #[inline(always)]
+    fn update(&self, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        let moments = m.iter_mut().zip(v.iter_mut());
+        for ((p, &g), (m, v)) in p.iter_mut().zip(g).zip(moments) {
+            *m = self.beta1 * *m + (1.0 - self.beta1) * g;
+            *v = self.beta2 * *v + (1.0 - self.beta2) * g * g;
+            let denom = v.sqrt() / self.sqrt_bias_correction2 + self.eps;
+            *p -= self.step_size * *m / denom;
+        }
+    }
+
+    /// [`Rule::update`] compiled for AVX2 (8 floats per instruction, where the
+    /// default x86-64 target has 4): the same operations, the same bits.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn update_avx2(&self, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        self.update(p, g, m, v)
     }
 }
 

@@ -13,6 +13,7 @@
 //! ```
 
 use ndarray::{ArrayView2, ArrayViewMut2, Zip};
+use rayon::prelude::*;
 
 /// Arrays with at least this many elements are processed by all threads
 /// (element-wise, so the result does not depend on the split).
@@ -55,7 +56,7 @@ pub fn activation_forward(activation: Activation, values: ArrayViewMut2<f32>) {
         Activation::LeakyRelu => {
             map_in_place(values, |z| if z > 0.0 { z } else { LEAKY_SLOPE * z })
         }
-        Activation::Sigmoid => map_in_place(values, sigmoid),
+        Activation::Sigmoid => sigmoid_in_place(values),
         Activation::Tanh => map_in_place(values, f32::tanh),
     }
 }
@@ -70,6 +71,40 @@ fn map_in_place(values: ArrayViewMut2<f32>, f: impl Fn(f32) -> f32 + Sync + Send
     } else {
         zip.for_each(|v| *v = f(*v));
     }
+}
+
+/// σ on every element: [`map_in_place`], with the loop compiled for AVX2 when
+/// the CPU has it (see [`super::kernel::wide_vectors`]; the same bits either way).
+fn sigmoid_in_place(mut values: ArrayViewMut2<f32>) {
+    let Some(slice) = values.as_slice_mut() else {
+        return map_in_place(values, sigmoid);
+    };
+    let apply = |chunk: &mut [f32]| {
+        #[cfg(target_arch = "x86_64")]
+        if super::kernel::wide_vectors() {
+            // SAFETY: wide_vectors() says this CPU has AVX2.
+            return unsafe { sigmoid_slice_avx2(chunk) };
+        }
+        sigmoid_slice(chunk)
+    };
+    if slice.len() >= PARALLEL_MIN_ELEMENTS {
+        slice
+            .par_chunks_mut(PARALLEL_MIN_ELEMENTS / 2)
+            .for_each(apply);
+    } else {
+        apply(slice);
+    }
+}
+
+#[inline(always)]
+fn sigmoid_slice(values: &mut [f32]) {
+    values.iter_mut().for_each(|v| *v = sigmoid(*v));
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn sigmoid_slice_avx2(values: &mut [f32]) {
+    sigmoid_slice(values)
 }
 
 /// `dZ = dA ⊙ f'(Z)`, in place: `grad` holds dA on entry and dZ on return;
@@ -112,6 +147,7 @@ fn scale_in_place(
 
 /// σ(z) = 1/(1 + e^(−z)). For very negative z, e^(−z) is huge and σ is
 /// correctly tiny; for very positive z, e^(−z) is 0 and σ is 1.
+#[inline(always)]
 pub fn sigmoid(z: f32) -> f32 {
     1.0 / (1.0 + exp(-z))
 }
@@ -124,6 +160,7 @@ pub fn sigmoid(z: f32) -> f32 {
 /// The method is Cephes' `expf`: write x = n·ln 2 + r with n an integer and
 /// |r| ≤ ½ln 2, then e^x = 2ⁿ · e^r, with e^r from a degree-7 polynomial and
 /// 2ⁿ built directly in the float's exponent bits.
+#[inline(always)]
 pub fn exp(x: f32) -> f32 {
     // Beyond these e^x is not a normal f32 (and 2ⁿ below would not fit).
     let x = x.clamp(-87.0, 88.0);

@@ -99,6 +99,14 @@ pub fn selected() -> Isa {
     })
 }
 
+/// Whether element-wise loops (the sigmoid, Adam) may use the 256-bit vector
+/// units: yes unless the portable path was chosen (`MNIST_AE_SIMD=portable`) or
+/// the CPU lacks AVX2. The same loop compiled for AVX2 gives the same bits as
+/// the plain one: Rust never fuses a multiply and an add on its own.
+pub fn wide_vectors() -> bool {
+    selected() != Isa::Portable
+}
+
 /// Where a tile goes: `c` points at its top-left element, rows are `row_stride`
 /// apart, columns are contiguous; only the top-left `rows × cols` part exists
 /// (the rest of a tile on the matrix's bottom or right edge is padding).
