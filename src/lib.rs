@@ -14,7 +14,8 @@
 //! | [`nn::loss`] | MSE and BCE with PyTorch's reductions, and their gradients |
 //! | [`nn::softmax`] | softmax cross-entropy and its gradient (the digit judge's loss) |
 //! | [`nn::vae`] | the reparameterisation z = μ + σ ⊙ ε and the KL term, with their gradients |
-//! | [`nn::matmul`] | the one matrix product, split over rows across threads |
+//! | [`nn::matmul`] | the one matrix product: packing, blocking, threads (deterministic) |
+//! | [`nn::kernel`] | its innermost loop in AVX2 / AVX-512 / plain Rust, chosen at run time |
 //! | [`model`] | the architecture, `Params`, the autoencoder's forward and backward (plain and VAE) |
 //! | [`optim`] | Adam with bias correction |
 //! | [`train`] | one step, one epoch, evaluation, the state a checkpoint saves |
