@@ -25,7 +25,7 @@
 //!          C[i, j] tile (6 × NR) += A sliver i · B sliver j      (kernel.rs)
 //! ```
 //!
-//! Each element of `C` is summed in the same order (p = 0..K, KC at a time)
+//! Each element of `C` is summed in the same order (p = 0..K, in pieces of at most KC)
 //! whoever computes it, so the result does not depend on the thread count or on
 //! timing: the same inputs give bit-identical outputs.
 
