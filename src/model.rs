@@ -215,6 +215,24 @@ impl Params {
         }
     }
 
+    /// Every weight matrix and bias vector as one slice, in layer order: W, b, W, b, …
+    pub fn slices(&self) -> Vec<&[f32]> {
+        let layers = self.layers.iter();
+        layers
+            .flat_map(|l| [l.w.as_slice(), l.b.as_slice()])
+            .map(|s| s.expect("parameters are contiguous"))
+            .collect()
+    }
+
+    /// [`Params::slices`], writable.
+    pub fn slices_mut(&mut self) -> Vec<&mut [f32]> {
+        let layers = self.layers.iter_mut();
+        layers
+            .flat_map(|l| [l.w.as_slice_mut(), l.b.as_slice_mut()])
+            .map(|s| s.expect("parameters are contiguous"))
+            .collect()
+    }
+
     /// Total number of scalars.
     pub fn len(&self) -> usize {
         self.layers.iter().map(|l| l.w.len() + l.b.len()).sum()

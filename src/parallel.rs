@@ -6,7 +6,31 @@
 //! (denormals-are-zero) bits of the x86 MXCSR register on every computing thread
 //! turns them into zeros instead (PyTorch's `torch.set_flush_denormal(True)`).
 
+use std::cell::Cell;
+
 use crate::error::{Error, Result};
+
+thread_local! {
+    /// Set inside [`on_this_thread`]: no computation splits across threads.
+    static ALONE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with every computation inside it kept on the calling thread: a
+/// shard of a batch runs this way while the other threads run the other shards
+/// (see `train::Shard`).
+pub fn on_this_thread<R>(f: impl FnOnce() -> R) -> R {
+    let before = ALONE.replace(true);
+    let result = f();
+    ALONE.set(before);
+    result
+}
+
+/// Whether a computation of `size` (elements or operations) should be split
+/// across the pool's threads: only when it is at least `min`, and not inside
+/// [`on_this_thread`].
+pub fn worth_splitting(size: usize, min: usize) -> bool {
+    size >= min && !ALONE.get() && rayon::current_num_threads() > 1
+}
 
 /// Sets FTZ and DAZ on the calling thread (x86-64 only; a no-op elsewhere).
 pub fn flush_denormals_to_zero() {

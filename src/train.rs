@@ -3,6 +3,8 @@
 //! ```text
 //! for each epoch:                                   commands::train (the visible loop)
 //!     train the epoch: for each shuffled mini-batch X (B, D):      Trainer::train_epoch
+//!       (a small model cuts X into 2 shards, one per thread, and    Shard
+//!        averages their losses and gradients)
 //!         X̃ = clip(X + noise)   (denoising only; the target stays X)
 //!         x̂ = decoder(encoder(X̃))                 model::forward
 //!         L = loss(x̂, X)  (+ KL for a VAE)          nn::loss, nn::vae
@@ -23,6 +25,7 @@ use ndarray::{s, Array2, ArrayViewMut2};
 use ndarray_rand::rand::rngs::StdRng;
 use ndarray_rand::rand::SeedableRng;
 use ndarray_rand::rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
 
 use crate::data::mnist::{epoch_order, fill_batch, Dataset};
 use crate::error::{Error, Result};
@@ -101,20 +104,65 @@ pub struct Progress {
 pub struct Trainer {
     pub state: TrainState,
     pub settings: Settings,
-    /// dL/dW and dL/db of the last step, same shapes as the parameters.
-    pub param_grads: Params,
-    pub workspace: Workspace,
+    /// The batch's slices, each with its own buffers and gradient (see [`Shard`]).
+    /// After a step, the first one's gradient is the whole batch's.
+    shards: Vec<Shard>,
 }
 
+/// A slice of every batch with its own buffers: the forward and backward passes
+/// of the shards run side by side, one per thread, with no waiting between them.
+/// The batch loss is the row-weighted mean of the shard losses, so its gradient
+/// is the row-weighted mean of the shard gradients.
+///
+/// Small models train in [`SHARDS`] shards; large ones in one, whose matrix
+/// products are split between the threads instead. The count does not depend
+/// on the thread count, so neither do the losses.
+struct Shard {
+    workspace: Workspace,
+    /// dL/dW and dL/db of this shard's rows, same shapes as the parameters.
+    grads: Params,
+}
+
+/// Shards per batch for a small model.
+const SHARDS: usize = 2;
+
+/// Models with fewer multiply-adds than this in one batch's forward pass train
+/// in [`SHARDS`] shards: their matrix products are too small to split well.
+const SHARD_BELOW: usize = 50_000_000;
+
 impl Trainer {
-    /// A trainer continuing from `state`.
+    /// A trainer continuing from `state`, in [`SHARDS`] shards if the model is
+    /// small (see [`Shard`]), else in one.
     pub fn new(state: TrainState, settings: Settings) -> Trainer {
+        let multiply_adds: usize = state.arch.layer_shapes().iter().map(|(i, o)| i * o).sum();
+        let small = settings.batch_size.saturating_mul(multiply_adds) < SHARD_BELOW;
+        let shards = if small && settings.batch_size >= SHARDS {
+            SHARDS
+        } else {
+            1
+        };
+        Trainer::with_shards(state, settings, shards)
+    }
+
+    /// A trainer that cuts every batch into `shards` slices.
+    pub fn with_shards(state: TrainState, settings: Settings, shards: usize) -> Trainer {
+        let rows = settings.batch_size.div_ceil(shards);
+        let shards = (0..shards)
+            .map(|_| Shard {
+                workspace: Workspace::new(&state.arch, rows),
+                grads: Params::zeros(&state.arch),
+            })
+            .collect();
         Trainer {
-            param_grads: Params::zeros(&state.arch),
-            workspace: Workspace::new(&state.arch, settings.batch_size),
             state,
             settings,
+            shards,
         }
+    }
+
+    /// The gradient of the last step's batch loss.
+    pub fn gradients(&self) -> &Params {
+        &self.shards[0].grads
     }
 
     /// One training step on the images at `indices` (B ≤ batch size), the
@@ -128,17 +176,8 @@ impl Trainer {
         epoch: usize,
         step: usize,
     ) -> Result<Loss> {
-        let rows = indices.len();
-        let (arch, settings) = (&self.state.arch, &self.settings);
-        let ws = &mut self.workspace;
-        fill_batch(images, indices, ws.target.slice_mut(s![..rows, ..]));
-        let mut rng = step_rng(settings.seed, epoch, step);
-        corrupt(ws, rows, settings.noise, &mut rng);
-        if let Some(sampling) = ws.sampling.as_mut() {
-            fill_normal(sampling.eps.slice_mut(s![..rows, ..]), &mut rng);
-        }
-        forward(&self.state.params, arch, ws, rows);
-        let loss = loss_forward(arch.kind, settings.loss, ws, rows);
+        let loss = self.forward_backward(images, indices, epoch, step);
+        let arch = &self.state.arch;
         let diverged = |what: String| Error::Diverged {
             epoch,
             step: step + 1,
@@ -147,19 +186,55 @@ impl Trainer {
         if !loss.total.is_finite() {
             return Err(diverged(format!("the loss is {}", loss.total)));
         }
-        loss_backward(arch.kind, settings.loss, ws, rows);
-        self.param_grads.fill(0.0);
-        backward(&self.state.params, arch, &mut self.param_grads, ws, rows);
-        if let Some(layer) = self.param_grads.first_non_finite() {
+        let grads = &self.shards[0].grads;
+        if let Some(layer) = grads.first_non_finite() {
             return Err(diverged(format!(
                 "the gradient of {} is not finite",
                 arch.layer_name(layer)
             )));
         }
-        self.state
-            .adam
-            .update(&mut self.state.params, &self.param_grads);
+        self.state.adam.update(&mut self.state.params, grads);
         Ok(loss)
+    }
+
+    /// Forward pass, loss and backward pass of every shard, side by side; then
+    /// the batch loss and gradient (into the first shard's) as their
+    /// row-weighted means.
+    fn forward_backward(
+        &mut self,
+        images: &Array2<u8>,
+        indices: &[usize],
+        epoch: usize,
+        step: usize,
+    ) -> Loss {
+        let (arch, settings) = (&self.state.arch, &self.settings);
+        let slices: Vec<&[usize]> = indices
+            .chunks(indices.len().div_ceil(self.shards.len()))
+            .collect();
+        let shards = &mut self.shards[..slices.len()];
+        // With a thread per shard or fewer, each shard's work stays on its thread.
+        let alone = shards.len() > 1 && shards.len() >= rayon::current_num_threads();
+        let params = &self.state.params;
+        let losses: Vec<Loss> = shards
+            .par_iter_mut()
+            .zip(&slices)
+            .enumerate()
+            .map(|(s, (shard, slice))| {
+                let mut rng = shard_rng(settings.seed, epoch, step, s);
+                let mut run = || shard.run(params, arch, settings, images, slice, &mut rng);
+                if alone {
+                    crate::parallel::on_this_thread(run)
+                } else {
+                    run()
+                }
+            })
+            .collect();
+        let weights: Vec<f64> = slices
+            .iter()
+            .map(|s| s.len() as f64 / indices.len() as f64)
+            .collect();
+        average_gradients(shards, &weights);
+        weighted_mean(&losses, &weights)
     }
 
     /// Continues epoch `epoch` over `train` in the order `epoch_order(seed,
@@ -200,6 +275,81 @@ impl Trainer {
             kl: partial.kl_sum / n,
         }))
     }
+}
+
+impl Shard {
+    /// Loads the images at `indices` (the target; the input, with noise for a
+    /// denoising model; ε for a VAE, drawn from `rng`), then runs the forward
+    /// pass, the loss and the backward pass. Returns the shard's loss and leaves
+    /// its gradient in `self.grads`.
+    fn run(
+        &mut self,
+        params: &Params,
+        arch: &Architecture,
+        settings: &Settings,
+        images: &Array2<u8>,
+        indices: &[usize],
+        rng: &mut StdRng,
+    ) -> Loss {
+        let (ws, rows) = (&mut self.workspace, indices.len());
+        fill_batch(images, indices, ws.target.slice_mut(s![..rows, ..]));
+        corrupt(ws, rows, settings.noise, rng);
+        if let Some(sampling) = ws.sampling.as_mut() {
+            fill_normal(sampling.eps.slice_mut(s![..rows, ..]), rng);
+        }
+        forward(params, arch, ws, rows);
+        let loss = loss_forward(arch.kind, settings.loss, ws, rows);
+        loss_backward(arch.kind, settings.loss, ws, rows);
+        self.grads.fill(0.0);
+        backward(params, arch, &mut self.grads, ws, rows);
+        loss
+    }
+}
+
+/// `Σ weights[s] · losses[s]`, part by part.
+fn weighted_mean(losses: &[Loss], weights: &[f64]) -> Loss {
+    if let [only] = losses {
+        return *only;
+    }
+    let mut mean = Loss::default();
+    for (l, &w) in losses.iter().zip(weights) {
+        mean.total += w * l.total;
+        mean.recon += w * l.recon;
+        mean.kl += w * l.kl;
+    }
+    mean
+}
+
+/// The first shard's gradient becomes `Σ weights[s] · shards[s].grads`.
+fn average_gradients(shards: &mut [Shard], weights: &[f64]) {
+    let Some((first, others)) = shards.split_first_mut() else {
+        return;
+    };
+    if others.is_empty() {
+        return;
+    }
+    const CHUNK: usize = 1 << 14;
+    let parts: Vec<Vec<&[f32]>> = others.iter().map(|s| s.grads.slices()).collect();
+    for (i, sum) in first.grads.slices_mut().into_iter().enumerate() {
+        sum.par_chunks_mut(CHUNK).enumerate().for_each(|(c, sum)| {
+            let w0 = weights[0] as f32;
+            sum.iter_mut().for_each(|x| *x *= w0);
+            for (part, &w) in parts.iter().zip(&weights[1..]) {
+                let part = &part[i][c * CHUNK..c * CHUNK + sum.len()];
+                let w = w as f32;
+                sum.iter_mut().zip(part).for_each(|(x, &y)| *x += w * y);
+            }
+        });
+    }
+}
+
+/// The generator of shard `shard` of step `step` (shard 0's is [`step_rng`]'s).
+fn shard_rng(seed: u64, epoch: usize, step: usize, shard: usize) -> StdRng {
+    step_rng(
+        seed ^ (shard as u64).wrapping_mul(0x94D0_49BB_1331_11EB),
+        epoch,
+        step,
+    )
 }
 
 /// The generator of step `step` of epoch `epoch`: the noise and ε of that step.

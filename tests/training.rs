@@ -180,3 +180,42 @@ fn validation_split_is_seeded_and_disjoint() {
         );
     }
 }
+
+#[test]
+fn shards_give_the_whole_batch_gradient_and_the_thread_count_changes_no_bit() {
+    let splits = subset();
+    // 51 rows: shards of 26 and 25, weighted 26/51 and 25/51.
+    let indices: Vec<usize> = (100..151).collect();
+    let step = |shards: usize, threads: usize| {
+        build_pool(threads).unwrap().install(|| {
+            let state = TrainState::new(arch(), 3e-3, 5);
+            let mut trainer = Trainer::with_shards(state, settings(51, LossKind::Mse, 5), shards);
+            let loss = trainer.step(&splits.train.images, &indices, 1, 0).unwrap();
+            (loss, trainer.gradients().clone(), trainer.state.params)
+        })
+    };
+    let (whole_loss, whole, _) = step(1, 2);
+    let (loss, sharded, params) = step(2, 2);
+    assert!(
+        (loss.total - whole_loss.total).abs() < 1e-6 * whole_loss.total,
+        "loss {} with shards, {} without",
+        loss.total,
+        whole_loss.total
+    );
+    for (s, w) in sharded.slices().iter().zip(whole.slices()) {
+        let scale = w.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        let worst = s
+            .iter()
+            .zip(w)
+            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            scale > 0.0 && worst <= 1e-5 * scale,
+            "gradients differ by {worst} (scale {scale})"
+        );
+    }
+    assert_ne!(sharded, whole, "two shards sum in another order than one");
+    let (loss_1, sharded_1, params_1) = step(2, 1);
+    assert_eq!((loss_1, &sharded_1, &params_1), (loss, &sharded, &params));
+    let (loss_3, sharded_3, params_3) = step(2, 3);
+    assert_eq!((loss_3, &sharded_3, &params_3), (loss, &sharded, &params));
+}

@@ -15,6 +15,8 @@
 use ndarray::{ArrayView2, ArrayViewMut2, Zip};
 use rayon::prelude::*;
 
+use crate::parallel::worth_splitting;
+
 /// Arrays with at least this many elements are processed by all threads
 /// (element-wise, so the result does not depend on the split).
 const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
@@ -66,7 +68,7 @@ pub fn activation_forward(activation: Activation, values: ArrayViewMut2<f32>) {
 /// on its own and simple ones become vector instructions.
 fn map_in_place(values: ArrayViewMut2<f32>, f: impl Fn(f32) -> f32 + Sync + Send) {
     let zip = Zip::from(values);
-    if zip.size() >= PARALLEL_MIN_ELEMENTS {
+    if worth_splitting(zip.size(), PARALLEL_MIN_ELEMENTS) {
         zip.par_for_each(|v| *v = f(*v));
     } else {
         zip.for_each(|v| *v = f(*v));
@@ -87,7 +89,7 @@ fn sigmoid_in_place(mut values: ArrayViewMut2<f32>) {
         }
         sigmoid_slice(chunk)
     };
-    if slice.len() >= PARALLEL_MIN_ELEMENTS {
+    if worth_splitting(slice.len(), PARALLEL_MIN_ELEMENTS) {
         slice
             .par_chunks_mut(PARALLEL_MIN_ELEMENTS / 2)
             .for_each(apply);
@@ -138,7 +140,7 @@ fn scale_in_place(
     derivative: impl Fn(f32) -> f32 + Sync + Send,
 ) {
     let zip = Zip::from(grad).and(&output);
-    if zip.size() >= PARALLEL_MIN_ELEMENTS {
+    if worth_splitting(zip.size(), PARALLEL_MIN_ELEMENTS) {
         zip.par_for_each(|g, &a| *g *= derivative(a));
     } else {
         zip.for_each(|g, &a| *g *= derivative(a));

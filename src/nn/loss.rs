@@ -14,6 +14,11 @@
 
 use ndarray::{ArrayView2, ArrayViewMut2, Zip};
 
+use crate::parallel::worth_splitting;
+
+/// Below this many elements a gradient is computed on one thread.
+const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
+
 /// Which reconstruction loss to train with.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
@@ -82,10 +87,13 @@ fn squared_distance(p: &[f32], t: &[f32]) -> f64 {
 pub fn mse_backward(grad: ArrayViewMut2<f32>, x_hat: ArrayView2<f32>, x: ArrayView2<f32>) {
     assert_eq!(x_hat.dim(), x.dim(), "mse_backward: shapes differ");
     let scale = 2.0 / x.len() as f32;
-    Zip::from(grad)
-        .and(&x_hat)
-        .and(&x)
-        .par_for_each(|g, &p, &t| *g = scale * (p - t));
+    let zip = Zip::from(grad).and(&x_hat).and(&x);
+    let gradient = |g: &mut f32, &p: &f32, &t: &f32| *g = scale * (p - t);
+    if worth_splitting(zip.size(), PARALLEL_MIN_ELEMENTS) {
+        zip.par_for_each(gradient);
+    } else {
+        zip.for_each(gradient);
+    }
 }
 
 /// `L = −1/(B·D) Σ [x·ln x̂ + (1−x)·ln(1−x̂)]`, logs clamped at −100. x_hat, x: (B, D).
@@ -122,10 +130,13 @@ pub fn bce_summed_backward(grad: ArrayViewMut2<f32>, x_hat: ArrayView2<f32>, x: 
 /// `grad = scale · (x̂ − x) / max(x̂(1−x̂), 1e-12)`.
 fn bce_gradient(grad: ArrayViewMut2<f32>, x_hat: ArrayView2<f32>, x: ArrayView2<f32>, scale: f32) {
     assert_eq!(x_hat.dim(), x.dim(), "bce_backward: shapes differ");
-    Zip::from(grad)
-        .and(&x_hat)
-        .and(&x)
-        .par_for_each(|g, &p, &t| {
-            *g = scale * (p - t) / (p * (1.0 - p)).max(1e-12);
-        });
+    let zip = Zip::from(grad).and(&x_hat).and(&x);
+    let gradient = |g: &mut f32, &p: &f32, &t: &f32| {
+        *g = scale * (p - t) / (p * (1.0 - p)).max(1e-12);
+    };
+    if worth_splitting(zip.size(), PARALLEL_MIN_ELEMENTS) {
+        zip.par_for_each(gradient);
+    } else {
+        zip.for_each(gradient);
+    }
 }

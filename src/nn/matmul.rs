@@ -92,10 +92,10 @@ pub fn matmul_with(
             .for_each(|c, &p| *c = beta * *c + p);
         return;
     }
-    let threads = if 2 * m * k * n < PARALLEL_MIN_FLOPS {
-        1
-    } else {
+    let threads = if crate::parallel::worth_splitting(2 * m * k * n, PARALLEL_MIN_FLOPS) {
         rayon::current_num_threads()
+    } else {
+        1
     };
     PACKED.with(|buffers| match buffers.try_borrow_mut() {
         Ok(mut buffers) => multiply(isa, a, b, beta, c, &mut buffers, threads),
