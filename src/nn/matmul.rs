@@ -18,7 +18,7 @@
 //!           │    ...    │            └──┴──┴──┴──┘
 //!           └───────────┘
 //!
-//! 2. multiply: C is cut into blocks of MC rows × a run of B slivers; each block is
+//! 2. multiply: C is cut into blocks of ≤ MC rows × a run of B slivers; each block is
 //!    one task for a thread. Inside a block, for each KC-long piece of K:
 //!      for each B sliver j (KC × NR floats: stays in L1)
 //!        for each A sliver i of the block (KC × 6 floats, the block's A stays in L2)
@@ -44,8 +44,9 @@ const PARALLEL_MIN_FLOPS: usize = 2_000_000;
 /// (16 KB on AVX2) stays in the L1 cache while it meets every A sliver of a block.
 const KC: usize = 256;
 
-/// Rows of C per task: the block's packed A (MC × KC floats, 48 KB) stays in L2.
-const MC: usize = 8 * MR;
+/// Rows of C per task, at most: the block's packed A (MC × KC floats, 96 KB)
+/// stays in L2, and each B sliver brought into L1 meets 16 A slivers.
+const MC: usize = 16 * MR;
 
 /// `C = A·B + β·C`, with the instruction set picked at run time ([`kernel::selected`]).
 ///
@@ -158,16 +159,24 @@ fn multiply(
         pack_b(&mut packed.b);
     }
 
-    // Tasks: blocks of MC rows × runs of B slivers, about 4 per thread.
+    // Tasks: blocks of at most MC rows, cut evenly (256 rows: 90 + 90 + 76, not
+    // 96 + 96 + 64), × runs of B slivers. At least 4 tasks per thread, and a
+    // multiple of the thread count where there are slivers enough, so that
+    // threads finish together.
     let row_blocks = m.div_ceil(MC);
-    let runs = (4 * threads).div_ceil(row_blocks).clamp(1, b_slivers);
-    let run_len = b_slivers.div_ceil(runs);
+    let block_rows = m.div_ceil(row_blocks).next_multiple_of(MR);
+    let mut runs = (4 * threads).div_ceil(row_blocks);
+    while (row_blocks * runs) % threads != 0 && runs < b_slivers {
+        runs += 1;
+    }
+    let runs = runs.clamp(1, b_slivers);
     let row_stride = c.strides()[0] as usize;
     let out = SharedC(c.as_mut_ptr());
     let (pa, pb) = (&packed.a[..], &packed.b[..]);
     let task = |t: usize| {
-        let rows = (t / runs) * MC..((t / runs + 1) * MC).min(m);
-        let cols = (t % runs) * run_len * nr..((t % runs + 1) * run_len * nr).min(n);
+        let rows = (t / runs) * block_rows..((t / runs + 1) * block_rows).min(m);
+        let run = t % runs; // slivers cut evenly too: 49 in 4 runs are 12, 12, 12, 13
+        let cols = run * b_slivers / runs * nr..((run + 1) * b_slivers / runs * nr).min(n);
         multiply_block(isa, pa, pb, k, rows, cols, beta, out.get(), row_stride);
     };
     let tasks = row_blocks * runs;
