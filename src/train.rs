@@ -13,8 +13,8 @@
 //!     evaluate the validation loss                  evaluate
 //!     record, print, snapshot pictures, write metrics and checkpoint
 //! ```
-//! Everything random is drawn from generators seeded by (seed, epoch, step):
-//! the epoch's order, the denoising noise, the VAE's ε. So the same seed and
+//! Everything random is drawn from generators seeded by (seed, epoch, step,
+//! shard): the epoch's order, the denoising noise, the VAE's ε. So the same seed and
 //! thread count give the same losses, and a resumed run continues exactly,
 //! without saving any generator.
 
