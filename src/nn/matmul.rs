@@ -144,15 +144,8 @@ fn multiply(
     let n = b.ncols();
     let nr = isa.nr();
     let (a_slivers, b_slivers) = (m.div_ceil(MR), n.div_ceil(nr));
-    let (a_len, b_len) = (a_slivers * MR * k, b_slivers * nr * k);
-    // The buffers grow and never shrink: packing overwrites every float it uses,
-    // so a product after a larger one need not zero anything.
-    for (buffer, len) in [(&mut packed.a, a_len), (&mut packed.b, b_len)] {
-        if buffer.len() < len {
-            buffer.resize(len, 0.0);
-        }
-    }
-    let (packed_a, packed_b) = (&mut packed.a[..a_len], &mut packed.b[..b_len]);
+    packed.a.resize(a_slivers * MR * k, 0.0);
+    packed.b.resize(b_slivers * nr * k, 0.0);
     let pack_a = |buffer: &mut [f32]| pack::<MR>(buffer, a, threads);
     let pack_b = |buffer: &mut [f32]| match nr {
         16 => pack::<16>(buffer, b.t(), threads),
@@ -160,10 +153,10 @@ fn multiply(
         _ => unreachable!("tiles are 16 or 32 wide"),
     };
     if threads > 1 {
-        rayon::join(|| pack_a(packed_a), || pack_b(packed_b));
+        rayon::join(|| pack_a(&mut packed.a), || pack_b(&mut packed.b));
     } else {
-        pack_a(packed_a);
-        pack_b(packed_b);
+        pack_a(&mut packed.a);
+        pack_b(&mut packed.b);
     }
 
     // Tasks: blocks of at most MC rows, cut evenly (256 rows: 90 + 90 + 76, not
@@ -179,7 +172,7 @@ fn multiply(
     let runs = runs.clamp(1, b_slivers);
     let row_stride = c.strides()[0] as usize;
     let out = SharedC(c.as_mut_ptr());
-    let (pa, pb) = (&*packed_a, &*packed_b);
+    let (pa, pb) = (&packed.a[..], &packed.b[..]);
     let task = |t: usize| {
         let rows = (t / runs) * block_rows..((t / runs + 1) * block_rows).min(m);
         let run = t % runs; // slivers cut evenly too: 49 in 4 runs are 12, 12, 12, 13
