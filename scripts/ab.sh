@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Interleaved A/B timing of two or more builds of this crate, as used for the
+# "what each change bought" rows of docs/PERFORMANCE.md: each round runs every
+# binary once, in turn, and prints the images per second of each epoch
+# (metrics.csv), one line per binary.
+#
+# Usage: scripts/ab.sh ROUNDS "BIN_A BIN_B ..." -- TRAIN_ARGS...
+# e.g.   git stash; cargo build --release; cp target/release/mnist-autoencoder /tmp/before
+#        git stash pop; cargo build --release; cp target/release/mnist-autoencoder /tmp/after
+#        scripts/ab.sh 3 "/tmp/before /tmp/after" -- --hidden 128,64 --batch-size 128 --lr 1e-3 --epochs 3
+set -euo pipefail
+rounds=$1
+bins=$2
+shift 3
+out=$(mktemp -d)
+for _ in $(seq "$rounds"); do
+  for bin in $bins; do
+    rm -rf "$out/run"
+    "$bin" train "$@" --no-figures --out-dir "$out/run" >/dev/null 2>&1
+    tail -n +2 "$out/run/metrics.csv" | awk -F, -v b="$bin" '{printf "%s %d\n", b, $5}'
+  done
+done | awk '{a[$1] = a[$1] " " $2} END {for (k in a) print k ":" a[k]}'
+rm -rf "$out"
