@@ -131,8 +131,8 @@ const SHARDS: usize = 2;
 const SHARD_BELOW: usize = 50_000_000;
 
 impl Trainer {
-    /// A trainer continuing from `state`, in [`SHARDS`] shards if the model is
-    /// small (see [`Shard`]), else in one.
+    /// A trainer continuing from `state`, in `SHARDS` (2) shards if the model is
+    /// small (see `Shard`), else in one.
     pub fn new(state: TrainState, settings: Settings) -> Trainer {
         let multiply_adds: usize = state.arch.layer_shapes().iter().map(|(i, o)| i * o).sum();
         let small = settings.batch_size.saturating_mul(multiply_adds) < SHARD_BELOW;
