@@ -5,29 +5,38 @@
 //! training slows epoch after epoch. Setting the FTZ (flush-to-zero) and DAZ
 //! (denormals-are-zero) bits of the x86 MXCSR register on every computing thread
 //! turns them into zeros instead (PyTorch's `torch.set_flush_denormal(True)`).
+//!
+//! It also keeps the switch that tells computations whether to split across
+//! threads: [`on_this_thread`] and [`worth_splitting`].
 
 use std::cell::Cell;
 
 use crate::error::{Error, Result};
 
 thread_local! {
-    /// Set inside [`on_this_thread`]: no computation splits across threads.
+    /// Set inside [`on_this_thread`]: [`worth_splitting`] says no.
     static ALONE: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Runs `f` with every computation inside it kept on the calling thread: a
-/// shard of a batch runs this way while the other threads run the other shards
-/// (see `train::Shard`).
+/// Runs `f` with every computation that asks [`worth_splitting`] (matrix
+/// products, activations, loss gradients) kept on the calling thread: a shard
+/// of a batch runs this way while the other thread runs the other shard (see
+/// `train::Shard`).
 pub fn on_this_thread<R>(f: impl FnOnce() -> R) -> R {
-    let before = ALONE.replace(true);
-    let result = f();
-    ALONE.set(before);
-    result
+    /// Puts the flag back even if `f` panics.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ALONE.set(self.0);
+        }
+    }
+    let _restore = Restore(ALONE.replace(true));
+    f()
 }
 
 /// Whether a computation of `size` (elements or operations) should be split
-/// across the pool's threads: only when it is at least `min`, and not inside
-/// [`on_this_thread`].
+/// across the pool's threads: only when it is at least `min`, the pool has more
+/// than one thread, and the caller is not inside [`on_this_thread`].
 pub fn worth_splitting(size: usize, min: usize) -> bool {
     size >= min && !ALONE.get() && rayon::current_num_threads() > 1
 }

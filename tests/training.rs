@@ -113,14 +113,14 @@ fn a_vae_and_a_denoising_autoencoder_learn_and_repeat_exactly() {
     assert_eq!(
         train(&vae, 0.0).1,
         params,
-        "ε is drawn from (seed, epoch, step)"
+        "ε is drawn from (seed, epoch, step, shard)"
     );
     let (noisy, noisy_params) = train(&arch(), 0.3);
     assert!(noisy[2].total < noisy[0].total);
     assert_eq!(
         train(&arch(), 0.3).1,
         noisy_params,
-        "the noise is drawn from (seed, epoch, step)"
+        "the noise is drawn from (seed, epoch, step, shard)"
     );
 }
 
@@ -184,12 +184,13 @@ fn validation_split_is_seeded_and_disjoint() {
 #[test]
 fn shards_give_the_whole_batch_gradient_and_the_thread_count_changes_no_bit() {
     let splits = subset();
-    // 51 rows: shards of 26 and 25, weighted 26/51 and 25/51.
+    // 51 rows in a trainer for batches of 64 (a last, partial batch): shards of
+    // 26 and 25 rows, weighted 26/51 and 25/51.
     let indices: Vec<usize> = (100..151).collect();
     let step = |shards: usize, threads: usize| {
         build_pool(threads).unwrap().install(|| {
             let state = TrainState::new(arch(), 3e-3, 5);
-            let mut trainer = Trainer::with_shards(state, settings(51, LossKind::Mse, 5), shards);
+            let mut trainer = Trainer::with_shards(state, settings(64, LossKind::Mse, 5), shards);
             let loss = trainer.step(&splits.train.images, &indices, 1, 0).unwrap();
             (loss, trainer.gradients().clone(), trainer.state.params)
         })
@@ -218,4 +219,9 @@ fn shards_give_the_whole_batch_gradient_and_the_thread_count_changes_no_bit() {
     assert_eq!((loss_1, &sharded_1, &params_1), (loss, &sharded, &params));
     let (loss_3, sharded_3, params_3) = step(2, 3);
     assert_eq!((loss_3, &sharded_3, &params_3), (loss, &sharded, &params));
+    // A batch taken whole does not depend on the thread count either.
+    let (whole_loss_1, whole_1, _) = step(1, 1);
+    let (whole_loss_3, whole_3, _) = step(1, 3);
+    assert_eq!((whole_loss_1, &whole_1), (whole_loss, &whole));
+    assert_eq!((whole_loss_3, &whole_3), (whole_loss, &whole));
 }
