@@ -225,3 +225,40 @@ fn shards_give_the_whole_batch_gradient_and_the_thread_count_changes_no_bit() {
     assert_eq!((whole_loss_1, &whole_1), (whole_loss, &whole));
     assert_eq!((whole_loss_3, &whole_3), (whole_loss, &whole));
 }
+
+#[test]
+fn each_shard_draws_its_own_noise() {
+    // The same two images twice: if both shards drew the same noise, each would
+    // see exactly what one shard of the two images sees, and the averaged
+    // gradient would equal that one shard's.
+    let splits = subset();
+    let noisy = |batch: usize| Settings {
+        noise: 0.3,
+        ..settings(batch, LossKind::Mse, 9)
+    };
+    let gradient = |shards: usize, indices: &[usize]| {
+        build_pool(2).unwrap().install(|| {
+            let state = TrainState::new(arch(), 3e-3, 9);
+            let mut trainer = Trainer::with_shards(state, noisy(indices.len()), shards);
+            trainer.step(&splits.train.images, indices, 1, 0).unwrap();
+            trainer.gradients().clone()
+        })
+    };
+    let twice = gradient(2, &[3, 4, 3, 4]);
+    let once = gradient(1, &[3, 4]);
+    let largest_difference = twice
+        .slices()
+        .iter()
+        .zip(once.slices())
+        .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()))
+        .fold(0.0f32, f32::max);
+    let scale = once
+        .slices()
+        .iter()
+        .flat_map(|s| s.iter())
+        .fold(0.0f32, |m, x| m.max(x.abs()));
+    assert!(
+        largest_difference > 1e-3 * scale,
+        "the shards' noise looks the same (gradients differ by {largest_difference}, scale {scale})"
+    );
+}
