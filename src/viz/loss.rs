@@ -27,24 +27,8 @@ pub fn draw_losses(
     write_figure(path, |tmp| {
         let root = BitMapBackend::new(tmp, (900, 560)).into_drawing_area();
         root.fill(&WHITE)?;
-        let mut values: Vec<f64> = train
-            .iter()
-            .chain(val)
-            .copied()
-            .filter(|v| v.is_finite() && *v > 0.0)
-            .collect();
-        if let Some(b) = baseline {
-            values.push(b.value);
-        }
-        let low = values.iter().copied().fold(f64::INFINITY, f64::min) * 0.8;
-        let high = values.iter().copied().fold(0.0, f64::max) * 1.25;
-        let last = *epochs.last().unwrap_or(&1) as f64;
-        let first = *epochs.first().unwrap_or(&1) as f64;
-        let (x0, x1) = if last > first {
-            (first, last)
-        } else {
-            (first - 0.5, last + 0.5)
-        };
+        let (low, high) = loss_range(train, val, baseline);
+        let (x0, x1) = epoch_range(epochs);
         let mut chart = ChartBuilder::on(&root)
             .caption(
                 format!("Reconstruction loss ({loss_name}) per epoch"),
@@ -108,6 +92,35 @@ pub fn draw_losses(
         root.present()?;
         Ok(())
     })
+}
+
+/// The y range of the plot: the positive finite losses and the baseline, with
+/// a margin below and above (the axis is logarithmic).
+fn loss_range(train: &[f64], val: &[f64], baseline: Option<&Baseline>) -> (f64, f64) {
+    let mut values: Vec<f64> = train
+        .iter()
+        .chain(val)
+        .copied()
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .collect();
+    if let Some(b) = baseline {
+        values.push(b.value);
+    }
+    let low = values.iter().copied().fold(f64::INFINITY, f64::min) * 0.8;
+    let high = values.iter().copied().fold(0.0, f64::max) * 1.25;
+    (low, high)
+}
+
+/// The x range: first to last epoch, widened by half an epoch on each side
+/// when there is only one.
+fn epoch_range(epochs: &[usize]) -> (f64, f64) {
+    let last = *epochs.last().unwrap_or(&1) as f64;
+    let first = *epochs.first().unwrap_or(&1) as f64;
+    if last > first {
+        (first, last)
+    } else {
+        (first - 0.5, last + 0.5)
+    }
 }
 
 const PALETTE_TRAIN: RGBColor = super::PALETTE[0];
