@@ -63,24 +63,11 @@ impl Adam {
             beta2: self.beta2,
             eps: self.eps,
         };
-        let layers = params
-            .layers
-            .iter_mut()
-            .zip(&grads.layers)
-            .zip(self.m.layers.iter_mut().zip(self.v.layers.iter_mut()));
-        for ((p, g), (m, v)) in layers {
-            rule.apply(
-                as_slice_mut(&mut p.w),
-                as_slice(&g.w),
-                as_slice_mut(&mut m.w),
-                as_slice_mut(&mut v.w),
-            );
-            rule.apply(
-                as_slice_mut(&mut p.b),
-                as_slice(&g.b),
-                as_slice_mut(&mut m.b),
-                as_slice_mut(&mut v.b),
-            );
+        // Every weight matrix and bias vector, in the same order in all four.
+        let tensors = (params.slices_mut().into_iter().zip(grads.slices()))
+            .zip(self.m.slices_mut().into_iter().zip(self.v.slices_mut()));
+        for ((p, g), (m, v)) in tensors {
+            rule.apply(p, g, m, v);
         }
     }
 }
@@ -129,14 +116,6 @@ impl Rule {
     unsafe fn update_avx2(&self, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
         self.update(p, g, m, v)
     }
-}
-
-fn as_slice<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>) -> &[f32] {
-    a.as_slice().expect("parameters are contiguous")
-}
-
-fn as_slice_mut<D: ndarray::Dimension>(a: &mut ndarray::Array<f32, D>) -> &mut [f32] {
-    a.as_slice_mut().expect("parameters are contiguous")
 }
 
 #[cfg(test)]

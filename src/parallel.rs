@@ -34,6 +34,10 @@ pub fn on_this_thread<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Below this many elements an element-wise pass (an activation, a loss
+/// gradient) runs on one thread: splitting it costs more than it saves.
+pub const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
+
 /// Whether a computation of `size` (elements or operations) should be split
 /// across the pool's threads: only when it is at least `min`, the pool has more
 /// than one thread, and the caller is not inside [`on_this_thread`].

@@ -15,11 +15,7 @@
 use ndarray::{ArrayView2, ArrayViewMut2, Zip};
 use rayon::prelude::*;
 
-use crate::parallel::worth_splitting;
-
-/// Arrays with at least this many elements are processed by all threads
-/// (element-wise, so the result does not depend on the split).
-const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
+use crate::parallel::{worth_splitting, PARALLEL_MIN_ELEMENTS};
 
 /// Slope of leaky ReLU for negative inputs (PyTorch's default).
 pub const LEAKY_SLOPE: f32 = 0.01;

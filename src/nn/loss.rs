@@ -14,10 +14,7 @@
 
 use ndarray::{ArrayView2, ArrayViewMut2, Zip};
 
-use crate::parallel::worth_splitting;
-
-/// Below this many elements a gradient is computed on one thread.
-const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
+use crate::parallel::{worth_splitting, PARALLEL_MIN_ELEMENTS};
 
 /// Which reconstruction loss to train with.
 #[derive(
