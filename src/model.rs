@@ -28,6 +28,7 @@ use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2};
 use ndarray_rand::rand::Rng;
 use ndarray_rand::rand_distr::Uniform;
 use ndarray_rand::RandomExt;
+use rayon::prelude::*;
 
 use crate::nn::loss::{bce_summed_backward, bce_summed_forward};
 use crate::nn::vae::{kl_backward, kl_forward, reparameterise_backward, reparameterise_forward};
@@ -35,6 +36,7 @@ use crate::nn::{
     activation_backward, activation_forward, dense_backward, dense_backward_add_dx, dense_forward,
     Activation, LossKind,
 };
+use crate::parallel::{worth_splitting, PARALLEL_MIN_ELEMENTS};
 
 /// Plain or variational.
 #[derive(
@@ -209,9 +211,13 @@ impl Params {
 
     /// Sets every value to `value` (zeroing the gradients is `fill(0.0)`).
     pub fn fill(&mut self, value: f32) {
-        for layer in &mut self.layers {
-            layer.w.fill(value);
-            layer.b.fill(value);
+        for values in self.slices_mut() {
+            if worth_splitting(values.len(), PARALLEL_MIN_ELEMENTS) {
+                let chunks = values.par_chunks_mut(PARALLEL_MIN_ELEMENTS);
+                chunks.for_each(|chunk| chunk.fill(value));
+            } else {
+                values.fill(value);
+            }
         }
     }
 
@@ -245,14 +251,20 @@ impl Params {
 
     /// The index of the first layer holding a NaN or infinite value, if any.
     pub fn first_non_finite(&self) -> Option<usize> {
-        // A fold without early exit: the compiler checks 8 floats per instruction.
-        let all_finite = |values: &Array2<f32>| match values.as_slice_memory_order() {
-            Some(values) => !values.iter().fold(false, |bad, v| bad | !v.is_finite()),
-            None => values.iter().all(|v| v.is_finite()),
+        // Within a chunk, a fold without early exit: the compiler checks 8 floats
+        // per instruction. The chunks are checked side by side.
+        let chunk_finite = |chunk: &[f32]| !chunk.iter().fold(false, |bad, v| bad | !v.is_finite());
+        let all_finite = |values: &[f32]| {
+            if worth_splitting(values.len(), PARALLEL_MIN_ELEMENTS) {
+                values.par_chunks(PARALLEL_MIN_ELEMENTS).all(chunk_finite)
+            } else {
+                chunk_finite(values)
+            }
         };
-        self.layers
-            .iter()
-            .position(|l| !(all_finite(&l.w) && l.b.iter().all(|v| v.is_finite())))
+        // slices() is W, b, W, b, …: slice i belongs to layer i / 2.
+        let slices = self.slices();
+        let first = slices.iter().position(|values| !all_finite(values));
+        first.map(|slice| slice / 2)
     }
 }
 

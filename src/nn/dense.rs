@@ -16,9 +16,10 @@
 //! W is stored (I, O) so the forward pass reads as the math; checkpoints store
 //! its transpose (O, I), as PyTorch's `nn.Linear` does.
 
-use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Zip};
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, Zip};
 
 use super::matmul::matmul;
+use crate::parallel::{worth_splitting, PARALLEL_MIN_ELEMENTS};
 
 /// `Y = X·W + b`.
 ///
@@ -35,8 +36,11 @@ pub fn dense_forward(
         "dense_forward: Y has the wrong shape"
     );
     assert_eq!(b.len(), w.ncols(), "dense_forward: b has the wrong length");
-    for mut row in y.rows_mut() {
-        row.assign(&b);
+    // Every row of Y starts as b; the product is then added to it.
+    if worth_splitting(y.len(), PARALLEL_MIN_ELEMENTS) {
+        Zip::from(y.rows_mut()).par_for_each(|mut row| row.assign(&b));
+    } else {
+        y.rows_mut().into_iter().for_each(|mut row| row.assign(&b));
     }
     matmul(x, w, 1.0, y);
 }
@@ -49,7 +53,7 @@ pub fn dense_forward(
 pub fn dense_backward(
     dx: Option<ArrayViewMut2<f32>>,
     dw: ArrayViewMut2<f32>,
-    mut db: ArrayViewMut1<f32>,
+    db: ArrayViewMut1<f32>,
     dy: ArrayView2<f32>,
     x: ArrayView2<f32>,
     w: ArrayView2<f32>,
@@ -61,13 +65,31 @@ pub fn dense_backward(
     );
     assert_eq!(dw.dim(), w.dim(), "dense_backward: dW has the wrong shape");
     matmul(x.t(), dy, 1.0, dw);
-    // Row by row, so that memory is read in order and 8 columns add at once;
-    // each bias still sums its column top to bottom, whatever the thread count.
-    for row in dy.rows() {
-        Zip::from(&mut db).and(&row).for_each(|b, &d| *b += d);
-    }
+    add_column_sums(db, dy);
     if let Some(dx) = dx {
         matmul(dy, w.t(), 0.0, dx);
+    }
+}
+
+/// `db += Σ_rows dY`, row by row, so that memory is read in order and 8 columns
+/// add at once. A wide layer's columns are split in halves between threads;
+/// each bias still sums its column top to bottom, whatever the thread count.
+///
+/// db: (O) accumulated; dy: (B, O).
+fn add_column_sums(db: ArrayViewMut1<f32>, dy: ArrayView2<f32>) {
+    if worth_splitting(dy.len(), PARALLEL_MIN_ELEMENTS) && db.len() > 1 {
+        let half = db.len() / 2;
+        let (db_left, db_right) = db.split_at(Axis(0), half);
+        let (dy_left, dy_right) = dy.split_at(Axis(1), half);
+        rayon::join(
+            || add_column_sums(db_left, dy_left),
+            || add_column_sums(db_right, dy_right),
+        );
+        return;
+    }
+    let mut db = db;
+    for row in dy.rows() {
+        Zip::from(&mut db).and(&row).for_each(|b, &d| *b += d);
     }
 }
 
@@ -78,4 +100,28 @@ pub fn dense_backward(
 /// dx: (B, I) accumulated; dy: (B, O); w: (I, O).
 pub fn dense_backward_add_dx(dx: ArrayViewMut2<f32>, dy: ArrayView2<f32>, w: ArrayView2<f32>) {
     matmul(dy, w.t(), 1.0, dx);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array1, Array2};
+
+    #[test]
+    fn a_wide_bias_gradient_sums_each_column_in_order_on_any_thread_count() {
+        // 128 × 1000 is above the size that splits columns between threads.
+        let dy = Array2::from_shape_fn((128, 1000), |(n, o)| ((n * 37 + o * 11) % 29) as f32 * 0.1);
+        let mut expected = Array1::<f32>::zeros(1000);
+        for (o, sum) in expected.iter_mut().enumerate() {
+            for n in 0..128 {
+                *sum += dy[[n, o]];
+            }
+        }
+        for threads in [1, 2, 3] {
+            let pool = crate::parallel::build_pool(threads).unwrap();
+            let mut db = Array1::<f32>::zeros(1000);
+            pool.install(|| add_column_sums(db.view_mut(), dy.view()));
+            assert_eq!(db, expected, "{threads} threads");
+        }
+    }
 }

@@ -113,6 +113,20 @@ struct Packed {
     b: Vec<f32>,
 }
 
+impl Packed {
+    /// The first `a` and `b` floats of the two buffers, grown if too short.
+    /// Packing overwrites every float it uses, so a buffer that is long
+    /// enough is not cleared first (that alone cost 1% of a wide epoch).
+    fn sized(&mut self, a: usize, b: usize) -> (&mut [f32], &mut [f32]) {
+        for (buffer, len) in [(&mut self.a, a), (&mut self.b, b)] {
+            if buffer.len() < len {
+                buffer.resize(len, 0.0);
+            }
+        }
+        (&mut self.a[..a], &mut self.b[..b])
+    }
+}
+
 thread_local! {
     static PACKED: RefCell<Packed> = RefCell::new(Packed::default());
 }
@@ -144,8 +158,7 @@ fn multiply(
     let n = b.ncols();
     let nr = isa.nr();
     let (a_slivers, b_slivers) = (m.div_ceil(MR), n.div_ceil(nr));
-    packed.a.resize(a_slivers * MR * k, 0.0);
-    packed.b.resize(b_slivers * nr * k, 0.0);
+    let (packed_a, packed_b) = packed.sized(a_slivers * MR * k, b_slivers * nr * k);
     let pack_a = |buffer: &mut [f32]| pack::<MR>(buffer, a, threads);
     let pack_b = |buffer: &mut [f32]| match nr {
         16 => pack::<16>(buffer, b.t(), threads),
@@ -153,10 +166,10 @@ fn multiply(
         _ => unreachable!("tiles are 16 or 32 wide"),
     };
     if threads > 1 {
-        rayon::join(|| pack_a(&mut packed.a), || pack_b(&mut packed.b));
+        rayon::join(|| pack_a(packed_a), || pack_b(packed_b));
     } else {
-        pack_a(&mut packed.a);
-        pack_b(&mut packed.b);
+        pack_a(packed_a);
+        pack_b(packed_b);
     }
 
     // Tasks: blocks of at most MC rows, cut evenly (256 rows: 90 + 90 + 76, not
@@ -172,7 +185,7 @@ fn multiply(
     let runs = runs.clamp(1, b_slivers);
     let row_stride = c.strides()[0] as usize;
     let out = SharedC(c.as_mut_ptr());
-    let (pa, pb) = (&packed.a[..], &packed.b[..]);
+    let (pa, pb) = (&packed_a[..], &packed_b[..]);
     let task = |t: usize| {
         let rows = (t / runs) * block_rows..((t / runs + 1) * block_rows).min(m);
         let run = t % runs; // slivers cut evenly too: 49 in 4 runs are 12, 12, 12, 13
