@@ -194,7 +194,11 @@ fn multiply(
     };
     let tasks = row_blocks * runs;
     if threads > 1 {
-        (0..tasks).into_par_iter().for_each(task);
+        // One task per rayon job. Left to itself, rayon cuts the range into
+        // pieces of about a quarter (on 2 threads), and a thread runs a piece
+        // that no one stole from it to the end: the other thread, done early,
+        // may wait up to a quarter of the product.
+        (0..tasks).into_par_iter().with_max_len(1).for_each(task);
     } else {
         (0..tasks).for_each(task);
     }
@@ -257,6 +261,7 @@ fn pack<const W: usize>(buffer: &mut [f32], src: ArrayView2<f32>, threads: usize
         buffer
             .par_chunks_mut(group * W * k)
             .enumerate()
+            .with_max_len(1) // one group per job, as for the tasks below
             .for_each(pack_group);
     } else {
         buffer
