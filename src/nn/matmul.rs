@@ -261,7 +261,7 @@ fn pack<const W: usize>(buffer: &mut [f32], src: ArrayView2<f32>, threads: usize
         buffer
             .par_chunks_mut(group * W * k)
             .enumerate()
-            .with_max_len(1) // one group per job, as for the tasks below
+            .with_max_len(1) // one group per job, as for the tasks in `multiply`
             .for_each(pack_group);
     } else {
         buffer
