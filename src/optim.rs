@@ -87,7 +87,7 @@ impl Rule {
         p.par_chunks_mut(CHUNK)
             .zip(g.par_chunks(CHUNK))
             .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)))
-            .with_max_len(1) // one chunk per job: threads finish together (see matmul)
+            .with_max_len(1) // one chunk per job: threads finish closer together (see matmul)
             .for_each(|((p, g), (m, v))| {
                 #[cfg(target_arch = "x86_64")]
                 if crate::nn::kernel::wide_vectors() {

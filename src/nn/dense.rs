@@ -40,7 +40,9 @@ pub fn dense_forward(
     if worth_splitting(y.len(), PARALLEL_MIN_ELEMENTS) {
         Zip::from(y.rows_mut()).par_for_each(|mut row| row.assign(&b));
     } else {
-        y.rows_mut().into_iter().for_each(|mut row| row.assign(&b));
+        for mut row in y.rows_mut() {
+            row.assign(&b);
+        }
     }
     matmul(x, w, 1.0, y);
 }
@@ -72,11 +74,12 @@ pub fn dense_backward(
 }
 
 /// `db += Σ_rows dY`, row by row, so that memory is read in order and 8 columns
-/// add at once. A wide layer's columns are split in halves between threads;
-/// each bias still sums its column top to bottom, whatever the thread count.
+/// add at once. A large dY is split by columns between threads, in halves and
+/// halves again until a piece is small (a 256 × 1024 dY makes 4 pieces); each
+/// bias still sums its column top to bottom, whatever the thread count.
 ///
 /// db: (O) accumulated; dy: (B, O).
-fn add_column_sums(db: ArrayViewMut1<f32>, dy: ArrayView2<f32>) {
+fn add_column_sums(mut db: ArrayViewMut1<f32>, dy: ArrayView2<f32>) {
     if worth_splitting(dy.len(), PARALLEL_MIN_ELEMENTS) && db.len() > 1 {
         let half = db.len() / 2;
         let (db_left, db_right) = db.split_at(Axis(0), half);
@@ -87,7 +90,6 @@ fn add_column_sums(db: ArrayViewMut1<f32>, dy: ArrayView2<f32>) {
         );
         return;
     }
-    let mut db = db;
     for row in dy.rows() {
         Zip::from(&mut db).and(&row).for_each(|b, &d| *b += d);
     }
