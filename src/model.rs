@@ -211,14 +211,33 @@ impl Params {
 
     /// Sets every value to `value` (zeroing the gradients is `fill(0.0)`).
     pub fn fill(&mut self, value: f32) {
-        for values in self.slices_mut() {
-            if worth_splitting(values.len(), PARALLEL_MIN_ELEMENTS) {
-                let chunks = values.par_chunks_mut(PARALLEL_MIN_ELEMENTS);
-                chunks.for_each(|chunk| chunk.fill(value));
-            } else {
-                values.fill(value);
-            }
+        let split = worth_splitting(self.len(), PARALLEL_MIN_ELEMENTS);
+        let pieces = self.pieces_mut(PARALLEL_MIN_ELEMENTS);
+        if split {
+            let pieces = pieces.into_par_iter().with_max_len(1); // one piece per job
+            pieces.for_each(|(_, piece)| piece.fill(value));
+        } else {
+            pieces.into_iter().for_each(|(_, piece)| piece.fill(value));
         }
+    }
+
+    /// Every weight matrix and bias vector cut into pieces of at most `len`
+    /// values, in order, each with the index of its layer. A pass over all the
+    /// parameters (zeroing, the NaN check, Adam) runs over these pieces as one
+    /// parallel loop, rather than one loop per tensor: small tensors then share
+    /// the threads instead of running one after another.
+    pub fn pieces(&self, len: usize) -> Vec<(usize, &[f32])> {
+        let slices = self.slices().into_iter().enumerate();
+        // slices() is W, b, W, b, …: slice i belongs to layer i / 2.
+        let pieces = slices.flat_map(|(i, values)| values.chunks(len).map(move |p| (i / 2, p)));
+        pieces.collect()
+    }
+
+    /// [`Params::pieces`], writable.
+    pub fn pieces_mut(&mut self, len: usize) -> Vec<(usize, &mut [f32])> {
+        let slices = self.slices_mut().into_iter().enumerate();
+        let pieces = slices.flat_map(|(i, values)| values.chunks_mut(len).map(move |p| (i / 2, p)));
+        pieces.collect()
     }
 
     /// Every weight matrix and bias vector as one slice, in layer order: W, b, W, b, …
@@ -251,20 +270,17 @@ impl Params {
 
     /// The index of the first layer holding a NaN or infinite value, if any.
     pub fn first_non_finite(&self) -> Option<usize> {
-        // Within a chunk, a fold without early exit: the compiler checks 8 floats
-        // per instruction. The chunks are checked side by side.
-        let chunk_finite = |chunk: &[f32]| !chunk.iter().fold(false, |bad, v| bad | !v.is_finite());
-        let all_finite = |values: &[f32]| {
-            if worth_splitting(values.len(), PARALLEL_MIN_ELEMENTS) {
-                values.par_chunks(PARALLEL_MIN_ELEMENTS).all(chunk_finite)
-            } else {
-                chunk_finite(values)
-            }
+        // Within a piece, a fold without early exit: the compiler checks 8 floats
+        // per instruction. The pieces are checked side by side.
+        let bad =
+            |(_, piece): &&(usize, &[f32])| piece.iter().fold(false, |bad, v| bad | !v.is_finite());
+        let pieces = self.pieces(PARALLEL_MIN_ELEMENTS);
+        let first = if worth_splitting(self.len(), PARALLEL_MIN_ELEMENTS) {
+            pieces.par_iter().with_max_len(1).find_first(bad)
+        } else {
+            pieces.iter().find(bad)
         };
-        // slices() is W, b, W, b, …: slice i belongs to layer i / 2.
-        let slices = self.slices();
-        let first = slices.iter().position(|values| !all_finite(values));
-        first.map(|slice| slice / 2)
+        first.map(|&(layer, _)| layer)
     }
 }
 

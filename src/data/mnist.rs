@@ -10,13 +10,14 @@
 
 use std::path::{Path, PathBuf};
 
-use ndarray::{Array2, ArrayViewMut2};
+use ndarray::{s, Array2, ArrayView1, ArrayViewMut1, ArrayViewMut2, Zip};
 use ndarray_rand::rand::rngs::StdRng;
 use ndarray_rand::rand::seq::SliceRandom;
 use ndarray_rand::rand::SeedableRng;
 
 use super::idx::read_idx_prefix;
 use crate::error::{Error, Result};
+use crate::parallel::{worth_splitting, PARALLEL_MIN_ELEMENTS};
 
 /// Images and their labels. N = number of images, D = pixels per image.
 #[derive(Debug, Clone)]
@@ -246,7 +247,7 @@ pub fn fill_batch(images: &Array2<u8>, indices: &[usize], mut batch: ArrayViewMu
         "fill_batch: batch buffer too small"
     );
     const SCALE: f32 = 1.0 / 255.0;
-    for (mut out, &i) in batch.rows_mut().into_iter().zip(indices) {
+    let fill_row = |mut out: ArrayViewMut1<f32>, &i: &usize| {
         // As slices where the rows are contiguous (always, in training): a loop
         // the compiler turns into vector conversions.
         match (out.as_slice_mut(), images.row(i).to_slice()) {
@@ -257,6 +258,13 @@ pub fn fill_batch(images: &Array2<u8>, indices: &[usize], mut batch: ArrayViewMu
             }
             _ => out.zip_mut_with(&images.row(i), |o, &p| *o = p as f32 * SCALE),
         }
+    };
+    let mut rows = batch.slice_mut(s![..indices.len(), ..]);
+    let rows = Zip::from(rows.rows_mut()).and(ArrayView1::from(indices));
+    if worth_splitting(indices.len() * images.ncols(), PARALLEL_MIN_ELEMENTS) {
+        rows.par_for_each(fill_row);
+    } else {
+        rows.for_each(fill_row);
     }
 }
 

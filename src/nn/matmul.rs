@@ -161,10 +161,10 @@ fn multiply(
     let nr = isa.nr();
     let (a_slivers, b_slivers) = (m.div_ceil(MR), n.div_ceil(nr));
     let (packed_a, packed_b) = packed.sized(a_slivers * MR * k, b_slivers * nr * k);
-    let pack_a = |buffer: &mut [f32]| pack::<MR>(buffer, a, threads);
+    let pack_a = |buffer: &mut [f32]| pack::<MR>(buffer, a, isa, threads);
     let pack_b = |buffer: &mut [f32]| match nr {
-        16 => pack::<16>(buffer, b.t(), threads),
-        32 => pack::<32>(buffer, b.t(), threads),
+        16 => pack::<16>(buffer, b.t(), isa, threads),
+        32 => pack::<32>(buffer, b.t(), isa, threads),
         _ => unreachable!("tiles are 16 or 32 wide"),
     };
     if threads > 1 {
@@ -213,7 +213,8 @@ fn multiply(
 /// Slivers are packed in groups of about 128 rows of `src`: when a column of
 /// `src` is contiguous, each step reads 512 contiguous bytes of it instead of
 /// W floats a page apart.
-fn pack<const W: usize>(buffer: &mut [f32], src: ArrayView2<f32>, threads: usize) {
+fn pack<const W: usize>(buffer: &mut [f32], src: ArrayView2<f32>, isa: Isa, threads: usize) {
+    let vectors = isa != Isa::Portable;
     let (rows, k) = src.dim();
     let (row_stride, k_stride) = (src.strides()[0], src.strides()[1]);
     let base = src.as_ptr() as usize;
@@ -241,16 +242,7 @@ fn pack<const W: usize>(buffer: &mut [f32], src: ArrayView2<f32>, threads: usize
                 }
             } else {
                 for (s, sliver) in slivers.chunks_exact_mut(W * k).take(full).enumerate() {
-                    // Walk the sliver's W rows side by side, one column at a time.
-                    let first = sliver_start(s);
-                    let row: [*const f32; W] =
-                        std::array::from_fn(|t| first.offset(t as isize * row_stride));
-                    for (p, column) in sliver.chunks_exact_mut(W).enumerate() {
-                        let at = p as isize * k_stride;
-                        for (x, r) in column.iter_mut().zip(&row) {
-                            *x = *r.offset(at);
-                        }
-                    }
+                    gather_sliver::<W>(sliver, sliver_start(s), row_stride, k_stride, vectors);
                 }
             }
             for s in full..count {
@@ -270,6 +262,115 @@ fn pack<const W: usize>(buffer: &mut [f32], src: ArrayView2<f32>, threads: usize
             .chunks_mut(group * W * k)
             .enumerate()
             .for_each(pack_group);
+    }
+}
+
+/// One full sliver whose rows are `row_stride` apart: walk its W rows side by
+/// side, one column at a time (a transpose: each row of `src` becomes a column
+/// of the sliver).
+///
+/// # Safety
+/// `first` and the strides address W rows of `sliver.len() / W` elements.
+unsafe fn gather_sliver<const W: usize>(
+    sliver: &mut [f32],
+    first: *const f32,
+    row_stride: isize,
+    k_stride: isize,
+    vectors: bool,
+) {
+    let k = sliver.len() / W;
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if vectors && k_stride == 1 {
+        done = transpose::gather_by_8x8::<W>(sliver, first, row_stride);
+    }
+    let row: [*const f32; W] = std::array::from_fn(|t| first.offset(t as isize * row_stride));
+    for p in done..k {
+        let at = p as isize * k_stride;
+        for (x, r) in sliver[p * W..(p + 1) * W].iter_mut().zip(&row) {
+            *x = *r.offset(at);
+        }
+    }
+}
+
+/// The transpose of [`gather_sliver`] with 256-bit vectors, 8 × 8 floats at a time.
+#[cfg(target_arch = "x86_64")]
+mod transpose {
+    use std::arch::x86_64::*;
+
+    /// Copies the first columns of a sliver, in blocks of 8, and returns how many
+    /// it copied (the caller copies the rest, at least one, one by one).
+    ///
+    /// ```text
+    ///   src rows t0..t0+8, columns p..p+8        sliver, columns p..p+8
+    ///   r0: a0 a1 .. a7                          p:   a0 b0 .. h0   (stored at p·W + t0)
+    ///   r1: b0 b1 .. b7       8×8 transpose      p+1: a1 b1 .. h1
+    ///   ..                   ─────────────▶      ..
+    ///   r7: h0 h1 .. h7                          p+7: a7 b7 .. h7
+    /// ```
+    /// W = 6 uses rows 0..6 and repeats row 5 twice: each column's 8-float store
+    /// runs 2 floats into the next column, which the next store overwrites. So
+    /// the blocks stop while a column is left after them.
+    ///
+    /// # Safety
+    /// As for `gather_sliver`, with contiguous rows (k_stride 1), and the CPU has AVX.
+    #[target_feature(enable = "avx")]
+    pub unsafe fn gather_by_8x8<const W: usize>(
+        sliver: &mut [f32],
+        first: *const f32,
+        row_stride: isize,
+    ) -> usize {
+        let k = sliver.len() / W;
+        let out = sliver.as_mut_ptr();
+        let mut p = 0;
+        while p + 8 < k {
+            for t0 in (0..W).step_by(8) {
+                let row = |t: usize| first.offset((t0 + t).min(W - 1) as isize * row_stride);
+                let r: [__m256; 8] = std::array::from_fn(|t| _mm256_loadu_ps(row(t).add(p)));
+                let columns = transpose_8x8(r);
+                for (q, column) in columns.iter().enumerate() {
+                    _mm256_storeu_ps(out.add((p + q) * W + t0), *column);
+                }
+            }
+            p += 8;
+        }
+        p
+    }
+
+    /// Rows r0..r7 of 8 floats in, columns out: `out[q][t] = r[t][q]`.
+    #[target_feature(enable = "avx")]
+    unsafe fn transpose_8x8(r: [__m256; 8]) -> [__m256; 8] {
+        // Pairs of rows interleaved, then pairs of pairs, then the 128-bit halves.
+        let t = [
+            _mm256_unpacklo_ps(r[0], r[1]),
+            _mm256_unpackhi_ps(r[0], r[1]),
+            _mm256_unpacklo_ps(r[2], r[3]),
+            _mm256_unpackhi_ps(r[2], r[3]),
+            _mm256_unpacklo_ps(r[4], r[5]),
+            _mm256_unpackhi_ps(r[4], r[5]),
+            _mm256_unpacklo_ps(r[6], r[7]),
+            _mm256_unpackhi_ps(r[6], r[7]),
+        ];
+        let u = [
+            _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+            _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+            _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+            _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+            _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+            _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+            _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+            _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+        ];
+        [
+            _mm256_permute2f128_ps::<0x20>(u[0], u[4]),
+            _mm256_permute2f128_ps::<0x20>(u[1], u[5]),
+            _mm256_permute2f128_ps::<0x20>(u[2], u[6]),
+            _mm256_permute2f128_ps::<0x20>(u[3], u[7]),
+            _mm256_permute2f128_ps::<0x31>(u[0], u[4]),
+            _mm256_permute2f128_ps::<0x31>(u[1], u[5]),
+            _mm256_permute2f128_ps::<0x31>(u[2], u[6]),
+            _mm256_permute2f128_ps::<0x31>(u[3], u[7]),
+        ]
     }
 }
 
@@ -364,6 +465,40 @@ mod tests {
         (&c.mapv(f64::from) - expected)
             .mapv(f64::abs)
             .fold(0.0, |m: f64, &x| m.max(x))
+    }
+
+    /// Packs the rows of `src` into slivers of W with every instruction set,
+    /// and checks each float against `sliver[p·W + t] = src[W·s + t, p]`.
+    fn check_packing<const W: usize>(src: ArrayView2<f32>) {
+        let (rows, k) = src.dim();
+        for isa in Isa::supported() {
+            let mut buffer = vec![f32::NAN; rows.div_ceil(W) * W * k];
+            pack::<W>(&mut buffer, src, isa, 2);
+            for (s, sliver) in buffer.chunks_exact(W * k).enumerate() {
+                for p in 0..k {
+                    for t in 0..W {
+                        let expected = src.get((W * s + t, p)).copied().unwrap_or(0.0);
+                        let got = sliver[p * W + t];
+                        assert_eq!(got, expected, "{isa:?} W={W} k={k} sliver {s} p={p} t={t}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn packing_puts_every_float_in_its_place_on_every_instruction_set() {
+        // K around the 8-column blocks of the vector transpose; rows with a
+        // partial last sliver; contiguous rows (gathered) and a transposed view.
+        for k in [1, 7, 8, 9, 16, 17, 31, 40] {
+            let src = pseudo_random(70, k, k);
+            check_packing::<MR>(src.view());
+            check_packing::<16>(src.view());
+            check_packing::<32>(src.view());
+            let tall = pseudo_random(k, 70, k);
+            check_packing::<MR>(tall.t());
+            check_packing::<16>(tall.t());
+        }
     }
 
     #[test]
