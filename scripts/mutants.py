@@ -12,9 +12,9 @@ import sys
 if subprocess.run(["git", "status", "--porcelain", "src"], capture_output=True, text=True).stdout.strip():
     sys.exit("src/ has uncommitted changes: commit or stash them first (this script restores files with git checkout)")
 muts = [
- ("src/nn/dense.rs", "matmul(x.t(), dy, 1.0, dw);", "matmul(x.t(), dy, 0.0, dw);", "dW overwrite instead of accumulate"),
- ("src/nn/dense.rs", "*b += column.sum()", "*b -= column.sum()", "db sign"),
- ("src/nn/dense.rs", "matmul(x.t(), dy, 1.0, dw);", "matmul(x.t(), dy, -1.0, dw);", "dW accumulated with wrong sign (beta)"),
+ ("src/nn/dense.rs", "matmul(x.t(), dy, 0.0, dw);", "matmul(x.t(), dy, 1.0, dw);", "dW added to instead of overwritten"),
+ ("src/nn/dense.rs", "for_each(|b, &d| *b += d)", "for_each(|b, &d| *b -= d)", "db sign"),
+ ("src/nn/dense.rs", "    db.fill(0.0);\n", "", "db added to instead of overwritten"),
  ("src/nn/dense.rs", "matmul(dy, w.t(), 0.0, dx);", "matmul(dy.view(), w.view().reversed_axes().t(), 0.0, dx);", "dX transpose dropped (W instead of Wᵀ)"),
  ("src/nn/activation.rs", "|a| a * (1.0 - a)", "|a| 1.0 - a", "sigmoid derivative missing factor a"),
  ("src/nn/activation.rs", "|a| if a > 0.0 { 1.0 } else { 0.0 }", "|a| if a >= 0.0 { 1.0 } else { 1.0 }", "relu mask dropped"),

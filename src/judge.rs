@@ -150,7 +150,7 @@ fn forward(
 }
 
 /// Undoes [`forward`] and the cross-entropy on the first `rows` rows of the
-/// workspace: adds every parameter's gradient to `grads` (zeroed by the caller).
+/// workspace: writes every parameter's gradient into `grads`.
 fn backward(params: &Params, grads: &mut Params, ws: &mut Workspace, labels: &[u8]) {
     let rows = labels.len();
     let x = ws.x.slice(s![..rows, ..]);
@@ -412,7 +412,6 @@ pub fn train_epoch(
         );
         let loss = softmax_cross_entropy_forward(ws.logits.slice(s![..rows, ..]), &labels);
         loss_sum += loss * rows as f64;
-        grads.fill(0.0);
         backward(&judge.params, &mut grads, &mut ws, &labels);
         adam.update(&mut judge.params, &grads);
     }
@@ -583,7 +582,6 @@ mod tests {
             x.view(),
         );
         let mut grads = judge.params.clone();
-        grads.fill(0.0);
         backward(&judge.params, &mut grads, &mut ws, &labels);
         let mut params = judge.params.clone();
         for l in 0..2 {

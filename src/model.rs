@@ -209,21 +209,16 @@ impl Params {
         params
     }
 
-    /// Sets every value to `value` (zeroing the gradients is `fill(0.0)`).
+    /// Sets every value to `value`.
     pub fn fill(&mut self, value: f32) {
-        let split = worth_splitting(self.len(), PARALLEL_MIN_ELEMENTS);
-        let pieces = self.pieces_mut(PARALLEL_MIN_ELEMENTS);
-        if split {
-            let pieces = pieces.into_par_iter().with_max_len(1); // one piece per job
-            pieces.for_each(|(_, piece)| piece.fill(value));
-        } else {
-            pieces.into_iter().for_each(|(_, piece)| piece.fill(value));
+        for values in self.slices_mut() {
+            values.fill(value);
         }
     }
 
     /// Every weight matrix and bias vector cut into pieces of at most `len`
     /// values, in order, each with the index of its layer. A pass over all the
-    /// parameters (zeroing, the NaN check, Adam) runs over these pieces as one
+    /// parameters (the NaN check, Adam) runs over these pieces as one
     /// parallel loop, rather than one loop per tensor: small tensors then share
     /// the threads instead of running one after another.
     pub fn pieces(&self, len: usize) -> Vec<(usize, &[f32])> {
@@ -426,11 +421,11 @@ pub fn forward(params: &Params, arch: &Architecture, ws: &mut Workspace, rows: u
 }
 
 /// One chain layer's backward pass: on entry `d_outputs[l + 1]` holds dA, the
-/// gradient of its activated output; `grads` accumulates dW and db; dX goes
+/// gradient of its activated output; dW and db go into `grads`, dX
 /// into `d_outputs[l]` (skipped for l = 0).
 /// ```text
 /// dZ  = dA ⊙ f′         activation_backward, in place (f′ written with A = f(Z))
-/// dW += Xᵀ·dZ,  db += Σ dZ     dense_backward
+/// dW  = Xᵀ·dZ,  db = Σ dZ      dense_backward
 /// dX  = dZ·Wᵀ           dense_backward
 /// ```
 fn backward_layer(
@@ -462,7 +457,7 @@ fn backward_layer(
 
 /// The whole backward pass. On entry `ws.d_outputs[L]` (L = layer count) holds
 /// dLoss/dx̂ for the first `rows` rows and the buffers hold the forward pass;
-/// on return `grads` has been *accumulated* with every dW and db (zero it first).
+/// on return `grads` holds every dW and db (whatever it held before).
 /// For a VAE the KL term's gradient is added where μ and log σ² meet the sample
 /// (the loss is reconstruction + KL).
 pub fn backward(
@@ -496,7 +491,7 @@ pub fn backward(
 
 /// The VAE's middle: `d_outputs[code + 1]` holds dz on entry and dμ on return
 /// (reparameterisation, then the KL term's part); `sampling.d_log_var` gets
-/// d log σ², and the log σ² head's dW, db are accumulated. Its input gradient
+/// d log σ², and the log σ² head's dW, db go into `grads`. Its input gradient
 /// is added by `backward` once the μ head has written its own.
 fn backward_sampling(
     params: &Params,

@@ -311,7 +311,6 @@ impl Shard {
         forward(params, arch, ws, rows);
         let loss = loss_forward(arch.kind, settings.loss, ws, rows);
         loss_backward(arch.kind, settings.loss, ws, rows);
-        self.grads.fill(0.0);
         backward(params, arch, &mut self.grads, ws, rows);
         loss
     }

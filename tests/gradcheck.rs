@@ -81,31 +81,37 @@ fn dense_layer_gradients_match_finite_differences() {
 }
 
 #[test]
-fn dense_backward_accumulates_into_dw_and_db() {
+fn dense_backward_overwrites_dw_and_db() {
     let x = random(3, 4, -1.0, 1.0, 4);
     let w = random(4, 2, -1.0, 1.0, 5);
     let dy = random(3, 2, -1.0, 1.0, 6);
-    let mut dw = Array2::zeros((4, 2));
-    let mut db = Array1::zeros(2);
-    dense_backward(
-        None,
-        dw.view_mut(),
-        db.view_mut(),
-        dy.view(),
-        x.view(),
-        w.view(),
-    );
-    let (dw1, db1) = (dw.clone(), db.clone());
-    dense_backward(
-        None,
-        dw.view_mut(),
-        db.view_mut(),
-        dy.view(),
-        x.view(),
-        w.view(),
-    );
-    assert!((&dw - &(&dw1 * 2.0)).iter().all(|d| d.abs() < 1e-6));
-    assert!((&db - &(&db1 * 2.0)).iter().all(|d| d.abs() < 1e-6));
+    // dW = Xᵀ·dY and db = Σ_rows dY, term by term.
+    let expected_dw = Array2::from_shape_fn((4, 2), |(i, o)| {
+        (0..3).map(|n| x[[n, i]] * dy[[n, o]]).sum::<f32>()
+    });
+    let expected_db = Array1::from_shape_fn(2, |o| (0..3).map(|n| dy[[n, o]]).sum::<f32>());
+    // Whatever dW and db held before (here NaN, then the first call's result)
+    // must not show in the result.
+    let mut dw = Array2::from_elem((4, 2), f32::NAN);
+    let mut db = Array1::from_elem(2, f32::NAN);
+    for call in 1..=2 {
+        dense_backward(
+            None,
+            dw.view_mut(),
+            db.view_mut(),
+            dy.view(),
+            x.view(),
+            w.view(),
+        );
+        let dw_error = (&dw - &expected_dw)
+            .iter()
+            .fold(0.0f32, |m, d| m.max(d.abs()));
+        let db_error = (&db - &expected_db)
+            .iter()
+            .fold(0.0f32, |m, d| m.max(d.abs()));
+        assert!(dw_error < 1e-6, "call {call}: dW is off by {dw_error}");
+        assert!(db_error < 1e-6, "call {call}: db is off by {db_error}");
+    }
 }
 
 #[test]
