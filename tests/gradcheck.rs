@@ -103,14 +103,16 @@ fn dense_backward_overwrites_dw_and_db() {
             x.view(),
             w.view(),
         );
-        let dw_error = (&dw - &expected_dw)
-            .iter()
-            .fold(0.0f32, |m, d| m.max(d.abs()));
-        let db_error = (&db - &expected_db)
-            .iter()
-            .fold(0.0f32, |m, d| m.max(d.abs()));
-        assert!(dw_error < 1e-6, "call {call}: dW is off by {dw_error}");
-        assert!(db_error < 1e-6, "call {call}: db is off by {db_error}");
+        // (A NaN difference fails `<`, where a fold with f32::max would skip it.)
+        let close = |d: &f32| d.abs() < 1e-6;
+        assert!(
+            (&dw - &expected_dw).iter().all(close),
+            "call {call}: dW {dw} ≠ {expected_dw}"
+        );
+        assert!(
+            (&db - &expected_db).iter().all(close),
+            "call {call}: db {db} ≠ {expected_db}"
+        );
     }
 }
 
