@@ -1,0 +1,86 @@
+//! Training-step throughput of one model on synthetic images, for comparing two
+//! builds side by side (`scripts/ab-step.sh`): a step is forward, loss, backward
+//! and Adam, exactly as in training, without data loading or the progress bar.
+//!
+//! ```text
+//! cargo run --release --example step_throughput -- HIDDEN BATCH [STEPS] [THREADS]
+//! cargo run --release --example step_throughput -- 1024,512 256
+//! ```
+//! Runs 6 rounds of STEPS steps (default 40) on THREADS threads (default 2) and
+//! prints the best of the last 5 rounds as GFLOP/s (3 × 2 × Σ in·out per image,
+//! the convention of `reference/compare.py`) and images per second.
+
+use std::time::Instant;
+
+use mnist_autoencoder::model::Architecture;
+use mnist_autoencoder::nn::LossKind;
+use mnist_autoencoder::parallel::build_pool;
+use mnist_autoencoder::train::{Settings, TrainState, Trainer};
+use ndarray::Array2;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let usage = "usage: step_throughput HIDDEN BATCH [STEPS] [THREADS], e.g. 1024,512 256";
+    let number = |i: usize, default: Option<usize>| -> usize {
+        match (args.get(i), default) {
+            (Some(text), _) => text.parse().unwrap_or_else(|_| exit(usage)),
+            (None, Some(value)) => value,
+            (None, None) => exit(usage),
+        }
+    };
+    let hidden: Vec<usize> = args
+        .first()
+        .unwrap_or_else(|| exit(usage))
+        .split(',')
+        .map(|w| w.parse().unwrap_or_else(|_| exit(usage)))
+        .collect();
+    let (batch, steps, threads) = (number(1, None), number(2, Some(40)), number(3, Some(2)));
+    let images_total = 4096;
+    if batch == 0 || batch > images_total || steps == 0 {
+        exit("BATCH must be 1..=4096 and STEPS at least 1");
+    }
+
+    let pool = build_pool(threads).unwrap_or_else(|e| exit(&e.to_string()));
+    let images =
+        Array2::from_shape_fn((images_total, 784), |(i, j)| ((i * 7 + j * 13) % 256) as u8);
+    let arch = Architecture::plain(784, hidden, 32);
+    let settings = Settings {
+        batch_size: batch,
+        loss: LossKind::Mse,
+        seed: 0,
+        noise: 0.0,
+    };
+    let mut trainer = Trainer::new(TrainState::new(arch.clone(), 1e-3, 0), settings);
+    let weights: usize = arch.widths().windows(2).map(|w| w[0] * w[1]).sum();
+    let flops_per_step = 6.0 * weights as f64 * batch as f64;
+
+    let best = pool.install(|| {
+        let mut best = f64::MAX;
+        for round in 0..6 {
+            let start = Instant::now();
+            for step in 0..steps {
+                let first = (step * batch) % (images_total - batch + 1);
+                let indices: Vec<usize> = (first..first + batch).collect();
+                if let Err(e) = trainer.step(&images, &indices, 1, step) {
+                    exit(&e.to_string());
+                }
+            }
+            if round > 0 {
+                // The first round warms the caches and the thread pool up.
+                best = best.min(start.elapsed().as_secs_f64() / steps as f64);
+            }
+        }
+        best
+    });
+    println!(
+        "{}, batch {batch}, {threads} threads: {:.1} GFLOP/s, {:.0} img/s",
+        arch.describe(),
+        flops_per_step / best / 1e9,
+        batch as f64 / best
+    );
+}
+
+fn exit(message: &str) -> ! {
+    eprintln!("step_throughput: {message}");
+    std::process::exit(2)
+}
