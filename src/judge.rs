@@ -10,8 +10,8 @@
 //! p(y|x)   softmax(L)                   trained with the cross-entropy −1/B Σ log p(y|x)
 //! ```
 //! The backward pass runs the same lines in reverse: `dL = (p − onehot)/B`
-//! ([`crate::nn::softmax`]), `dW₁ += Aᵀ·dL`, `db₁ += Σ dL`, `dA = dL·W₁ᵀ`,
-//! `dZ = dA ⊙ [A > 0]`, `dW₀ += Xᵀ·dZ`, `db₀ += Σ dZ`.
+//! ([`crate::nn::softmax`]), `dW₁ = Aᵀ·dL`, `db₁ = Σ dL`, `dA = dL·W₁ᵀ`,
+//! `dZ = dA ⊙ [A > 0]`, `dW₀ = Xᵀ·dZ`, `db₀ = Σ dZ`.
 //!
 //! Given the judge's p(y|x) on a set of N images (real or generated), three
 //! numbers say how digit-like and how varied the set is ([`Scores`]):
