@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Paired A/B timing of two builds' training step (examples/step_throughput.rs):
-# runs A, then B, PAIRS times, and prints each build's median GFLOP/s and the
-# median of the B/A ratios of adjacent runs. Adjacent runs share the machine's
-# state of the moment, so the ratio is steadier than either median on a machine
-# whose speed drifts by 10-30% over minutes.
+# runs the two builds PAIRS times side by side (A then B, then B then A, and so
+# on, so that a steady drift favours neither), and prints each build's median
+# GFLOP/s and the median of the B/A ratios within each pair. The two runs of a
+# pair share the machine's state of the moment, so the ratio is steadier than
+# either median on a machine whose speed drifts by 10-30% over minutes.
 #
 # Usage: scripts/ab-step.sh PAIRS BIN_A BIN_B HIDDEN BATCH [STEPS]
 # e.g.   git stash; cargo build --release --example step_throughput
@@ -12,14 +13,19 @@
 #        scripts/ab-step.sh 10 /tmp/before target/release/examples/step_throughput 1024,512 256
 set -euo pipefail
 if [ $# -lt 5 ]; then
-  sed -n '2,12p' "$0" >&2
+  sed -n '2,13p' "$0" >&2
   exit 2
 fi
 pairs=$1 a=$2 b=$3
 shift 3
 gflops() { "$1" "${@:2}" | grep -o '[0-9.]* GFLOP/s' | cut -d' ' -f1; }
-for _ in $(seq "$pairs"); do
-  echo "$(gflops "$a" "$@") $(gflops "$b" "$@")"
+for i in $(seq "$pairs"); do
+  if ((i % 2)); then
+    x=$(gflops "$a" "$@"); y=$(gflops "$b" "$@")
+  else
+    y=$(gflops "$b" "$@"); x=$(gflops "$a" "$@")
+  fi
+  echo "$x $y"
 done | python3 -c '
 import statistics, sys
 runs = [tuple(map(float, line.split())) for line in sys.stdin]

@@ -157,7 +157,10 @@ pub fn check_model(
     ws.target.assign(x);
     forward(params, arch, &mut ws, rows);
     loss_backward(arch.kind, loss, &mut ws, rows);
+    // NaN, not zeros: backward must overwrite every value, and a gradient
+    // added to what the buffer held would show as NaN.
     let mut grads = Params::zeros(arch);
+    grads.fill(f32::NAN);
     backward(params, arch, &mut grads, &mut ws, rows);
     // Which ReLU units are on at θ: the linear piece whose slope backward computed.
     let masks: Vec<Option<Array2<bool>>> = (0..arch.layer_count())

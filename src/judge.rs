@@ -385,7 +385,7 @@ pub fn train_epoch(
 ) -> f64 {
     assert!(batch > 0, "train_epoch: batch size 0");
     let mut ws = Workspace::new(batch, judge.pixels(), judge.hidden());
-    let mut grads = judge.params.clone();
+    let mut grads = judge.params.clone(); // any values: backward overwrites them
     let mut labels = Vec::with_capacity(batch);
     let mut scratch = vec![0.0f32; train.pixels()];
     // The shifts' own stream, seeded by (seed, epoch) like the order.

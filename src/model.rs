@@ -424,9 +424,9 @@ pub fn forward(params: &Params, arch: &Architecture, ws: &mut Workspace, rows: u
 /// gradient of its activated output; dW and db go into `grads`, dX
 /// into `d_outputs[l]` (skipped for l = 0).
 /// ```text
-/// dZ  = dA ⊙ f′         activation_backward, in place (f′ written with A = f(Z))
-/// dW  = Xᵀ·dZ,  db = Σ dZ      dense_backward
-/// dX  = dZ·Wᵀ           dense_backward
+/// dZ = dA ⊙ f′               activation_backward, in place (f′ written with A = f(Z))
+/// dW = Xᵀ·dZ,  db = Σ dZ      dense_backward
+/// dX = dZ·Wᵀ                  dense_backward
 /// ```
 fn backward_layer(
     params: &Params,

@@ -97,7 +97,7 @@ impl Rule {
         self.update(p, g, m, v)
     }
 
-    /// The update of one chunk: the whole of Adam, element by element.
+    /// The update of one piece: the whole of Adam, element by element.
     #[inline(always)]
     fn update(&self, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
         let moments = m.iter_mut().zip(v.iter_mut());

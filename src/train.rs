@@ -7,7 +7,7 @@
 //!             X̃ = clip(X + noise)   (denoising only; the target stays X)
 //!             x̂ = decoder(encoder(X̃))              model::forward
 //!             L_S = loss(x̂, X)  (+ KL for a VAE)   nn::loss, nn::vae
-//!             zero the gradients, dL_S/dx̂ → dW, db model::backward
+//!             dL_S/dx̂ → dW, db (overwritten)      model::backward
 //!         L, dW, db = Σ_S (rows_S / B) · (L_S, dW_S, db_S)   weighted_mean, average_gradients
 //!         Adam update                               optim::Adam::update
 //!     evaluate the validation loss                  evaluate

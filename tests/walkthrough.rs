@@ -31,7 +31,7 @@ fn assert_close(name: &str, got: f32, text: f64) {
 }
 
 /// One forward pass, the loss gradient and the backward pass on `x` (B, D),
-/// target = input. Returns the loss; `grads` is zeroed and filled, and
+/// target = input. Returns the loss; `grads` is overwritten, and
 /// `scale` multiplies dL/dx̂ (1.0 for the true gradient).
 fn loss_and_grads(
     params: &Params,
@@ -53,7 +53,6 @@ fn loss_and_grads(
         .expect("layers")
         .slice_mut(s![..rows, ..])
         .mapv_inplace(|g| g * scale);
-    grads.fill(0.0);
     backward(params, arch, grads, ws, rows);
     value
 }

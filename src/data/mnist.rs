@@ -298,6 +298,26 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_large_batch_loads_the_same_on_two_threads() {
+        // 100 rows of 784 pixels: above the size that splits rows between threads.
+        let images = Array2::from_shape_fn((300, 784), |(i, j)| ((i * 31 + j * 7) % 256) as u8);
+        let indices: Vec<usize> = (0..100).map(|i| (i * 37) % 300).collect();
+        let pool = crate::parallel::build_pool(2).unwrap();
+        let mut batch = Array2::<f32>::from_elem((101, 784), -1.0);
+        pool.install(|| fill_batch(&images, &indices, batch.view_mut()));
+        for (row, &i) in indices.iter().enumerate() {
+            for j in 0..784 {
+                let expected = images[[i, j]] as f32 * (1.0 / 255.0); // as fill_batch scales
+                assert_eq!(batch[[row, j]], expected, "row {row} pixel {j}");
+            }
+        }
+        assert!(
+            batch.row(100).iter().all(|&v| v == -1.0),
+            "the row past B untouched"
+        );
+    }
+
     /// reference/validation-indices-seed0.txt is what the default split holds
     /// out (write it anew with `WRITE_REFERENCE=1 cargo test committed_validation`).
     #[test]

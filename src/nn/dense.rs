@@ -6,7 +6,7 @@
 //! forward    Y = X·W + b                 X (B,I), W (I,O), b (O), Y (B,O)
 //! backward   dW = Xᵀ·dY                  (I,B)·(B,O) = (I,O)
 //!            db = Σ_rows dY              (O)
-//!            dX  = dY·Wᵀ                 (B,O)·(O,I) = (B,I)
+//!            dX = dY·Wᵀ                  (B,O)·(O,I) = (B,I)
 //! ```
 //! Why: `Y[n,o] = Σ_i X[n,i]·W[i,o] + b[o]`, so `∂Y[n,o]/∂W[i,o] = X[n,i]`; summing
 //! over the batch rows n gives `dW[i,o] = Σ_n X[n,i]·dY[n,o]`, which is `Xᵀ·dY`.
@@ -50,11 +50,11 @@ pub fn dense_forward(
 /// Undoes `Y = X·W + b`: `dW = Xᵀ·dY`, `db = Σ_rows dY`, and `dX = dY·Wᵀ` if
 /// `dx` is given (the first layer does not need it).
 ///
-/// All three are overwritten, not added to: each weight is used once per step,
-/// so its gradient has one term, and nothing needs zeroing first. (PyTorch adds
-/// into `.grad`, for weights used twice and for gradient accumulation; zeroing
-/// 11 MB of gradients and reading them back in the product cost the wide model
-/// 4% of its step.)
+/// All three are overwritten (β = 0 in the products), so callers need not zero
+/// them: each weight matrix appears in one product of the forward pass, so
+/// dLoss/dW has a single term. A value used twice gets the sum of two terms,
+/// added by [`dense_backward_add_dx`] (β = 1). Why not add always, as PyTorch's
+/// `.grad` does: see docs/PERFORMANCE.md, sixth round.
 ///
 /// dx: (B, I), or None; dw: (I, O); db: (O);
 /// dy: (B, O); x: (B, I) the forward input; w: (I, O).

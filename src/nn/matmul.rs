@@ -214,7 +214,7 @@ fn multiply(
 /// `src` is contiguous, each step reads 512 contiguous bytes of it instead of
 /// W floats a page apart.
 fn pack<const W: usize>(buffer: &mut [f32], src: ArrayView2<f32>, isa: Isa, threads: usize) {
-    let vectors = isa != Isa::Portable;
+    let avx = isa != Isa::Portable; // AVX2 and AVX-512 CPUs have AVX
     let (rows, k) = src.dim();
     let (row_stride, k_stride) = (src.strides()[0], src.strides()[1]);
     let base = src.as_ptr() as usize;
@@ -228,7 +228,8 @@ fn pack<const W: usize>(buffer: &mut [f32], src: ArrayView2<f32>, isa: Isa, thre
         let count = slivers.len() / (W * k);
         let full = (0..count).take_while(|&s| valid(s) == W).count();
         // SAFETY: every element read is (row < rows, p < k) inside `src`; each
-        // sliver holds k · W floats of `slivers`.
+        // sliver holds k · W floats of `slivers`; `avx` comes from a supported
+        // instruction set (checked by `matmul_with`).
         unsafe {
             if row_stride == 1 {
                 // Column p of each sliver is contiguous in `src`, and so are
@@ -242,7 +243,7 @@ fn pack<const W: usize>(buffer: &mut [f32], src: ArrayView2<f32>, isa: Isa, thre
                 }
             } else {
                 for (s, sliver) in slivers.chunks_exact_mut(W * k).take(full).enumerate() {
-                    gather_sliver::<W>(sliver, sliver_start(s), row_stride, k_stride, vectors);
+                    gather_sliver::<W>(sliver, sliver_start(s), row_stride, k_stride, avx);
                 }
             }
             for s in full..count {
@@ -270,18 +271,19 @@ fn pack<const W: usize>(buffer: &mut [f32], src: ArrayView2<f32>, isa: Isa, thre
 /// of the sliver).
 ///
 /// # Safety
-/// `first` and the strides address W rows of `sliver.len() / W` elements.
+/// `first` and the strides address W rows of `sliver.len() / W` elements, and
+/// the CPU has AVX if `avx` is true.
 unsafe fn gather_sliver<const W: usize>(
     sliver: &mut [f32],
     first: *const f32,
     row_stride: isize,
     k_stride: isize,
-    vectors: bool,
+    avx: bool,
 ) {
     let k = sliver.len() / W;
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if vectors && k_stride == 1 {
+    if avx && k_stride == 1 {
         done = transpose::gather_by_8x8::<W>(sliver, first, row_stride);
     }
     let row: [*const f32; W] = std::array::from_fn(|t| first.offset(t as isize * row_stride));
@@ -299,7 +301,7 @@ mod transpose {
     use std::arch::x86_64::*;
 
     /// Copies the first columns of a sliver, in blocks of 8, and returns how many
-    /// it copied (the caller copies the rest, at least one, one by one).
+    /// it copied (the caller copies the rest one by one).
     ///
     /// ```text
     ///   src rows t0..t0+8, columns p..p+8        sliver, columns p..p+8
@@ -308,9 +310,10 @@ mod transpose {
     ///   ..                   ─────────────▶      ..
     ///   r7: h0 h1 .. h7                          p+7: a7 b7 .. h7
     /// ```
-    /// W = 6 uses rows 0..6 and repeats row 5 twice: each column's 8-float store
-    /// runs 2 floats into the next column, which the next store overwrites. So
-    /// the blocks stop while a column is left after them.
+    /// W = 6 loads rows 0 to 5, then row 5 again for lanes 6 and 7. Each column's
+    /// 8-float store then spills 2 floats into the next column, which the next
+    /// store (or the caller's loop) rewrites. So for W = 6 a block runs only if at
+    /// least one column follows it; for W = 16 or 32 nothing spills.
     ///
     /// # Safety
     /// As for `gather_sliver`, with contiguous rows (k_stride 1), and the CPU has AVX.
@@ -322,8 +325,9 @@ mod transpose {
     ) -> usize {
         let k = sliver.len() / W;
         let out = sliver.as_mut_ptr();
+        let spill = usize::from(W % 8 != 0);
         let mut p = 0;
-        while p + 8 < k {
+        while p + 8 + spill <= k {
             for t0 in (0..W).step_by(8) {
                 let row = |t: usize| first.offset((t0 + t).min(W - 1) as isize * row_stride);
                 let r: [__m256; 8] = std::array::from_fn(|t| _mm256_loadu_ps(row(t).add(p)));
@@ -490,14 +494,16 @@ mod tests {
     fn packing_puts_every_float_in_its_place_on_every_instruction_set() {
         // K around the 8-column blocks of the vector transpose; rows with a
         // partial last sliver; contiguous rows (gathered) and a transposed view.
+        // 300 rows: several packing groups of 128 rows, packed in parallel.
         for k in [1, 7, 8, 9, 16, 17, 31, 40] {
-            let src = pseudo_random(70, k, k);
+            let src = pseudo_random(300, k, k);
             check_packing::<MR>(src.view());
             check_packing::<16>(src.view());
             check_packing::<32>(src.view());
-            let tall = pseudo_random(k, 70, k);
+            let tall = pseudo_random(k, 300, k);
             check_packing::<MR>(tall.t());
             check_packing::<16>(tall.t());
+            check_packing::<32>(tall.t());
         }
     }
 
