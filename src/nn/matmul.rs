@@ -325,7 +325,7 @@ mod transpose {
     ) -> usize {
         let k = sliver.len() / W;
         let out = sliver.as_mut_ptr();
-        let spill = usize::from(W % 8 != 0);
+        let spill = usize::from(!W.is_multiple_of(8));
         let mut p = 0;
         while p + 8 + spill <= k {
             for t0 in (0..W).step_by(8) {
