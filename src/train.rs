@@ -7,7 +7,7 @@
 //!             X̃ = clip(X + noise)   (denoising only; the target stays X)
 //!             x̂ = decoder(encoder(X̃))              model::forward
 //!             L_S = loss(x̂, X)  (+ KL for a VAE)   nn::loss, nn::vae
-//!             dL_S/dx̂ → dW, db (overwritten)      model::backward
+//!             dL_S/dx̂ → dW, db (overwritten)       model::backward
 //!         L, dW, db = Σ_S (rows_S / B) · (L_S, dW_S, db_S)   weighted_mean, average_gradients
 //!         Adam update                               optim::Adam::update
 //!     evaluate the validation loss                  evaluate
@@ -339,20 +339,20 @@ fn average_gradients(shards: &mut [Shard], weights: &[f64]) {
         return;
     }
     const CHUNK: usize = 1 << 14;
-    let parts: Vec<Vec<&[f32]>> = others.iter().map(|s| s.grads.slices()).collect();
-    // Slice i of the first shard's gradient, chunk c, adds chunk c of slice i
-    // of every other shard's.
-    for (i, sum) in first.grads.slices_mut().into_iter().enumerate() {
-        sum.par_chunks_mut(CHUNK).enumerate().for_each(|(c, sum)| {
-            let w0 = weights[0] as f32;
-            sum.iter_mut().for_each(|x| *x *= w0);
-            for (part, &w) in parts.iter().zip(&weights[1..]) {
-                let part = &part[i][c * CHUNK..c * CHUNK + sum.len()];
-                let w = w as f32;
-                sum.iter_mut().zip(part).for_each(|(x, &y)| *x += w * y);
-            }
-        });
-    }
+    let parts: Vec<Vec<(usize, &[f32])>> = others.iter().map(|s| s.grads.pieces(CHUNK)).collect();
+    // Piece j of the first shard's gradient adds piece j of every other
+    // shard's (all are cut alike), in one parallel loop over all the tensors.
+    let sums = first.grads.pieces_mut(CHUNK).into_par_iter().enumerate();
+    sums.with_max_len(1).for_each(|(j, (_, sum))| {
+        let w0 = weights[0] as f32;
+        sum.iter_mut().for_each(|x| *x *= w0);
+        for (part, &w) in parts.iter().zip(&weights[1..]) {
+            let w = w as f32;
+            sum.iter_mut()
+                .zip(part[j].1)
+                .for_each(|(x, &y)| *x += w * y);
+        }
+    });
 }
 
 /// The generator of shard `shard` of step `step`. Shard 0's is [`step_rng`]'s, so
