@@ -3,24 +3,33 @@
 //! and Adam, exactly as in training, without data loading or the progress bar.
 //!
 //! ```text
-//! cargo run --release --example step_throughput -- HIDDEN BATCH [STEPS] [THREADS]
+//! cargo run --release --example step_throughput -- HIDDEN BATCH [STEPS] [THREADS] [--products]
 //! cargo run --release --example step_throughput -- 1024,512 256
 //! ```
 //! Runs 6 rounds of STEPS steps (default 40) on THREADS threads (default 2) and
 //! prints the best of the last 5 rounds as GFLOP/s (3 × 2 × Σ in·out per image,
 //! the convention of `reference/compare.py`) and images per second.
+//!
+//! With `--products`, a step is only its matrix products, on the same shapes:
+//! `Y = X·W`, `dW = Xᵀ·dY` and `dX = dY·Wᵀ` of every layer (no dX for the
+//! first), nothing else. `reference/bench_gemm_numpy.py --step` times the same
+//! products with numpy's OpenBLAS.
 
 use std::time::Instant;
 
 use mnist_autoencoder::model::Architecture;
+use mnist_autoencoder::nn::matmul::matmul;
 use mnist_autoencoder::nn::LossKind;
 use mnist_autoencoder::parallel::build_pool;
 use mnist_autoencoder::train::{Settings, TrainState, Trainer};
 use ndarray::Array2;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: step_throughput HIDDEN BATCH [STEPS] [THREADS], e.g. 1024,512 256";
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let products_only = args.iter().any(|a| a == "--products");
+    args.retain(|a| a != "--products");
+    let usage =
+        "usage: step_throughput HIDDEN BATCH [STEPS] [THREADS] [--products], e.g. 1024,512 256";
     let number = |i: usize, default: Option<usize>| -> usize {
         match (args.get(i), default) {
             (Some(text), _) => text.parse().unwrap_or_else(|_| exit(usage)),
@@ -51,6 +60,7 @@ fn main() {
         noise: 0.0,
     };
     let mut trainer = Trainer::new(TrainState::new(arch.clone(), 1e-3, 0), settings);
+    let mut products = products_only.then(|| Products::new(&arch, batch));
     let weights: usize = arch.widths().windows(2).map(|w| w[0] * w[1]).sum();
     let flops_per_step = 6.0 * weights as f64 * batch as f64;
 
@@ -59,6 +69,10 @@ fn main() {
         for round in 0..6 {
             let start = Instant::now();
             for step in 0..steps {
+                if let Some(products) = products.as_mut() {
+                    products.run();
+                    continue;
+                }
                 let first = (step * batch) % (images_total - batch + 1);
                 let indices: Vec<usize> = (first..first + batch).collect();
                 if let Err(e) = trainer.step(&images, &indices, 1, step) {
@@ -73,11 +87,53 @@ fn main() {
         best
     });
     println!(
-        "{}, batch {batch}, {threads} threads: {:.1} GFLOP/s, {:.0} img/s",
+        "{}, batch {batch}, {threads} threads{}: {:.1} GFLOP/s, {:.0} img/s",
         arch.describe(),
+        if products_only { ", products only" } else { "" },
         flops_per_step / best / 1e9,
         batch as f64 / best
     );
+}
+
+/// The operands of every matrix product of one step, per layer: X (B, I),
+/// W (I, O), dY (B, O), and the outputs Y (B, O), dW (I, O), dX (B, I).
+struct Products {
+    layers: Vec<[Array2<f32>; 6]>,
+}
+
+impl Products {
+    fn new(arch: &Architecture, batch: usize) -> Products {
+        let value = |(i, j): (usize, usize)| ((i * 7 + j * 13) % 17) as f32 / 17.0 - 0.5;
+        let layers = arch
+            .layer_shapes()
+            .into_iter()
+            .map(|(i, o)| {
+                [
+                    (batch, i),
+                    (i, o),
+                    (batch, o),
+                    (batch, o),
+                    (i, o),
+                    (batch, i),
+                ]
+                .map(|shape| Array2::from_shape_fn(shape, value))
+            })
+            .collect();
+        Products { layers }
+    }
+
+    /// The products in the order a step runs them: forward, then backward.
+    fn run(&mut self) {
+        for [x, w, _, y, _, _] in self.layers.iter_mut() {
+            matmul(x.view(), w.view(), 0.0, y.view_mut());
+        }
+        for (l, [x, w, dy, _, dw, dx]) in self.layers.iter_mut().enumerate().rev() {
+            matmul(x.t(), dy.view(), 0.0, dw.view_mut());
+            if l > 0 {
+                matmul(dy.view(), w.t(), 0.0, dx.view_mut());
+            }
+        }
+    }
 }
 
 fn exit(message: &str) -> ! {

@@ -97,6 +97,30 @@ def stats(runs, flop_per_image):
             "test_mse": statistics.median(r["test_mse"] for r in runs)}
 
 
+def target_verdict(model, ours, peers, g_best, g_median):
+    """Issue 9's targets for this window, for the best epochs and for the medians.
+    Small: at least 1.3× the best peer. Wide: at least 1.15× the best peer, where
+    that needs more than 90% of numpy's GEMM 90% of it instead, and at least 80%
+    of it (only with --gemm). None for other models."""
+    lines, met = [], {}
+    for stat, gemm in (("best", g_best), ("median", g_median)):
+        mine = ours["gflops_" + stat]
+        peer = max(p["gflops_" + stat] for p in peers.values())
+        if model == "small":
+            met[stat] = mine >= 1.3 * peer
+            lines.append(f"{stat}: {mine / peer:.2f}× the best peer, target 1.30×: {'met' if met[stat] else 'not met'}")
+        elif model == "wide" and gemm:
+            need = min(1.15 * peer, 0.9 * gemm)
+            met[stat] = mine >= need and mine >= 0.8 * gemm
+            rule = "1.15× the best peer" if need < 0.9 * gemm else "90% of the GEMM (1.15× the best peer needs more)"
+            lines.append(f"{stat}: {mine:.1f} GFLOP/s, {100 * mine / gemm:.0f}% of the GEMM; needs {need:.1f} "
+                         f"({rule}) and {0.8 * gemm:.1f} (80%): {'met' if met[stat] else 'not met'}")
+    if not lines:
+        return None
+    title = "target 1 (small ≥ 1.3× best peer)" if model == "small" else "target 2 (wide)"
+    return {"met": met, "text": f"{title}, issue 9:\n  " + "\n  ".join(lines)}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=MODELS, default="small")
@@ -155,6 +179,10 @@ def main():
                   "median": ours["median"] / peers[top_median]["median"], "best_peer_median": top_median}
         print(f"\nthis crate / best peer: best {ratios['best']:.2f}× ({names[top_best]}), "
               f"median {ratios['median']:.2f}× ({names[top_median]})")
+        verdict = target_verdict(args.model, ours, peers, g_best, g_median)
+        if verdict:
+            ratios["verdict"] = verdict
+            print(verdict["text"])
 
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps({
