@@ -12,7 +12,8 @@
 //! Sums run in f64 in a fixed order (deterministic and accurate); the
 //! element-wise gradients run on all threads.
 
-use ndarray::{ArrayView2, ArrayViewMut2, Zip};
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2, Zip};
+use rayon::prelude::*;
 
 use crate::parallel::{worth_splitting, PARALLEL_MIN_ELEMENTS};
 
@@ -47,20 +48,30 @@ impl LossKind {
 }
 
 /// `L = 1/(B·D) Σ (x̂ − x)²`. x_hat, x: (B, D).
+///
+/// Each row's sum is computed on its own (rows side by side on a large batch),
+/// then the rows are added in order: the same bits on any thread count.
 pub fn mse_forward(x_hat: ArrayView2<f32>, x: ArrayView2<f32>) -> f64 {
     assert_eq!(x_hat.dim(), x.dim(), "mse_forward: shapes differ");
-    let mut sum = 0.0f64;
-    for (p_row, t_row) in x_hat.rows().into_iter().zip(x.rows()) {
-        sum += match (p_row.to_slice(), t_row.to_slice()) {
-            (Some(p), Some(t)) => squared_distance(p, t),
-            _ => p_row
-                .iter()
-                .zip(&t_row)
-                .map(|(&p, &t)| ((p - t) as f64).powi(2))
-                .sum(),
-        };
-    }
-    sum / x.len() as f64
+    let row_sum = |(p_row, t_row): (ArrayView1<f32>, ArrayView1<f32>)| match (
+        p_row.to_slice(),
+        t_row.to_slice(),
+    ) {
+        (Some(p), Some(t)) => squared_distance(p, t),
+        _ => p_row
+            .iter()
+            .zip(&t_row)
+            .map(|(&p, &t)| ((p - t) as f64).powi(2))
+            .sum(),
+    };
+    let rows = x_hat.rows().into_iter().zip(x.rows());
+    let row_sums: Vec<f64> = if worth_splitting(x.len(), PARALLEL_MIN_ELEMENTS) {
+        let rows: Vec<_> = rows.collect();
+        rows.into_par_iter().map(row_sum).collect()
+    } else {
+        rows.map(row_sum).collect()
+    };
+    row_sums.iter().fold(0.0, |sum, &row| sum + row) / x.len() as f64
 }
 
 /// Σ (p − t)² in f64, in 8 interleaved partial sums (a fixed order, so the same
@@ -135,5 +146,31 @@ fn bce_gradient(grad: ArrayViewMut2<f32>, x_hat: ArrayView2<f32>, x: ArrayView2<
         zip.par_for_each(gradient);
     } else {
         zip.for_each(gradient);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    #[test]
+    fn mse_adds_the_rows_in_order_on_any_thread_count() {
+        // 128 × 784 is above the size that splits rows between threads.
+        let value = |salt: usize| {
+            move |(n, d): (usize, usize)| ((n * 131 + d * 71 + salt) % 997) as f32 / 997.0
+        };
+        let x_hat = Array2::from_shape_fn((128, 784), value(3));
+        let x = Array2::from_shape_fn((128, 784), value(11));
+        let mut in_order = 0.0f64;
+        for (p, t) in x_hat.rows().into_iter().zip(x.rows()) {
+            in_order += squared_distance(p.to_slice().unwrap(), t.to_slice().unwrap());
+        }
+        let expected = in_order / x.len() as f64;
+        for threads in [1, 2, 3] {
+            let pool = crate::parallel::build_pool(threads).unwrap();
+            let loss = pool.install(|| mse_forward(x_hat.view(), x.view()));
+            assert_eq!(loss.to_bits(), expected.to_bits(), "{threads} threads");
+        }
     }
 }
