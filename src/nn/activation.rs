@@ -164,7 +164,8 @@ pub fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
     // n = round(x / ln 2): adding and subtracting 1.5·2²³ rounds to an integer.
     const ROUND: f32 = 12_582_912.0;
-    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let shifted = x * std::f32::consts::LOG2_E + ROUND;
+    let n = shifted - ROUND;
     // r = x − n·ln 2, with ln 2 split in two so that n·ln 2 loses no digits.
     let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
     let p = 1.987_569_1e-4;
@@ -174,7 +175,11 @@ pub fn exp(x: f32) -> f32 {
     let p = p * r + 1.666_666_5e-1;
     let p = p * r + 0.5;
     let e_r = p * r * r + r + 1.0;
-    let two_to_n = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // `shifted` is 1.5·2²³ + n exactly, so its bits are those of 1.5·2²³ plus n:
+    // n as an integer, read without a cast (`n as i32` saturates, and a loop
+    // with it does not become vector instructions).
+    let n_int = shifted.to_bits() as i32 - ROUND.to_bits() as i32;
+    let two_to_n = f32::from_bits(((n_int + 127) as u32) << 23);
     e_r * two_to_n
 }
 
