@@ -13,7 +13,10 @@
 //! With `--products`, a step is only its matrix products, on the same shapes:
 //! `Y = X·W`, `dW = Xᵀ·dY` and `dX = dY·Wᵀ` of every layer (no dX for the
 //! first), nothing else. `reference/bench_gemm_numpy.py --step` times the same
-//! products with numpy's OpenBLAS.
+//! products with numpy's OpenBLAS. Unlike training, each product writes a fresh
+//! output (β = 0; the forward pass adds to a bias-filled Y) and the layers'
+//! buffers are not chained; and models small enough to train in two shards
+//! (see `train::Shard`) run whole batches here.
 
 use std::time::Instant;
 
@@ -95,42 +98,51 @@ fn main() {
     );
 }
 
-/// The operands of every matrix product of one step, per layer: X (B, I),
-/// W (I, O), dY (B, O), and the outputs Y (B, O), dW (I, O), dX (B, I).
+/// The operands of one layer's three matrix products.
+struct LayerProducts {
+    x: Array2<f32>,  // (B, I) the layer's input
+    w: Array2<f32>,  // (I, O)
+    dy: Array2<f32>, // (B, O) the gradient arriving from above
+    y: Array2<f32>,  // (B, O) = X·W
+    dw: Array2<f32>, // (I, O) = Xᵀ·dY
+    dx: Array2<f32>, // (B, I) = dY·Wᵀ
+}
+
+/// Every layer's products, as one step of training runs them.
 struct Products {
-    layers: Vec<[Array2<f32>; 6]>,
+    layers: Vec<LayerProducts>,
 }
 
 impl Products {
     fn new(arch: &Architecture, batch: usize) -> Products {
-        let value = |(i, j): (usize, usize)| ((i * 7 + j * 13) % 17) as f32 / 17.0 - 0.5;
+        let array = |shape: (usize, usize)| {
+            Array2::from_shape_fn(shape, |(i, j)| ((i * 7 + j * 13) % 17) as f32 / 17.0 - 0.5)
+        };
         let layers = arch
             .layer_shapes()
             .into_iter()
-            .map(|(i, o)| {
-                [
-                    (batch, i),
-                    (i, o),
-                    (batch, o),
-                    (batch, o),
-                    (i, o),
-                    (batch, i),
-                ]
-                .map(|shape| Array2::from_shape_fn(shape, value))
+            .map(|(i, o)| LayerProducts {
+                x: array((batch, i)),
+                w: array((i, o)),
+                dy: array((batch, o)),
+                y: array((batch, o)),
+                dw: array((i, o)),
+                dx: array((batch, i)),
             })
             .collect();
         Products { layers }
     }
 
-    /// The products in the order a step runs them: forward, then backward.
+    /// The products in the order a step runs them: forward, then backward
+    /// (no dX for the first layer).
     fn run(&mut self) {
-        for [x, w, _, y, _, _] in self.layers.iter_mut() {
-            matmul(x.view(), w.view(), 0.0, y.view_mut());
+        for l in self.layers.iter_mut() {
+            matmul(l.x.view(), l.w.view(), 0.0, l.y.view_mut());
         }
-        for (l, [x, w, dy, _, dw, dx]) in self.layers.iter_mut().enumerate().rev() {
-            matmul(x.t(), dy.view(), 0.0, dw.view_mut());
-            if l > 0 {
-                matmul(dy.view(), w.t(), 0.0, dx.view_mut());
+        for (index, l) in self.layers.iter_mut().enumerate().rev() {
+            matmul(l.x.t(), l.dy.view(), 0.0, l.dw.view_mut());
+            if index > 0 {
+                matmul(l.dy.view(), l.w.t(), 0.0, l.dx.view_mut());
             }
         }
     }

@@ -98,10 +98,10 @@ def stats(runs, flop_per_image):
 
 
 def target_verdict(model, ours, peers, g_best, g_median):
-    """Issue 9's targets for this window, for the best epochs and for the medians.
-    Small: at least 1.3× the best peer. Wide: at least 1.15× the best peer, where
-    that needs more than 90% of numpy's GEMM 90% of it instead, and at least 80%
-    of it (only with --gemm). None for other models."""
+    """Issue 9's targets for this window, for the best epochs and for the medians,
+    in GFLOP/s. Small: ours ≥ 1.3 · peer. Wide (only with --gemm):
+    ours ≥ min(1.15 · peer, 0.9 · GEMM) and ours ≥ 0.8 · GEMM, where peer is the
+    best peer and GEMM numpy's 1024³ figure. None for other models."""
     lines, met = [], {}
     for stat, gemm in (("best", g_best), ("median", g_median)):
         mine = ours["gflops_" + stat]

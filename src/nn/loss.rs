@@ -9,7 +9,8 @@
 //! ```
 //! As in PyTorch's `nn.BCELoss`, each log is clamped at −100 and the gradient's
 //! denominator at 1e-12, so a saturated output gives a large but finite loss.
-//! Sums run in f64 in a fixed order (deterministic and accurate); the
+//! Sums run in f64 in a fixed order (deterministic and accurate): the MSE's
+//! rows may be summed on several threads, but they are added in row order. The
 //! element-wise gradients run on all threads.
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2, Zip};
@@ -53,25 +54,25 @@ impl LossKind {
 /// then the rows are added in order: the same bits on any thread count.
 pub fn mse_forward(x_hat: ArrayView2<f32>, x: ArrayView2<f32>) -> f64 {
     assert_eq!(x_hat.dim(), x.dim(), "mse_forward: shapes differ");
-    let row_sum = |(p_row, t_row): (ArrayView1<f32>, ArrayView1<f32>)| match (
-        p_row.to_slice(),
-        t_row.to_slice(),
-    ) {
-        (Some(p), Some(t)) => squared_distance(p, t),
-        _ => p_row
-            .iter()
-            .zip(&t_row)
-            .map(|(&p, &t)| ((p - t) as f64).powi(2))
-            .sum(),
-    };
-    let rows = x_hat.rows().into_iter().zip(x.rows());
+    let row_sum = |n: usize| squared_row_distance(x_hat.row(n), x.row(n));
     let row_sums: Vec<f64> = if worth_splitting(x.len(), PARALLEL_MIN_ELEMENTS) {
-        let rows: Vec<_> = rows.collect();
-        rows.into_par_iter().map(row_sum).collect()
+        (0..x.nrows()).into_par_iter().map(row_sum).collect()
     } else {
-        rows.map(row_sum).collect()
+        (0..x.nrows()).map(row_sum).collect()
     };
     row_sums.iter().fold(0.0, |sum, &row| sum + row) / x.len() as f64
+}
+
+/// Σ (p − t)² over one row, in f64.
+fn squared_row_distance(p: ArrayView1<f32>, t: ArrayView1<f32>) -> f64 {
+    match (p.to_slice(), t.to_slice()) {
+        (Some(p), Some(t)) => squared_distance(p, t),
+        _ => p
+            .iter()
+            .zip(&t)
+            .map(|(&p, &t)| ((p - t) as f64).powi(2))
+            .sum(),
+    }
 }
 
 /// Σ (p − t)² in f64, in 8 interleaved partial sums (a fixed order, so the same

@@ -1,0 +1,145 @@
+//! Where a training step's time goes: the step of `Trainer::step` for a plain
+//! autoencoder with MSE, taken apart into its phases (each layer's forward
+//! product with its bias, activation, loss, each layer's backward products, the
+//! NaN check, Adam), each timed on its own with a clock read between phases.
+//!
+//! ```text
+//! cargo run --release --example step_phases -- HIDDEN BATCH [THREADS]
+//! cargo run --release --example step_phases -- 1024,512 256
+//! ```
+//! Runs 60 steps on THREADS threads (default 2) on synthetic images and prints
+//! the mean time of each phase over the last 50, and each kind's share. The
+//! phases run one after another as in training, but the clock reads between
+//! them add a little time, and the whole batch is one shard (the small models
+//! train in two: see `train::Shard`).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use mnist_autoencoder::model::{Architecture, Params, Workspace};
+use mnist_autoencoder::nn::matmul::matmul;
+use mnist_autoencoder::nn::{
+    activation_backward, activation_forward, dense_backward, dense_forward, LossKind,
+};
+use mnist_autoencoder::optim::Adam;
+use mnist_autoencoder::parallel::build_pool;
+use ndarray::s;
+use ndarray_rand::rand::SeedableRng;
+
+const STEPS: usize = 60;
+const WARM_UP: usize = 10;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let usage = "usage: step_phases HIDDEN BATCH [THREADS], e.g. 1024,512 256";
+    let parse = |text: &str| text.parse::<usize>().unwrap_or_else(|_| exit(usage));
+    let (Some(hidden), Some(batch)) = (args.first(), args.get(1)) else {
+        exit(usage)
+    };
+    let hidden: Vec<usize> = hidden.split(',').map(parse).collect();
+    let rows = parse(batch);
+    let threads = args.get(2).map_or(2, |t| parse(t));
+
+    let arch = Architecture::plain(784, hidden, 32);
+    let mut rng = ndarray_rand::rand::rngs::StdRng::seed_from_u64(0);
+    let mut params = Params::init(&arch, &mut rng);
+    let mut grads = Params::zeros(&arch);
+    let mut adam = Adam::new(&params, 1e-3);
+    let mut ws = Workspace::new(&arch, rows);
+    ws.target = ndarray::Array2::from_shape_fn((rows, 784), |(i, j)| {
+        ((i * 7 + j * 13) % 256) as f32 / 255.0
+    });
+    ws.outputs[0].assign(&ws.target);
+    let pool = build_pool(threads).unwrap_or_else(|e| exit(&e.to_string()));
+    let layers = arch.layer_count();
+
+    // (kind, phase) → seconds over the timed steps.
+    let mut times: BTreeMap<(&str, String), f64> = BTreeMap::new();
+    pool.install(|| {
+        for step in 0..STEPS {
+            let mut clock = Instant::now();
+            let mut lap = |kind: &'static str, phase: String| {
+                if step >= WARM_UP {
+                    *times.entry((kind, phase)).or_default() += clock.elapsed().as_secs_f64();
+                }
+                clock = Instant::now();
+            };
+            for l in 0..layers {
+                let (inputs, outputs) = ws.outputs.split_at_mut(l + 1);
+                let mut y = outputs[0].slice_mut(s![..rows, ..]);
+                let layer = &params.layers[l];
+                dense_forward(
+                    y.view_mut(),
+                    inputs[l].slice(s![..rows, ..]),
+                    layer.w.view(),
+                    layer.b.view(),
+                );
+                lap("products", format!("layer {l} Y = X·W + b"));
+                activation_forward(arch.activation(l), y);
+                lap("activations", format!("layer {l} f(Z)"));
+            }
+            let loss = LossKind::Mse.forward(ws.outputs[layers].view(), ws.target.view());
+            lap("loss", "loss".into());
+            LossKind::Mse.backward(
+                ws.d_outputs[layers].view_mut(),
+                ws.outputs[layers].view(),
+                ws.target.view(),
+            );
+            lap("loss", "loss gradient".into());
+            for l in (0..layers).rev() {
+                let (lower, upper) = ws.d_outputs.split_at_mut(l + 1);
+                let mut dz = upper[0].slice_mut(s![..rows, ..]);
+                activation_backward(
+                    arch.activation(l),
+                    dz.view_mut(),
+                    ws.outputs[l + 1].slice(s![..rows, ..]),
+                );
+                lap("activations", format!("layer {l} dZ = dA ⊙ f′"));
+                let (grad, w) = (&mut grads.layers[l], params.layers[l].w.view());
+                let x = ws.outputs[l].slice(s![..rows, ..]);
+                dense_backward(None, grad.w.view_mut(), grad.b.view_mut(), dz.view(), x, w);
+                lap("products", format!("layer {l} dW = Xᵀ·dZ, db"));
+                if l > 0 {
+                    matmul(dz.view(), w.t(), 0.0, lower[l].slice_mut(s![..rows, ..]));
+                    lap("products", format!("layer {l} dX = dZ·Wᵀ"));
+                }
+            }
+            let bad = grads.first_non_finite();
+            lap("NaN check", "NaN check".into());
+            adam.update(&mut params, &grads);
+            lap("Adam", "Adam".into());
+            if bad.is_some() || !loss.is_finite() {
+                exit("the step diverged");
+            }
+        }
+    });
+
+    let timed = (STEPS - WARM_UP) as f64;
+    let total: f64 = times.values().sum();
+    println!(
+        "{}, batch {rows}, {threads} threads: {:.3} ms per step",
+        arch.describe(),
+        total / timed * 1e3
+    );
+    let mut kinds: BTreeMap<&str, f64> = BTreeMap::new();
+    for ((kind, phase), seconds) in &times {
+        *kinds.entry(kind).or_default() += seconds;
+        println!(
+            "  {phase:28} {:7.3} ms {:5.1}%",
+            seconds / timed * 1e3,
+            100.0 * seconds / total
+        );
+    }
+    for (kind, seconds) in kinds {
+        println!(
+            "{kind:30} {:7.3} ms {:5.1}%",
+            seconds / timed * 1e3,
+            100.0 * seconds / total
+        );
+    }
+}
+
+fn exit(message: &str) -> ! {
+    eprintln!("step_phases: {message}");
+    std::process::exit(2)
+}
