@@ -7,7 +7,8 @@
 //! cargo run --release --example step_phases -- HIDDEN BATCH [THREADS]
 //! cargo run --release --example step_phases -- 1024,512 256
 //! ```
-//! Runs 60 steps on THREADS threads (default 2) on synthetic images and prints
+//! Runs 60 steps on THREADS threads (default 2) on MNIST's first BATCH training
+//! images (run it from the project's root) and prints
 //! the mean time of each phase over the last 50, and each kind's share. The
 //! phases run one after another as in training, but the clock reads between
 //! them add a little time, and the whole batch is one shard (the small models
@@ -16,10 +17,12 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use mnist_autoencoder::data::mnist::load_split_prefix;
 use mnist_autoencoder::model::{Architecture, Params, Workspace};
 use mnist_autoencoder::nn::matmul::matmul;
 use mnist_autoencoder::nn::{
-    activation_backward, activation_forward, dense_backward, dense_forward, LossKind,
+    activation_backward, activation_forward, dense_backward, dense_backward_skipping_zeros,
+    dense_forward, dense_forward_skipping_zeros, LossKind,
 };
 use mnist_autoencoder::optim::Adam;
 use mnist_autoencoder::parallel::build_pool;
@@ -46,9 +49,10 @@ fn main() {
     let mut grads = Params::zeros(&arch);
     let mut adam = Adam::new(&params, 1e-3);
     let mut ws = Workspace::new(&arch, rows);
-    ws.target = ndarray::Array2::from_shape_fn((rows, 784), |(i, j)| {
-        ((i * 7 + j * 13) % 256) as f32 / 255.0
-    });
+    let images = load_split_prefix(std::path::Path::new("data/mnist"), "train", Some(rows))
+        .unwrap_or_else(|e| exit(&format!("{e} (run from the project's root)")))
+        .images;
+    ws.target = images.mapv(|p| p as f32 / 255.0);
     ws.outputs[0].assign(&ws.target);
     let pool = build_pool(threads).unwrap_or_else(|e| exit(&e.to_string()));
     let layers = arch.layer_count();
@@ -67,13 +71,13 @@ fn main() {
             for l in 0..layers {
                 let (inputs, outputs) = ws.outputs.split_at_mut(l + 1);
                 let mut y = outputs[0].slice_mut(s![..rows, ..]);
-                let layer = &params.layers[l];
-                dense_forward(
-                    y.view_mut(),
-                    inputs[l].slice(s![..rows, ..]),
-                    layer.w.view(),
-                    layer.b.view(),
-                );
+                let (x, layer) = (inputs[l].slice(s![..rows, ..]), &params.layers[l]);
+                let (w, b) = (layer.w.view(), layer.b.view());
+                if l == 0 {
+                    dense_forward_skipping_zeros(y.view_mut(), x, w, b, &mut ws.zero_pixels);
+                } else {
+                    dense_forward(y.view_mut(), x, w, b);
+                }
                 lap("products", format!("layer {l} Y = X·W + b"));
                 activation_forward(arch.activation(l), y);
                 lap("activations", format!("layer {l} f(Z)"));
@@ -97,7 +101,12 @@ fn main() {
                 lap("activations", format!("layer {l} dZ = dA ⊙ f′"));
                 let (grad, w) = (&mut grads.layers[l], params.layers[l].w.view());
                 let x = ws.outputs[l].slice(s![..rows, ..]);
-                dense_backward(None, grad.w.view_mut(), grad.b.view_mut(), dz.view(), x, w);
+                let (dw, db) = (grad.w.view_mut(), grad.b.view_mut());
+                if l == 0 {
+                    dense_backward_skipping_zeros(dw, db, dz.view(), x, &mut ws.zero_pixels);
+                } else {
+                    dense_backward(None, dw, db, dz.view(), x, w);
+                }
                 lap("products", format!("layer {l} dW = Xᵀ·dZ, db"));
                 if l > 0 {
                     matmul(dz.view(), w.t(), 0.0, lower[l].slice_mut(s![..rows, ..]));

@@ -1,4 +1,4 @@
-//! Training-step throughput of one model on synthetic images, for comparing two
+//! Training-step throughput of one model on MNIST images, for comparing two
 //! builds side by side (`scripts/ab-step.sh`): a step is forward, loss, backward
 //! and Adam, exactly as in training, without data loading or the progress bar.
 //!
@@ -18,8 +18,10 @@
 //! buffers are not chained; and models small enough to train in two shards
 //! (see `train::Shard`) run whole batches here.
 
+use std::path::Path;
 use std::time::Instant;
 
+use mnist_autoencoder::data::mnist::load_split_prefix;
 use mnist_autoencoder::model::Architecture;
 use mnist_autoencoder::nn::matmul::matmul;
 use mnist_autoencoder::nn::LossKind;
@@ -53,8 +55,11 @@ fn main() {
     }
 
     let pool = build_pool(threads).unwrap_or_else(|e| exit(&e.to_string()));
-    let images =
-        Array2::from_shape_fn((images_total, 784), |(i, j)| ((i * 7 + j * 13) % 256) as u8);
+    // MNIST's first 4096 training images: their blank pixels are part of what a
+    // training step costs (the first layer skips them; see dense::ZeroColumns).
+    let images = load_split_prefix(Path::new("data/mnist"), "train", Some(images_total))
+        .unwrap_or_else(|e| exit(&format!("{e} (run from the project's root)")))
+        .images;
     let arch = Architecture::plain(784, hidden, 32);
     let settings = Settings {
         batch_size: batch,

@@ -33,8 +33,9 @@ use rayon::prelude::*;
 use crate::nn::loss::{bce_summed_backward, bce_summed_forward};
 use crate::nn::vae::{kl_backward, kl_forward, reparameterise_backward, reparameterise_forward};
 use crate::nn::{
-    activation_backward, activation_forward, dense_backward, dense_backward_add_dx, dense_forward,
-    Activation, LossKind,
+    activation_backward, activation_forward, dense_backward, dense_backward_add_dx,
+    dense_backward_skipping_zeros, dense_forward, dense_forward_skipping_zeros, Activation,
+    LossKind, ZeroColumns,
 };
 use crate::parallel::{worth_splitting, PARALLEL_MIN_ELEMENTS};
 
@@ -326,6 +327,9 @@ pub struct Workspace {
     pub target: Array2<f32>,
     /// The VAE's sampling buffers (None for a plain autoencoder).
     pub sampling: Option<SamplingBuffers>,
+    /// The pixels that are 0 in every image of the batch, which the first
+    /// layer skips, and room to multiply the others.
+    pub zero_pixels: ZeroColumns,
     /// Maximum batch size B.
     pub capacity: usize,
 }
@@ -365,6 +369,7 @@ impl Workspace {
             d_outputs,
             target: Array2::zeros((capacity, arch.input)),
             sampling,
+            zero_pixels: ZeroColumns::new(capacity, widths[0], widths[1]),
             capacity,
         }
     }
@@ -408,8 +413,12 @@ pub fn forward_layers(
         let (inputs, outputs) = ws.outputs.split_at_mut(l + 1);
         let x = inputs[l].slice(s![..rows, ..]);
         let mut y = outputs[0].slice_mut(s![..rows, ..]);
-        let layer = &params.layers[l];
-        dense_forward(y.view_mut(), x, layer.w.view(), layer.b.view());
+        let (w, b) = (params.layers[l].w.view(), params.layers[l].b.view());
+        if l == 0 {
+            dense_forward_skipping_zeros(y.view_mut(), x, w, b, &mut ws.zero_pixels);
+        } else {
+            dense_forward(y.view_mut(), x, w, b);
+        }
         activation_forward(arch.activation(l), y);
     }
 }
@@ -462,16 +471,14 @@ fn backward_layer(
         dz.view_mut(),
         ws.outputs[l + 1].slice(s![..rows, ..]),
     );
-    let dx = (l > 0).then(|| lower[l].slice_mut(s![..rows, ..]));
-    let grad = &mut grads.layers[l];
-    dense_backward(
-        dx,
-        grad.w.view_mut(),
-        grad.b.view_mut(),
-        dz.view(),
-        ws.outputs[l].slice(s![..rows, ..]),
-        params.layers[l].w.view(),
-    );
+    let (grad, x) = (&mut grads.layers[l], ws.outputs[l].slice(s![..rows, ..]));
+    let (dw, db, dz) = (grad.w.view_mut(), grad.b.view_mut(), dz.view());
+    if l == 0 {
+        dense_backward_skipping_zeros(dw, db, dz, x, &mut ws.zero_pixels); // no dX
+    } else {
+        let dx = lower[l].slice_mut(s![..rows, ..]);
+        dense_backward(Some(dx), dw, db, dz, x, params.layers[l].w.view());
+    }
 }
 
 /// The whole backward pass. On entry `ws.d_outputs[L]` (L = layer count) holds

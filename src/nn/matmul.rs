@@ -62,7 +62,49 @@ pub fn matmul_with(
     a: ArrayView2<f32>,
     b: ArrayView2<f32>,
     beta: f32,
+    c: ArrayViewMut2<f32>,
+) {
+    let ends = piece_ends(a.ncols());
+    multiply_checked(isa, a, b, beta, c, &ends);
+}
+
+/// The ends of the pieces [`matmul`] sums K in: pieces of equal length, at
+/// most KC (784 = 4 × 196, not 3 × 256 + 16: a short last piece would spend
+/// its time loading and storing C). Each element of C is the sum of the
+/// pieces' sums, in order.
+pub fn piece_ends(k: usize) -> Vec<usize> {
+    let piece = k.div_ceil(k.div_ceil(KC)).max(1);
+    (1..=k.div_ceil(piece))
+        .map(|i| (i * piece).min(k))
+        .collect()
+}
+
+/// [`matmul`] with K summed in the pieces that end at `ends` (increasing, the
+/// last K; a piece may be empty). A product whose A lost some columns of zeros
+/// (and B the matching rows) sums the rest in the pieces the whole product
+/// would have had, and so gets the same bits (see `dense::ZeroColumns`).
+pub fn matmul_in_pieces(
+    a: ArrayView2<f32>,
+    b: ArrayView2<f32>,
+    beta: f32,
+    c: ArrayViewMut2<f32>,
+    ends: &[usize],
+) {
+    assert!(
+        ends.windows(2).all(|w| w[0] <= w[1]) && ends.last() == Some(&a.ncols()),
+        "matmul_in_pieces: the pieces must end in order at K = {}",
+        a.ncols()
+    );
+    multiply_checked(kernel::selected(), a, b, beta, c, ends);
+}
+
+fn multiply_checked(
+    isa: Isa,
+    a: ArrayView2<f32>,
+    b: ArrayView2<f32>,
+    beta: f32,
     mut c: ArrayViewMut2<f32>,
+    ends: &[usize],
 ) {
     let (m, k) = a.dim();
     let n = b.ncols();
@@ -87,7 +129,7 @@ pub fn matmul_with(
     if n > 1 && c.strides()[1] != 1 {
         // The kernel writes rows of contiguous floats; any other C goes through a copy.
         let mut product = Array2::zeros((m, n));
-        matmul_with(isa, a, b, 0.0, product.view_mut());
+        multiply_checked(isa, a, b, 0.0, product.view_mut(), ends);
         Zip::from(&mut c)
             .and(&product)
             .for_each(|c, &p| *c = beta * *c + p);
@@ -99,9 +141,9 @@ pub fn matmul_with(
         1
     };
     PACKED.with(|buffers| match buffers.try_borrow_mut() {
-        Ok(mut buffers) => multiply(isa, a, b, beta, c, &mut buffers, threads),
+        Ok(mut buffers) => multiply(isa, a, b, beta, c, ends, &mut buffers, threads),
         // Re-entered on this thread (a product inside a product's task): fresh buffers.
-        Err(_) => multiply(isa, a, b, beta, c, &mut Packed::default(), threads),
+        Err(_) => multiply(isa, a, b, beta, c, ends, &mut Packed::default(), threads),
     });
 }
 
@@ -147,12 +189,14 @@ impl SharedC {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn multiply(
     isa: Isa,
     a: ArrayView2<f32>,
     b: ArrayView2<f32>,
     beta: f32,
     mut c: ArrayViewMut2<f32>,
+    ends: &[usize],
     packed: &mut Packed,
     threads: usize,
 ) {
@@ -192,7 +236,18 @@ fn multiply(
         let rows = (t / runs) * block_rows..((t / runs + 1) * block_rows).min(m);
         let run = t % runs; // slivers cut evenly too: 49 in 4 runs are 12, 12, 12, 13
         let cols = run * b_slivers / runs * nr..((run + 1) * b_slivers / runs * nr).min(n);
-        multiply_block(isa, pa, pb, k, rows, cols, beta, out.get(), row_stride);
+        multiply_block(
+            isa,
+            pa,
+            pb,
+            k,
+            ends,
+            rows,
+            cols,
+            beta,
+            out.get(),
+            row_stride,
+        );
     };
     let tasks = row_blocks * runs;
     if threads > 1 {
@@ -408,6 +463,7 @@ fn multiply_block(
     packed_a: &[f32],
     packed_b: &[f32],
     k: usize,
+    ends: &[usize],
     rows: std::ops::Range<usize>,
     cols: std::ops::Range<usize>,
     beta: f32,
@@ -415,11 +471,10 @@ fn multiply_block(
     row_stride: usize,
 ) {
     let nr = isa.nr();
-    // K in pieces of equal length, at most KC (784 = 4 × 196, not 3 × 256 + 16:
-    // a short last piece would spend its time loading and storing C).
-    let piece = k.div_ceil(k.div_ceil(KC));
-    for kc_start in (0..k).step_by(piece) {
-        let kc = piece.min(k - kc_start);
+    let starts = std::iter::once(0).chain(ends.iter().copied());
+    let pieces = starts.zip(ends).filter(|&(start, &end)| end > start);
+    for (i, (kc_start, &end)) in pieces.enumerate() {
+        let kc = end - kc_start;
         for col in cols.clone().step_by(nr) {
             let b = packed_b[(col / nr) * nr * k + kc_start * nr..].as_ptr();
             for row in rows.clone().step_by(MR) {
@@ -430,7 +485,7 @@ fn multiply_block(
                     row_stride,
                     rows: MR.min(rows.end - row),
                     cols: nr.min(cols.end - col),
-                    accumulate: kc_start > 0 || beta == 1.0,
+                    accumulate: i > 0 || beta == 1.0,
                 };
                 // SAFETY: the slivers hold kc·MR and kc·nr floats from these offsets,
                 // the tile is this task's alone, and `isa` was checked by the caller.
@@ -443,7 +498,7 @@ fn multiply_block(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::Array2;
+    use ndarray::{s, Array2};
 
     /// Naive triple loop in f64: the reference.
     fn reference(a: &Array2<f32>, b: &Array2<f32>) -> Array2<f64> {
@@ -488,6 +543,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn pieces_of_k_sum_in_order_and_may_be_empty() {
+        assert_eq!(piece_ends(784), [196, 392, 588, 784]);
+        assert_eq!(piece_ends(256), [256]);
+        let (a, b) = (pseudo_random(9, 10, 1), pseudo_random(10, 7, 2));
+        // An empty first piece, then 4 and 6: C (NaN) is overwritten, not added to.
+        let mut c = Array2::from_elem((9, 7), f32::NAN);
+        matmul_in_pieces(a.view(), b.view(), 0.0, c.view_mut(), &[0, 4, 4, 10]);
+        assert!(max_error(&c, &reference(&a, &b)) < 1e-5);
+        // The same as adding the two pieces' products by hand.
+        let mut by_hand = Array2::zeros((9, 7));
+        matmul(
+            a.slice(s![.., ..4]),
+            b.slice(s![..4, ..]),
+            0.0,
+            by_hand.view_mut(),
+        );
+        matmul(
+            a.slice(s![.., 4..]),
+            b.slice(s![4.., ..]),
+            1.0,
+            by_hand.view_mut(),
+        );
+        assert_eq!(c, by_hand);
     }
 
     #[test]

@@ -12,5 +12,8 @@ pub mod softmax;
 pub mod vae;
 
 pub use activation::{activation_backward, activation_forward, Activation};
-pub use dense::{dense_backward, dense_backward_add_dx, dense_forward};
+pub use dense::{
+    dense_backward, dense_backward_add_dx, dense_backward_skipping_zeros, dense_forward,
+    dense_forward_skipping_zeros, ZeroColumns,
+};
 pub use loss::LossKind;
