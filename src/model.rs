@@ -369,7 +369,12 @@ impl Workspace {
             d_outputs,
             target: Array2::zeros((capacity, arch.input)),
             sampling,
-            zero_pixels: ZeroColumns::new(capacity, widths[0], widths[1]),
+            // Training only: an evaluation pass is a third of the work, and the
+            // room would add 5 MB to the wide model's peak memory.
+            zero_pixels: match grads {
+                true => ZeroColumns::new(capacity, widths[0], widths[1]),
+                false => ZeroColumns::new(0, 0, 0),
+            },
             capacity,
         }
     }

@@ -143,7 +143,8 @@ impl ZeroColumns {
     const MIN_SHARE: f32 = 0.05;
 
     /// Room for batches of up to `capacity` rows through a layer of `inputs` ×
-    /// `outputs` weights.
+    /// `outputs` weights: (capacity + outputs) × inputs floats. With no room
+    /// (`new(0, 0, 0)`), the layer never skips.
     pub fn new(capacity: usize, inputs: usize, outputs: usize) -> ZeroColumns {
         ZeroColumns {
             columns: Vec::with_capacity(inputs),
@@ -155,6 +156,10 @@ impl ZeroColumns {
 
     /// Finds J for this batch, and whether enough columns are zero to skip them.
     fn find(&mut self, x: ArrayView2<f32>) {
+        self.skipping = false;
+        if self.x.nrows() < x.nrows() || self.x.ncols() != x.ncols() {
+            return; // no room
+        }
         let mut non_zero = vec![false; x.ncols()];
         for row in x.rows() {
             // No early exit: the compiler then compares 4 or 8 floats at once.
