@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use mnist_autoencoder::data::idx::parse_idx;
+use mnist_autoencoder::data::mnist::load_split_prefix;
 use mnist_autoencoder::model::Architecture;
 use mnist_autoencoder::nn::kernel::Isa;
 use mnist_autoencoder::nn::matmul::{matmul, matmul_with};
@@ -114,7 +115,11 @@ fn kernels(c: &mut Criterion) {
 /// One full training step (forward, loss, backward, Adam) of each model.
 fn training_steps(c: &mut Criterion) {
     let pool = build_pool(threads()).unwrap();
-    let images = Array2::<u8>::from_shape_fn((1024, 784), |(i, j)| ((i * 7 + j * 13) % 256) as u8);
+    // MNIST's first images: the first layer skips their blank pixels, and a
+    // step costs what it costs in training (see dense::ZeroColumns).
+    let images = load_split_prefix(Path::new("data/mnist"), "train", Some(1024))
+        .expect("run from the project's root, with data/mnist")
+        .images;
     let mut group = c.benchmark_group("train_step");
     group
         .sample_size(10)
