@@ -233,14 +233,10 @@ impl<'a> Reader<'a> {
             .map_err(|e| bad(format!("metadata field 'hidden': {e}")))?
             .0;
         // Files written before the VAE existed have neither field: a plain ReLU model.
-        let kind = match self.metadata.get("kind").map(String::as_str) {
-            None | Some("ae") => ModelKind::Ae,
-            Some("vae") => ModelKind::Vae,
-            Some(other) => {
-                return Err(bad(format!(
-                    "metadata field 'kind' is '{other}', expected ae or vae"
-                )))
-            }
+        let kind = match self.metadata.get("kind") {
+            None => Default::default(),
+            Some(name) => ModelKind::from_name(name)
+                .map_err(|e| bad(format!("metadata field 'kind': {e}")))?,
         };
         let activation = match self.metadata.get("activation") {
             None => Activation::Relu,

@@ -9,11 +9,12 @@
 
 use std::path::PathBuf;
 
+use clap::builder::PossibleValue;
 use clap::parser::ValueSource;
-use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::error::{Error, Result};
-use crate::model::ModelKind;
+use crate::model::{Architecture, ModelKind};
 use crate::nn::{Activation, LossKind};
 
 /// What the command line asks for.
@@ -63,6 +64,127 @@ pub fn parse_command_line() -> Command {
     }
 }
 
+impl Command {
+    /// Checks every flag of the command that can be checked without reading
+    /// a file; the error names the flag. `commands::run` calls it first.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            Command::Train(args) => args.validate(),
+            Command::Gradcheck(config) => config.validate(),
+            Command::Generate(config) => config.validate(),
+            Command::Judge(config) => config.validate(),
+            Command::Eval(_) | Command::Reconstruct(_) => Ok(()),
+        }
+    }
+}
+
+/// `Err` naming `flag` unless `value` ≥ 1.
+fn at_least_one(flag: &'static str, value: usize) -> Result<()> {
+    match value {
+        0 => Err(Error::bad_flag(flag, "must be at least 1, got 0")),
+        _ => Ok(()),
+    }
+}
+
+/// `Err` naming `flag` unless `threads` is between 1 and [`MAX_THREADS`].
+fn check_threads(flag: &'static str, threads: Option<usize>) -> Result<()> {
+    let Some(threads) = threads else {
+        return Ok(());
+    };
+    at_least_one(flag, threads)?;
+    if threads > MAX_THREADS {
+        return Err(Error::bad_flag(
+            flag,
+            format!(
+                "at most {MAX_THREADS} (this machine has {} cores), got {threads}",
+                available_cores()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `Err` naming `flag` unless `value` is a positive finite number.
+fn positive_finite(flag: &'static str, value: f32) -> Result<()> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::bad_flag(
+            flag,
+            format!("must be a positive finite number, got {value}"),
+        ))
+    }
+}
+
+/// `Err` naming `--hidden` unless every width is positive.
+fn check_hidden(hidden: &Hidden) -> Result<()> {
+    if hidden.0.is_empty() || hidden.0.contains(&0) {
+        return Err(Error::bad_flag(
+            "--hidden",
+            "widths must be positive integers such as 256,128",
+        ));
+    }
+    Ok(())
+}
+
+impl TrainArgs {
+    /// The flags' values, and the flags that do not apply to the model kind.
+    pub fn validate(&self) -> Result<()> {
+        self.config.validate()?;
+        let rules = self.config.model.rules();
+        if !rules.takes_loss_flag && self.given.iter().any(|g| g == "loss") {
+            let objective = self.config.model.objective(self.config.loss);
+            return Err(Error::bad_flag(
+                "--loss",
+                format!(
+                    "does not apply to --model {}, whose loss is the {}",
+                    rules.name,
+                    objective.describe()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl GradcheckConfig {
+    /// The flags' values.
+    pub fn validate(&self) -> Result<()> {
+        at_least_one("--latent", self.latent)?;
+        at_least_one("--batch-size", self.batch_size)?;
+        check_hidden(&self.hidden)?;
+        positive_finite("--eps", self.eps)
+    }
+}
+
+impl GenerateConfig {
+    /// The flags' values.
+    pub fn validate(&self) -> Result<()> {
+        if self.count == 0 || self.count > MAX_GENERATED {
+            return Err(Error::bad_flag(
+                "--count",
+                format!(
+                    "must be between 1 and {MAX_GENERATED} (one sheet of digits), got {}",
+                    self.count
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The most digits `generate` draws on one sheet.
+pub const MAX_GENERATED: usize = 10_000;
+
+impl JudgeConfig {
+    /// The flags' values.
+    pub fn validate(&self) -> Result<()> {
+        at_least_one("--hidden", self.hidden)?;
+        at_least_one("--epochs", self.epochs)?;
+        check_threads("--threads", self.threads)
+    }
+}
+
 /// The ids of the flags given on the command line (not defaulted).
 fn given_flags(matches: &ArgMatches) -> Vec<String> {
     matches
@@ -105,6 +227,51 @@ pub enum Subcommands {
     Reconstruct(ReconstructConfig),
     /// Train the digit judge (a classifier) that scores generated digits.
     Judge(JudgeConfig),
+}
+
+/// `--model`'s values: every kind, named and described by its own rules.
+impl ValueEnum for ModelKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &ModelKind::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let rules = self.rules();
+        Some(PossibleValue::new(rules.name).help(rules.help))
+    }
+}
+
+/// `--loss`'s values.
+impl ValueEnum for LossKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[LossKind::Mse, LossKind::Bce]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            LossKind::Mse => {
+                PossibleValue::new("mse").help("Mean squared error (PyTorch `nn.MSELoss()`)")
+            }
+            LossKind::Bce => PossibleValue::new("bce")
+                .help("Binary cross-entropy (PyTorch `nn.BCELoss()`), targets in [0, 1]"),
+        })
+    }
+}
+
+/// `--activation`'s values, written with hyphens on the command line
+/// (`leaky-relu`) where metadata writes [`Activation::name`] (`leaky_relu`).
+impl ValueEnum for Activation {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Activation::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let name = match self {
+            Activation::LeakyRelu => "leaky-relu",
+            other => other.name(),
+        };
+        Some(PossibleValue::new(name))
+    }
 }
 
 /// Settings of `judge`.
@@ -191,7 +358,7 @@ pub struct GradcheckConfig {
     pub seed: u64,
 
     /// Model kind whose gradients are checked (a VAE's ε is held fixed).
-    #[arg(long, value_enum, default_value_t = ModelKind::Ae)]
+    #[arg(long, value_enum, default_value_t)]
     pub model: ModelKind,
 
     /// Loss whose gradient is checked (a plain autoencoder's).
@@ -252,8 +419,8 @@ pub struct TrainConfig {
 
     /// Model kind: a plain autoencoder, or a variational one (its loss is BCE
     /// summed over pixels plus KL, in nats per image; --loss does not apply).
-    #[arg(long, value_enum, default_value_t = ModelKind::Ae)]
-    #[serde(default = "default_model")]
+    #[arg(long, value_enum, default_value_t)]
+    #[serde(default)]
     pub model: ModelKind,
 
     /// Activation of the hidden layers; `identity` also drops the output
@@ -310,10 +477,6 @@ pub struct TrainConfig {
     pub tsne_points: usize,
 }
 
-fn default_model() -> ModelKind {
-    ModelKind::Ae
-}
-
 fn default_activation() -> Activation {
     Activation::Relu
 }
@@ -352,24 +515,15 @@ impl Default for TrainConfig {
 impl TrainConfig {
     /// Checks every value a flag can get wrong; the error names the flag.
     pub fn validate(&self) -> Result<()> {
-        let positive = |flag: &'static str, value: usize| {
-            if value == 0 {
-                Err(Error::bad_flag(flag, "must be at least 1, got 0"))
-            } else {
-                Ok(())
-            }
-        };
-        positive("--epochs", self.epochs)?;
-        positive("--batch-size", self.batch_size)?;
-        positive("--latent", self.latent)?;
-        if let Some(threads) = self.threads {
-            positive("--threads", threads)?;
-        }
+        at_least_one("--epochs", self.epochs)?;
+        at_least_one("--batch-size", self.batch_size)?;
+        at_least_one("--latent", self.latent)?;
+        check_threads("--threads", self.threads)?;
         if let Some(limit) = self.limit {
-            positive("--limit", limit)?;
+            at_least_one("--limit", limit)?;
         }
-        positive("--val-size", self.val_size)?;
-        positive("--frames-every", self.frames_every)?;
+        at_least_one("--val-size", self.val_size)?;
+        at_least_one("--frames-every", self.frames_every)?;
         if self.tsne_points < 10 {
             return Err(Error::bad_flag(
                 "--tsne-points",
@@ -379,18 +533,8 @@ impl TrainConfig {
                 ),
             ));
         }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(Error::bad_flag(
-                "--lr",
-                format!("must be a positive finite number, got {}", self.lr),
-            ));
-        }
-        if self.hidden.0.is_empty() || self.hidden.0.contains(&0) {
-            return Err(Error::bad_flag(
-                "--hidden",
-                "widths must be positive integers such as 256,128",
-            ));
-        }
+        positive_finite("--lr", self.lr)?;
+        check_hidden(&self.hidden)?;
         if !(self.noise.is_finite() && (0.0..=10.0).contains(&self.noise)) {
             return Err(Error::bad_flag(
                 "--noise",
@@ -400,37 +544,29 @@ impl TrainConfig {
                 ),
             ));
         }
-        if let Some(threads) = self.threads.filter(|&t| t > MAX_THREADS) {
-            return Err(Error::bad_flag(
-                "--threads",
-                format!(
-                    "at most {MAX_THREADS} (this machine has {} cores), got {threads}",
-                    available_cores()
-                ),
-            ));
-        }
         Ok(())
+    }
+
+    /// The model these flags describe for images of `input` pixels.
+    pub fn architecture(&self, input: usize) -> Architecture {
+        Architecture {
+            kind: self.model,
+            input,
+            hidden: self.hidden.0.clone(),
+            latent: self.latent,
+            activation: self.activation,
+        }
     }
 
     /// Bytes the model's training buffers need for images of `input` pixels:
     /// parameters four times (weights, gradients, Adam's m and v) and the
     /// activations and their gradients for a batch. None if it overflows.
     pub fn training_bytes(&self, input: usize) -> Option<u128> {
-        let mut widths = vec![input as u128];
-        widths.extend(self.hidden.0.iter().map(|&w| w as u128));
-        widths.push(self.latent as u128);
-        let mut params: u128 = 0;
-        for pair in widths.windows(2) {
-            params = params.checked_add(pair[0].checked_mul(pair[1])?.checked_add(pair[1])?)?;
-        }
-        let params = params
-            .checked_mul(2)?
-            .checked_add(params / 2 * u128::from(self.model == ModelKind::Vae))?;
-        let activations = widths
-            .iter()
-            .try_fold(0u128, |sum, &w| sum.checked_add(w))?
-            .checked_mul(2)?;
-        let batch = (self.batch_size as u128).checked_mul(activations.checked_mul(2)?)?;
+        let arch = self.architecture(input);
+        let params = arch.parameter_count();
+        let widths = arch.widths().into_iter().map(|w| w as u128);
+        let activations = widths.fold(0u128, u128::saturating_add).checked_mul(2)?;
+        let batch = (self.batch_size as u128).checked_mul(activations)?;
         params.checked_mul(4)?.checked_add(batch)?.checked_mul(4)
     }
 

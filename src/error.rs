@@ -53,6 +53,11 @@ pub enum Error {
         what: String,
     },
 
+    /// New codes cannot be sampled: the Gaussian fit to the training codes
+    /// failed (their covariance is not positive definite even with a ridge).
+    #[error("cannot sample new codes: {message}")]
+    Sampling { message: String },
+
     /// `gradcheck` found a tensor whose gradient disagrees with finite differences.
     #[error("gradcheck failed: at least one tensor's gradient disagrees with finite differences")]
     GradcheckFailed,

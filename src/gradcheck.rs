@@ -27,10 +27,10 @@ use std::cell::{Cell, RefCell};
 use ndarray::Array2;
 
 use crate::model::{
-    backward, forward, loss_backward, loss_forward, Architecture, ModelKind, Params, Workspace,
+    backward, forward, forward_frozen, loss_backward, loss_forward, Architecture, FrozenRelus,
+    Params, Workspace,
 };
-use crate::nn::vae::reparameterise_forward;
-use crate::nn::{activation_forward, dense_forward, Activation, LossKind};
+use crate::nn::LossKind;
 
 /// The numeric gradient of `loss(state)` with respect to the tensor that
 /// `slot(state)` returns, by centered differences with step `eps`. The state is
@@ -163,17 +163,13 @@ pub fn check_model(
     grads.fill(f32::NAN);
     backward(params, arch, &mut grads, &mut ws, rows);
     // Which ReLU units are on at θ: the linear piece whose slope backward computed.
-    let masks: Vec<Option<Array2<bool>>> = (0..arch.layer_count())
-        .map(|l| {
-            (arch.activation(l) == Activation::Relu).then(|| ws.outputs[l + 1].mapv(|a| a > 0.0))
-        })
-        .collect();
-
+    let relus = FrozenRelus::of(arch, &ws, rows);
     let ws = RefCell::new(ws);
-    let crossed = Cell::new(0usize);
+    let kinks = Cell::new(0usize); // evaluations in which some unit crossed its kink
     let frozen = |params: &Params| {
-        let (value, switched) = frozen_loss(params, arch, &mut ws.borrow_mut(), loss, &masks);
-        crossed.set(crossed.get() + usize::from(switched > 0));
+        let before = relus.crossed.get();
+        let value = frozen_loss(params, arch, &mut ws.borrow_mut(), loss, &relus);
+        kinks.set(kinks.get() + usize::from(relus.crossed.get() > before));
         value
     };
     let mut state = params.clone();
@@ -188,7 +184,7 @@ pub fn check_model(
             .expect("contiguous");
             let shape = if is_bias { g.b.shape() } else { g.w.shape() }.to_vec();
             let checked = sample_elements(analytic, max_elements);
-            crossed.set(0);
+            kinks.set(0);
             let numeric = numeric_gradient_at(
                 &mut state,
                 |p| tensor_mut(p, l, is_bias),
@@ -205,73 +201,30 @@ pub fn check_model(
                     &numeric,
                 ),
                 checked: checked.len(),
-                kinks_frozen: crossed.get(),
+                kinks_frozen: kinks.get(),
             });
         }
     }
     checks
 }
 
-/// The loss at `params` with every ReLU's on/off pattern frozen to `masks`
-/// (the pattern at the unperturbed θ), and how many units the real ReLU would
-/// have switched. With the pattern frozen, the network is the smooth function
-/// whose gradient the backward pass computes at θ, so a ±ε that crosses a kink
-/// no longer spoils the difference; at θ itself it equals `model::forward`.
-/// The input and target are those `ws` holds; a VAE's ε is `ws.sampling.eps`.
+/// The loss at `params` with every ReLU's on/off pattern frozen to `relus`
+/// (the pattern at the unperturbed θ): [`forward_frozen`], the one forward
+/// pass with the gradient check's hook. With the pattern frozen, the network
+/// is the smooth function whose gradient the backward pass computes at θ, so
+/// a ±ε that crosses a kink no longer spoils the difference; at θ itself it
+/// equals `model::forward`. The input and target are those `ws` holds; a
+/// VAE's ε is `ws.sampling.eps`.
 fn frozen_loss(
     params: &Params,
     arch: &Architecture,
     ws: &mut Workspace,
     loss: LossKind,
-    masks: &[Option<Array2<bool>>],
-) -> (f64, usize) {
+    relus: &FrozenRelus,
+) -> f64 {
     let rows = ws.target.nrows();
-    let mut crossed = 0;
-    for (l, mask) in masks.iter().enumerate() {
-        if arch.kind == ModelKind::Vae && l == arch.code_layer() + 1 {
-            sample_code(params, arch, ws);
-        }
-        let (inputs, outputs) = ws.outputs.split_at_mut(l + 1);
-        let layer = &params.layers[l];
-        let y = &mut outputs[0];
-        dense_forward(
-            y.view_mut(),
-            inputs[l].view(),
-            layer.w.view(),
-            layer.b.view(),
-        );
-        match mask {
-            Some(mask) => ndarray::Zip::from(y).and(mask).for_each(|z, &on| {
-                crossed += usize::from((*z > 0.0) != on);
-                if !on {
-                    *z = 0.0;
-                }
-            }),
-            None => activation_forward(arch.activation(l), y.view_mut()),
-        }
-    }
-    (loss_forward(arch.kind, loss, ws, rows).total, crossed)
-}
-
-/// The VAE's middle, as in `model::forward`: μ (already in the code layer's
-/// output) and the log σ² head, then z = μ + σ ⊙ ε in place of μ.
-fn sample_code(params: &Params, arch: &Architecture, ws: &mut Workspace) {
-    let code = arch.code_layer();
-    let sampling = ws.sampling.as_mut().expect("a VAE workspace");
-    let head = &params.layers[arch.layer_count()];
-    dense_forward(
-        sampling.log_var.view_mut(),
-        ws.outputs[code].view(),
-        head.w.view(),
-        head.b.view(),
-    );
-    sampling.mu.assign(&ws.outputs[code + 1]);
-    reparameterise_forward(
-        ws.outputs[code + 1].view_mut(),
-        sampling.mu.view(),
-        sampling.log_var.view(),
-        sampling.eps.view(),
-    );
+    forward_frozen(params, arch, ws, rows, relus);
+    loss_forward(arch.kind, loss, ws, rows).total
 }
 
 /// Which elements of a gradient to check, at most `max_elements`: all of them

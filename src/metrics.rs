@@ -123,7 +123,9 @@ pub struct SummaryConfig {
     #[serde(flatten)]
     pub flags: TrainConfig,
     pub init: &'static str,
-    pub optimizer: &'static str,
+    pub optimizer: String,
+    /// What the run minimised: `"mse"`, `"bce"` or `"elbo"` (a VAE's, whatever `loss` says).
+    pub objective: &'static str,
     /// The matrix-product kernel that ran: "avx512", "avx2" or "portable"
     /// (chosen at run time; `MNIST_AE_SIMD` overrides).
     pub simd: &'static str,

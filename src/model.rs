@@ -24,6 +24,8 @@
 //! the log σ² head, stored last (index `layer_count()`), so every loop over
 //! `Params::layers` (Adam, checkpoints, gradient checks) sees it too.
 
+use std::cell::Cell;
+
 use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2};
 use ndarray_rand::rand::Rng;
 use ndarray_rand::rand_distr::Uniform;
@@ -39,25 +41,182 @@ use crate::nn::{
 };
 use crate::parallel::{worth_splitting, PARALLEL_MIN_ELEMENTS};
 
-/// Plain or variational.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+/// Plain or variational: the one place that says what differs between the
+/// kinds of model. The rest of the crate asks a kind (or the [`Objective`]
+/// it trains) instead of matching on it.
+///
+/// To add a kind: write its forward and backward beside the plain chain
+/// (as the VAE's sampling is, in [`forward`] and `backward_sampling`), add
+/// a variant here, and give it its row in [`ModelKind::rules`]; every
+/// command, figure and summary key follows from that row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelKind {
     /// A plain autoencoder: the code is a deterministic function of the image.
+    /// The default, and what files written before the VAE existed hold.
+    #[default]
     Ae,
     /// A variational autoencoder: the encoder gives μ and log σ², the code is sampled.
     Vae,
 }
 
+/// What a kind of model is, as the commands, figures and summaries need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindRules {
+    /// `"ae"`, `"vae"`: the `--model` value and the metadata's `model`.
+    pub name: &'static str,
+    /// One line for `--help`.
+    pub help: &'static str,
+    /// Whether `--loss` chooses its loss (a VAE's is fixed: the negative ELBO).
+    pub takes_loss_flag: bool,
+    /// A third head, log σ², beside the code layer (μ).
+    pub variance_head: bool,
+    /// What its samples are decoded from, the first being what `generate`,
+    /// samples.png's first block and generated.gif use.
+    pub samplers: &'static [Sampler],
+}
+
 impl ModelKind {
+    /// Every kind, in the order `--help` lists them.
+    pub const ALL: [ModelKind; 2] = [ModelKind::Ae, ModelKind::Vae];
+
+    /// The kind's row: everything that differs between the kinds.
+    pub fn rules(self) -> &'static KindRules {
+        const AE: KindRules = KindRules {
+            name: "ae",
+            help: "a plain autoencoder: the code is a deterministic function of the image",
+            takes_loss_flag: true,
+            variance_head: false,
+            samplers: &[Sampler::FittedGaussian, Sampler::StandardNormal],
+        };
+        const VAE: KindRules = KindRules {
+            name: "vae",
+            help: "a variational autoencoder: the encoder gives μ and log σ², the code is sampled",
+            takes_loss_flag: false,
+            variance_head: true,
+            samplers: &[Sampler::Prior],
+        };
+        match self {
+            ModelKind::Ae => &AE,
+            ModelKind::Vae => &VAE,
+        }
+    }
+
     /// `"ae"` or `"vae"`, as on the command line.
     pub fn name(self) -> &'static str {
-        match self {
-            ModelKind::Ae => "ae",
-            ModelKind::Vae => "vae",
+        self.rules().name
+    }
+
+    /// The kind called `name` on the command line or in metadata, or a
+    /// message listing the kinds there are.
+    pub fn from_name(name: &str) -> std::result::Result<ModelKind, String> {
+        let known = ModelKind::ALL.map(ModelKind::name);
+        let kind = ModelKind::ALL.into_iter().find(|k| k.name() == name);
+        kind.ok_or_else(|| format!("'{name}' is not a model kind ({})", known.join(", ")))
+    }
+
+    /// What this kind minimises when trained with `--loss loss`.
+    pub fn objective(self, loss: LossKind) -> Objective {
+        match (self.rules().takes_loss_flag, loss) {
+            (false, _) => Objective::NegativeElbo,
+            (true, LossKind::Mse) => Objective::Mse,
+            (true, LossKind::Bce) => Objective::Bce,
         }
+    }
+}
+
+/// The quantity a run minimises and reports: the one name of "the loss".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Objective {
+    /// `L = 1/(B·D) Σ (x̂ − x)²`.
+    Mse,
+    /// `L = −1/(B·D) Σ [x·ln x̂ + (1−x)·ln(1−x̂)]`.
+    Bce,
+    /// `L = 1/B Σ_n [BCE summed over pixels + KL(q(z|xₙ) ‖ N(0, I))]`, nats per image.
+    NegativeElbo,
+}
+
+impl Objective {
+    /// `"mse"`, `"bce"`, `"elbo"`: the key in summary.json's configuration.
+    pub fn key(self) -> &'static str {
+        match self {
+            Objective::Mse => "mse",
+            Objective::Bce => "bce",
+            Objective::NegativeElbo => "elbo",
+        }
+    }
+
+    /// The loss plot's axis name.
+    pub fn label(self) -> &'static str {
+        match self {
+            Objective::Mse => "MSE",
+            Objective::Bce => "BCE",
+            Objective::NegativeElbo => "negative ELBO (nats)",
+        }
+    }
+
+    /// The loss in words, for the setup line and the gradient check.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Objective::Mse => "MSE (mean over pixels and images)",
+            Objective::Bce => "BCE (mean over pixels and images)",
+            Objective::NegativeElbo => "negative ELBO: BCE summed over pixels + KL, nats per image",
+        }
+    }
+
+    /// Whether PCA's test MSE is a baseline on the same scale.
+    pub fn compares_with_pca(self) -> bool {
+        self == Objective::Mse
+    }
+
+    /// Whether the loss has two parts (reconstruction and KL) worth reporting.
+    pub fn has_kl(self) -> bool {
+        self == Objective::NegativeElbo
+    }
+}
+
+/// Where sampled codes come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sampler {
+    /// A Gaussian N(μ, Σ) fitted to training codes (mean, full covariance).
+    FittedGaussian,
+    /// N(0, I) used on a plain autoencoder, which has no prior: a contrast.
+    StandardNormal,
+    /// N(0, I), the VAE's prior, which the KL term pulls the codes toward.
+    Prior,
+}
+
+impl Sampler {
+    /// The key of its judge scores in summary.json.
+    pub fn key(self) -> &'static str {
+        match self {
+            Sampler::FittedGaussian => "ae_fitted",
+            Sampler::StandardNormal => "ae_normal",
+            Sampler::Prior => "vae_normal",
+        }
+    }
+
+    /// Its label beside a row of digits.
+    pub fn label(self) -> &'static str {
+        match self {
+            Sampler::FittedGaussian => "fitted N(μ, Σ)",
+            Sampler::StandardNormal | Sampler::Prior => "N(0, I)",
+        }
+    }
+
+    /// Its heading above a block of digits, and in `generate`'s title.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Sampler::FittedGaussian => "z ~ N(μ, Σ), a Gaussian fitted to the training codes (mean, full covariance, Cholesky)",
+            Sampler::StandardNormal => "z ~ N(0, I), the same noise without the fit",
+            Sampler::Prior => "z ~ N(0, I), the prior the KL term pulls the codes toward",
+        }
+    }
+
+    /// Whether its codes are the noise ε mapped through a Gaussian fitted to
+    /// training codes (otherwise the noise is the code).
+    pub fn fits_codes(self) -> bool {
+        self == Sampler::FittedGaussian
     }
 }
 
@@ -87,6 +246,26 @@ impl Architecture {
             latent,
             activation: Activation::Relu,
         }
+    }
+
+    /// Whether the code is sampled from two heads, μ and log σ² (a VAE).
+    pub fn variational(&self) -> bool {
+        self.kind.rules().variance_head
+    }
+
+    /// Whether the figures draw the decoded plane of codes (manifold.png):
+    /// a VAE with a 2-d code, whose prior makes the square [−3, 3]² meaningful.
+    pub fn draws_manifold(&self) -> bool {
+        self.variational() && self.latent == 2
+    }
+
+    /// Number of parameters, from the shapes alone (nothing allocated; in
+    /// u128, saturating, so that absurd flags can be refused before anything
+    /// is allocated).
+    pub fn parameter_count(&self) -> u128 {
+        let shapes = self.layer_shapes().into_iter();
+        let per_layer = shapes.map(|(inputs, outputs)| (inputs as u128 + 1) * outputs as u128);
+        per_layer.fold(0, u128::saturating_add)
     }
 
     /// Widths of every layer boundary along the chain: `[D, H₁, …, Z, …, H₁, D]`.
@@ -121,7 +300,7 @@ impl Architecture {
     pub fn layer_shapes(&self) -> Vec<(usize, usize)> {
         let widths = self.widths();
         let mut shapes: Vec<(usize, usize)> = widths.windows(2).map(|io| (io[0], io[1])).collect();
-        if self.kind == ModelKind::Vae {
+        if self.variational() {
             shapes.push(shapes[self.code_layer()]);
         }
         shapes
@@ -142,9 +321,9 @@ impl Architecture {
     /// `decoder.0`, ...; a VAE's heads are `mu` and `logvar`.
     pub fn layer_name(&self, layer: usize) -> String {
         let e = self.encoder_layers();
-        match self.kind {
-            ModelKind::Vae if layer == self.code_layer() => "mu".to_string(),
-            ModelKind::Vae if layer == self.layer_count() => "logvar".to_string(),
+        match self.variational() {
+            true if layer == self.code_layer() => "mu".to_string(),
+            true if layer == self.layer_count() => "logvar".to_string(),
             _ if layer < e => format!("encoder.{}", 2 * layer),
             _ => format!("decoder.{}", 2 * (layer - e)),
         }
@@ -157,8 +336,8 @@ impl Architecture {
             .widths()
             .iter()
             .enumerate()
-            .map(|(i, w)| match self.kind {
-                ModelKind::Vae if i == self.code_layer() + 1 => format!("({w}+{w})"),
+            .map(|(i, w)| match self.variational() {
+                true if i == self.code_layer() + 1 => format!("({w}+{w})"),
                 _ => w.to_string(),
             })
             .collect();
@@ -358,7 +537,7 @@ impl Workspace {
             .map(|(i, &w)| Array2::zeros((if i == 0 || !grads { 0 } else { capacity }, w)))
             .collect();
         let code = (capacity, arch.latent);
-        let sampling = (arch.kind == ModelKind::Vae).then(|| SamplingBuffers {
+        let sampling = arch.variational().then(|| SamplingBuffers {
             mu: Array2::zeros(code),
             log_var: Array2::zeros(code),
             eps: Array2::zeros(code),
@@ -399,6 +578,48 @@ impl Workspace {
     }
 }
 
+/// The gradient check's hook into [`forward`]: every ReLU's on/off pattern
+/// frozen to `masks[l]` (the pattern at the unperturbed θ), so that θ ± ε
+/// never crosses a kink, and a count of the units a real ReLU would have
+/// switched. Layers whose mask is None apply their activation as built.
+#[derive(Debug, Clone, Default)]
+pub struct FrozenRelus {
+    /// (B, O) per chain layer: true where the unit is on.
+    pub masks: Vec<Option<Array2<bool>>>,
+    /// Units whose real ReLU would differ from the mask, summed over passes.
+    pub crossed: Cell<usize>,
+}
+
+impl FrozenRelus {
+    /// The on/off pattern of every ReLU layer in the last forward pass of `ws`.
+    pub fn of(arch: &Architecture, ws: &Workspace, rows: usize) -> FrozenRelus {
+        let masks = (0..arch.layer_count()).map(|l| {
+            let relu = arch.activation(l) == Activation::Relu;
+            relu.then(|| ws.outputs[l + 1].slice(s![..rows, ..]).mapv(|a| a > 0.0))
+        });
+        FrozenRelus {
+            masks: masks.collect(),
+            crossed: Cell::new(0),
+        }
+    }
+
+    /// Layer `l`'s activation of `y` (B, O), in place: the frozen mask, or
+    /// the layer's own activation.
+    fn apply(&self, arch: &Architecture, l: usize, y: ArrayViewMut2<f32>) {
+        let Some(mask) = &self.masks[l] else {
+            return activation_forward(arch.activation(l), y);
+        };
+        let mut crossed = 0;
+        ndarray::Zip::from(y).and(mask).for_each(|z, &on| {
+            crossed += usize::from((*z > 0.0) != on);
+            if !on {
+                *z = 0.0;
+            }
+        });
+        self.crossed.set(self.crossed.get() + crossed);
+    }
+}
+
 /// Runs chain layers `layers` (a range of layer indices) on the first `rows`
 /// rows of `ws.outputs[layers.start]`, writing each activated output into the
 /// next buffer.
@@ -408,6 +629,18 @@ pub fn forward_layers(
     ws: &mut Workspace,
     layers: std::ops::Range<usize>,
     rows: usize,
+) {
+    forward_layers_with(params, arch, ws, layers, rows, None);
+}
+
+/// [`forward_layers`], with the activations frozen if `frozen` says so.
+fn forward_layers_with(
+    params: &Params,
+    arch: &Architecture,
+    ws: &mut Workspace,
+    layers: std::ops::Range<usize>,
+    rows: usize,
+    frozen: Option<&FrozenRelus>,
 ) {
     assert!(
         rows <= ws.capacity,
@@ -424,19 +657,43 @@ pub fn forward_layers(
         } else {
             dense_forward(y.view_mut(), x, w, b);
         }
-        activation_forward(arch.activation(l), y);
+        match frozen {
+            Some(frozen) => frozen.apply(arch, l, y),
+            None => activation_forward(arch.activation(l), y),
+        }
     }
 }
 
 /// The whole forward pass: X in `ws.outputs[0]` → x̂ in the last buffer. For a
 /// VAE, ε must be in `ws.sampling.eps` (zeros give z = μ).
 pub fn forward(params: &Params, arch: &Architecture, ws: &mut Workspace, rows: usize) {
-    if arch.kind == ModelKind::Ae {
-        forward_layers(params, arch, ws, 0..arch.layer_count(), rows);
-        return;
+    forward_with(params, arch, ws, rows, None);
+}
+
+/// [`forward`] with every ReLU frozen to `frozen`'s pattern (the gradient check).
+pub fn forward_frozen(
+    params: &Params,
+    arch: &Architecture,
+    ws: &mut Workspace,
+    rows: usize,
+    frozen: &FrozenRelus,
+) {
+    forward_with(params, arch, ws, rows, Some(frozen));
+}
+
+fn forward_with(
+    params: &Params,
+    arch: &Architecture,
+    ws: &mut Workspace,
+    rows: usize,
+    frozen: Option<&FrozenRelus>,
+) {
+    let layers = 0..arch.layer_count();
+    if !arch.variational() {
+        return forward_layers_with(params, arch, ws, layers, rows, frozen);
     }
     let code = arch.code_layer();
-    forward_layers(params, arch, ws, 0..code + 1, rows); // X → h → μ
+    forward_layers_with(params, arch, ws, 0..code + 1, rows, frozen); // X → h → μ
     let sampling = ws.sampling.as_mut().expect("a VAE workspace");
     let h = ws.outputs[code].slice(s![..rows, ..]);
     let head = &params.layers[arch.layer_count()];
@@ -450,7 +707,7 @@ pub fn forward(params: &Params, arch: &Architecture, ws: &mut Workspace, rows: u
         log_var.view(),
         sampling.eps.slice(s![..rows, ..]),
     ); // z = μ + σ ⊙ ε
-    forward_layers(params, arch, ws, code + 1..arch.layer_count(), rows); // z → x̂
+    forward_layers_with(params, arch, ws, code + 1..layers.end, rows, frozen); // z → x̂
 }
 
 /// One chain layer's backward pass: on entry `d_outputs[l + 1]` holds dA, the
@@ -502,11 +759,11 @@ pub fn backward(
     for l in (code + 1..arch.layer_count()).rev() {
         backward_layer(params, arch, grads, ws, l, rows); // decoder: dx̂ → dz
     }
-    if arch.kind == ModelKind::Vae {
+    if arch.variational() {
         backward_sampling(params, arch, grads, ws, rows); // dz → dμ, d log σ²
     }
     backward_layer(params, arch, grads, ws, code, rows); // the code layer (or μ head) → dh
-    if arch.kind == ModelKind::Vae && code > 0 {
+    if arch.variational() && code > 0 {
         // h feeds both heads, so dh = dμ·W_μᵀ + d log σ²·W_logvarᵀ.
         let sampling = ws.sampling.as_ref().expect("a VAE workspace");
         dense_backward_add_dx(
@@ -568,13 +825,24 @@ pub struct Loss {
     pub kl: f64,
 }
 
-/// The loss of the last forward pass on `rows` rows, against `ws.target`.
-/// Plain: MSE or BCE, mean over pixels and images. VAE: BCE summed over pixels
-/// plus KL, mean over images.
+/// The loss of the last forward pass on `rows` rows, against `ws.target`:
+/// the kind's [`Objective`] for `--loss loss`. Plain: MSE or BCE, mean over
+/// pixels and images. VAE: BCE summed over pixels plus KL, mean over images.
 pub fn loss_forward(kind: ModelKind, loss: LossKind, ws: &Workspace, rows: usize) -> Loss {
     let (x_hat, x) = (ws.reconstruction(rows), ws.target.slice(s![..rows, ..]));
-    match (kind, ws.sampling.as_ref()) {
-        (ModelKind::Vae, Some(sampling)) => {
+    let total = |loss: LossKind| {
+        let total = loss.forward(x_hat, x);
+        Loss {
+            total,
+            recon: total,
+            kl: 0.0,
+        }
+    };
+    match kind.objective(loss) {
+        Objective::Mse => total(LossKind::Mse),
+        Objective::Bce => total(LossKind::Bce),
+        Objective::NegativeElbo => {
+            let sampling = ws.sampling.as_ref().expect("a VAE workspace");
             let recon = bce_summed_forward(x_hat, x);
             let kl = kl_forward(
                 sampling.mu.slice(s![..rows, ..]),
@@ -584,14 +852,6 @@ pub fn loss_forward(kind: ModelKind, loss: LossKind, ws: &Workspace, rows: usize
                 total: recon + kl,
                 recon,
                 kl,
-            }
-        }
-        _ => {
-            let total = loss.forward(x_hat, x);
-            Loss {
-                total,
-                recon: total,
-                kl: 0.0,
             }
         }
     }
@@ -606,9 +866,10 @@ pub fn loss_backward(kind: ModelKind, loss: LossKind, ws: &mut Workspace, rows: 
         ws.outputs[last].slice(s![..rows, ..]),
         ws.target.slice(s![..rows, ..]),
     );
-    match kind {
-        ModelKind::Vae => bce_summed_backward(d_x_hat, x_hat, x),
-        ModelKind::Ae => loss.backward(d_x_hat, x_hat, x),
+    match kind.objective(loss) {
+        Objective::Mse => LossKind::Mse.backward(d_x_hat, x_hat, x),
+        Objective::Bce => LossKind::Bce.backward(d_x_hat, x_hat, x),
+        Objective::NegativeElbo => bce_summed_backward(d_x_hat, x_hat, x),
     }
 }
 

@@ -50,6 +50,15 @@ impl Adam {
         }
     }
 
+    /// `adam(beta1=0.9, beta2=0.999, eps=1e-8, bias-corrected)`: the
+    /// hyper-parameters as summary.json records them.
+    pub fn describe(&self) -> String {
+        format!(
+            "adam(beta1={}, beta2={}, eps={:e}, bias-corrected)",
+            self.beta1, self.beta2, self.eps
+        )
+    }
+
     /// One update of every parameter from its gradient.
     pub fn update(&mut self, params: &mut Params, grads: &Params) {
         self.step += 1;

@@ -10,27 +10,15 @@ use super::eval::check_width;
 use crate::checkpoint::load_model;
 use crate::config::GenerateConfig;
 use crate::data::mnist::load_split;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::figures::draw::image_rows;
-use crate::figures::{images, CHUNK, GAUSSIAN_FIT_IMAGES};
-use crate::model::{decode, encode, ModelKind};
-use crate::reduce::gaussian::Gaussian;
+use crate::figures::{images, sample_codes, CHUNK, GAUSSIAN_FIT_IMAGES};
+use crate::model::decode;
 use crate::viz::digits::draw_digit_sheet;
 
-/// The most digits one sheet holds.
-pub const MAX_COUNT: usize = 10_000;
-
-/// `generate`: `count` digits decoded from N(μ, Σ) fitted to 5,000 training codes.
+/// `generate`: `count` digits decoded from the model kind's first sampler
+/// (for a plain autoencoder, N(μ, Σ) fitted to 5,000 training codes).
 pub fn run(config: &GenerateConfig) -> Result<()> {
-    if config.count == 0 || config.count > MAX_COUNT {
-        return Err(Error::bad_flag(
-            "--count",
-            format!(
-                "must be between 1 and {MAX_COUNT} (one sheet of digits), got {}",
-                config.count
-            ),
-        ));
-    }
     let (params, arch) = load_model(&config.model)?;
     let train = load_split(&config.data_dir, "train")?;
     check_width(&arch, train.pixels(), &config.model, &config.data_dir)?;
@@ -39,19 +27,11 @@ pub fn run(config: &GenerateConfig) -> Result<()> {
         StandardNormal,
         &mut StdRng::seed_from_u64(config.seed),
     );
-    let (codes, source) = match arch.kind {
-        ModelKind::Vae => (noise, "N(0, I), the VAE's prior"),
-        ModelKind::Ae => {
-            let fit: Vec<usize> = (0..train.len().min(GAUSSIAN_FIT_IMAGES)).collect();
-            let codes = encode(&params, &arch, images(&train, &fit).view(), CHUNK);
-            let gaussian =
-                Gaussian::fit(codes.view()).map_err(|m| Error::bad_file(&config.model, m))?;
-            (
-                gaussian.sample(noise.view()),
-                "N(μ, Σ) fitted to the training codes",
-            )
-        }
-    };
+    let sampler = arch.kind.rules().samplers[0];
+    let fit: Vec<usize> = (0..train.len().min(GAUSSIAN_FIT_IMAGES)).collect();
+    let fit_images = images(&train, &fit);
+    let codes = sample_codes(sampler, noise.view(), &params, &arch, fit_images.view())?;
+    let source = sampler.describe();
     let digits = decode(&params, &arch, codes.view(), CHUNK);
     let title = format!("{} digits sampled from {source}", config.count);
     draw_digit_sheet(

@@ -11,24 +11,12 @@ use crate::config::GradcheckConfig;
 use crate::data::mnist::{fill_batch, load_split};
 use crate::error::{Error, Result};
 use crate::gradcheck::{check_model, report, Band};
-use crate::model::{Architecture, ModelKind, Params};
+use crate::model::{Architecture, Params};
 use crate::nn::Activation;
 
 /// Runs `gradcheck`: prints one row per parameter tensor and a verdict, and
 /// returns the worst band.
 pub fn run(config: &GradcheckConfig) -> Result<Band> {
-    if config.latent == 0 || config.batch_size == 0 || config.hidden.0.is_empty() {
-        return Err(Error::bad_flag(
-            "--latent/--batch-size/--hidden",
-            "must be positive",
-        ));
-    }
-    if !(config.eps.is_finite() && config.eps > 0.0) {
-        return Err(Error::bad_flag(
-            "--eps",
-            format!("must be a positive finite number, got {}", config.eps),
-        ));
-    }
     let test = load_split(&config.data_dir, "t10k")?;
     let arch = Architecture {
         kind: config.model,
@@ -53,10 +41,7 @@ pub fn run(config: &GradcheckConfig) -> Result<Band> {
         arch.kind.name(),
         arch.describe(),
         params.len(),
-        match arch.kind {
-            ModelKind::Vae => "BCE summed over pixels + KL (ε held fixed)".to_string(),
-            ModelKind::Ae => format!("{:?}", config.loss),
-        },
+        arch.kind.objective(config.loss).describe(),
         indices.len(),
         config.eps,
         if config.samples == 0 { "all".to_string() } else { format!("up to {}", config.samples) }

@@ -86,12 +86,6 @@ pub fn run(config: &JudgeConfig) -> Result<f64> {
 
 /// The training and test sets, checked: flags, labels 0-9, equal image sizes.
 fn load_data(config: &JudgeConfig) -> Result<(Dataset, Dataset)> {
-    if config.hidden == 0 {
-        return Err(Error::bad_flag("--hidden", "must be at least 1"));
-    }
-    if config.epochs == 0 {
-        return Err(Error::bad_flag("--epochs", "must be at least 1"));
-    }
     let train = load_split(&config.data_dir, "train")?;
     let test = load_split(&config.data_dir, "t10k")?;
     check_labels(&train, &config.data_dir, "train")?;

@@ -17,6 +17,7 @@ use crate::error::Result;
 
 /// Runs `command`.
 pub fn run(command: &Command) -> Result<()> {
+    command.validate()?;
     match command {
         Command::Train(args) => train::run(args).map(|_| ()),
         Command::Gradcheck(config) => gradcheck::run(config).map(|_| ()),

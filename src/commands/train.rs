@@ -35,8 +35,7 @@ use crate::metrics::{
     epoch_line, metrics_csv, summary_json, ElboParts, EpochRecord, Summary, SummaryConfig,
 };
 use crate::model::Loss;
-use crate::model::{Architecture, ModelKind};
-use crate::nn::LossKind;
+use crate::model::{Architecture, Objective};
 use crate::parallel::build_pool;
 use crate::reduce::tsne::TsneOptions;
 use crate::train::{
@@ -93,7 +92,7 @@ impl Session {
         let lock = prepare_out_dir(&config.out_dir)?;
         let splits = load_splits(&config.data_dir, config.val_size, config.limit, config.seed)?;
         config.check_memory(splits.train.pixels())?;
-        let arch = architecture(&config, &splits);
+        let arch = config.architecture(splits.train.pixels());
         print_setup(&config, &splits, &arch);
         let pool = build_pool(config.thread_count())?;
         let inputs = (!config.no_figures).then(|| {
@@ -148,6 +147,11 @@ impl Session {
         outcome
     }
 
+    /// What this run minimises.
+    fn objective(&self) -> Objective {
+        self.config.model.objective(self.config.loss)
+    }
+
     /// The model's loss on the validation set.
     fn evaluate_validation(&self) -> Evaluation {
         let (params, config) = (&self.trainer.state.params, &self.config);
@@ -164,6 +168,7 @@ impl Session {
 
     /// Appends epoch `epoch`'s record to the history and marks it done.
     fn record(&mut self, epoch: usize, train: Loss, val: Loss) -> EpochRecord {
+        let has_kl = self.objective().has_kl();
         let state = &mut self.trainer.state;
         let seconds = state.progress.partial.seconds;
         let record = EpochRecord {
@@ -172,7 +177,7 @@ impl Session {
             val_loss: val.total,
             seconds,
             images_per_second: self.splits.train.len() as f64 / seconds,
-            elbo_parts: (self.arch.kind == ModelKind::Vae).then_some(ElboParts {
+            elbo_parts: has_kl.then_some(ElboParts {
                 train_recon: train.recon,
                 train_kl: train.kl,
                 val_recon: val.recon,
@@ -244,13 +249,7 @@ impl Session {
 /// The run's configuration (validated; merged with the checkpoint's when
 /// resuming) and the checkpoint, if any.
 fn configure(args: &TrainArgs) -> Result<(TrainConfig, Option<Checkpoint>)> {
-    args.config.validate()?;
-    if args.config.model == ModelKind::Vae && args.given.iter().any(|g| g == "loss") {
-        return Err(Error::bad_flag(
-            "--loss",
-            "does not apply to --model vae, whose loss is BCE summed over pixels plus KL",
-        ));
-    }
+    args.validate()?;
     let Some(path) = &args.config.resume else {
         return Ok((args.config.clone(), None));
     };
@@ -258,17 +257,6 @@ fn configure(args: &TrainArgs) -> Result<(TrainConfig, Option<Checkpoint>)> {
     let config = resume_config(args, &checkpoint.config, path)?;
     config.validate()?;
     Ok((config, Some(checkpoint)))
-}
-
-/// The model the flags and the data describe.
-fn architecture(config: &TrainConfig, splits: &Splits) -> Architecture {
-    Architecture {
-        kind: config.model,
-        input: splits.train.pixels(),
-        hidden: config.hidden.0.clone(),
-        latent: config.latent,
-        activation: config.activation,
-    }
 }
 
 /// The training state to start from: fresh, or the checkpoint's after checking
@@ -439,15 +427,6 @@ fn judge_generated(
     }
 }
 
-/// What a loss is called on the plot and in the report.
-fn loss_name(config: &TrainConfig) -> &'static str {
-    match (config.model, config.loss) {
-        (ModelKind::Vae, _) => "negative ELBO (nats)",
-        (ModelKind::Ae, LossKind::Mse) => "MSE",
-        (ModelKind::Ae, LossKind::Bce) => "BCE",
-    }
-}
-
 /// Every figure, then report.html.
 fn draw_everything(
     config: &TrainConfig,
@@ -457,10 +436,10 @@ fn draw_everything(
     summary: &Summary,
 ) -> Result<()> {
     let arch = &state.arch;
-    let plots_mse = config.model == ModelKind::Ae && config.loss == LossKind::Mse;
+    let objective = config.model.objective(config.loss);
     let baseline = summary
         .pca_test_mse
-        .filter(|_| plots_mse)
+        .filter(|_| objective.compares_with_pca())
         .map(|value| Baseline {
             label: format!("PCA-{} (linear baseline)", arch.latent),
             value,
@@ -473,7 +452,7 @@ fn draw_everything(
         params: &state.params,
         arch,
         history: &state.history,
-        loss_name: loss_name(config),
+        loss_name: objective.label(),
         baseline,
         noise: config.noise,
         seed: config.seed,
@@ -488,12 +467,12 @@ fn draw_everything(
         arch,
         history: &state.history,
         summary,
-        loss_name: loss_name(config),
+        loss_name: objective.label(),
         frames: snapshots.len(),
         points: inputs.mapped_labels.len(),
         perplexity,
         denoising: config.noise > 0.0,
-        manifold: arch.kind == ModelKind::Vae && arch.latent == 2,
+        manifold: arch.draws_manifold(),
         explorer,
     })
 }
@@ -521,7 +500,11 @@ fn summary(
     Summary {
         test_mse,
         test_loss: test.total,
-        test_neg_elbo: (config.model == ModelKind::Vae).then_some(test.total),
+        test_neg_elbo: config
+            .model
+            .objective(config.loss)
+            .has_kl()
+            .then_some(test.total),
         pca_test_mse,
         best_val_loss: best.val_loss,
         best_epoch: best.epoch,
@@ -540,7 +523,8 @@ fn summary(
         config: SummaryConfig {
             flags,
             init: "uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases, as torch.nn.Linear",
-            optimizer: "adam(beta1=0.9, beta2=0.999, eps=1e-8, bias-corrected)",
+            optimizer: state.adam.describe(),
+            objective: config.model.objective(config.loss).key(),
             simd: crate::nn::kernel::selected().name(),
         },
     }
@@ -557,10 +541,7 @@ fn print_setup(config: &TrainConfig, splits: &Splits, arch: &Architecture) {
         splits.train.cols,
         config.data_dir.display()
     );
-    let loss = match config.model {
-        ModelKind::Vae => "BCE summed over pixels + KL".to_string(),
-        ModelKind::Ae => format!("{:?}", config.loss),
-    };
+    let loss = config.model.objective(config.loss).describe();
     let noise = if config.noise > 0.0 {
         format!(", denoising σ {}", config.noise)
     } else {
@@ -570,7 +551,7 @@ fn print_setup(config: &TrainConfig, splits: &Splits, arch: &Architecture) {
         "model: {} {} ({} parameters), loss {loss}{noise}, Adam lr {}, batch {}, {} epochs, {} threads ({} kernel), seed {}",
         arch.kind.name(),
         arch.describe(),
-        crate::model::Params::zeros(arch).len(),
+        arch.parameter_count(),
         config.lr,
         config.batch_size,
         config.epochs,

@@ -162,7 +162,7 @@ pub fn load_split_prefix(dir: &Path, split: &str, limit: Option<usize>) -> Resul
 pub fn load_splits(dir: &Path, val_size: usize, limit: Option<usize>, seed: u64) -> Result<Splits> {
     let all_train = load_split_prefix(dir, "train", limit)?;
     let test = load_split(dir, "t10k")?;
-    if test.pixels() != all_train.pixels() {
+    if (test.rows, test.cols) != (all_train.rows, all_train.cols) {
         return Err(Error::bad_file(
             dir,
             format!(

@@ -11,7 +11,7 @@ use ndarray_rand::rand_distr::{Distribution, StandardNormal};
 use super::{rows_of, FigureInputs, Snapshot, CHUNK};
 use crate::error::Result;
 use crate::metrics::EpochRecord;
-use crate::model::{decode, encode, reconstruct, Architecture, ModelKind, Params};
+use crate::model::{decode, encode, reconstruct, Architecture, Params};
 use crate::reduce::linalg::procrustes_align;
 use crate::reduce::pca::Pca;
 use crate::reduce::tsne::{affinities, embed, TsneOptions};
@@ -59,7 +59,7 @@ pub fn draw_figures(run: &Run) -> Result<Vec<Array2<f32>>> {
     if run.noise > 0.0 {
         draw_denoising(run)?;
     }
-    if run.arch.kind == ModelKind::Vae && run.arch.latent == 2 {
+    if run.arch.draws_manifold() {
         draw_manifold(run)?;
     }
     draw_latent_maps(run)
@@ -161,49 +161,43 @@ fn draw_reconstructions(run: &Run) -> Result<()> {
     )
 }
 
-/// `samples.png` and `generated.gif`. A plain autoencoder: the fitted Gaussian
-/// above N(0, I), from the same noise. A VAE: N(0, I), its prior.
+/// `samples.png` and `generated.gif`: one block of digits per sampler of the
+/// model's kind, all from the same noise (a plain autoencoder: the fitted
+/// Gaussian above N(0, I); a VAE: N(0, I), its prior). The animation shows
+/// the first sampler's digits, which every snapshot records.
 fn draw_samples(run: &Run) -> Result<()> {
     let last = run
         .snapshots
         .last()
         .expect("at least the untrained snapshot");
-    let noise = run.inputs.noise.view();
-    let (rows, what) = match run.arch.kind {
-        ModelKind::Vae => {
-            let mut rows = vec![heading(
-                "z ~ N(0, I), the prior the KL term pulls the codes toward",
-            )];
-            rows.extend(image_rows("N(0, I)", last.generated.view()));
-            (rows, "Decoded samples of N(0, I)")
-        }
-        ModelKind::Ae => {
-            let standard = decode(run.params, run.arch, noise, CHUNK);
-            let mut rows = vec![heading("z ~ N(μ, Σ), a Gaussian fitted to the training codes (mean, full covariance, Cholesky)")];
-            rows.extend(image_rows("fitted N(μ, Σ)", last.generated.view()));
-            rows.push(heading("z ~ N(0, I), the same noise without the fit"));
-            rows.extend(image_rows("N(0, I)", standard.view()));
-            (rows, "Decoded samples of N(μ, Σ)")
-        }
-    };
+    let samplers = run.arch.kind.rules().samplers;
+    let mut rows = Vec::new();
+    for (k, &sampler) in samplers.iter().enumerate() {
+        let decoded = match k {
+            0 => last.generated.clone(),
+            _ => {
+                let codes = run.inputs.sample_codes(sampler, run.params, run.arch)?;
+                decode(run.params, run.arch, codes.view(), CHUNK)
+            }
+        };
+        rows.push(heading(sampler.describe()));
+        rows.extend(image_rows(sampler.label(), decoded.view()));
+    }
     draw_digit_sheet(
         &run.out_dir.join("samples.png"),
         "New digits decoded from sampled latent vectors",
         &rows,
         run.inputs.shape,
     )?;
-    let label = if run.arch.kind == ModelKind::Vae {
-        "N(0, I)"
-    } else {
-        "fitted N(μ, Σ)"
-    };
+    let first = samplers[0];
+    let what = format!("Decoded samples of {}", first.label());
     let frames: Vec<(String, Vec<ImageRow>)> = run
         .snapshots
         .iter()
         .map(|snap| {
             (
-                caption(snap, what),
-                image_rows(label, snap.generated.view()),
+                caption(snap, &what),
+                image_rows(first.label(), snap.generated.view()),
             )
         })
         .collect();

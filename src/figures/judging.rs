@@ -9,18 +9,18 @@
 //! | `ae_fitted` | plain autoencoder, z ~ the Gaussian fitted to the training codes |
 //! | `vae_normal` | VAE, z ~ N(0, I), its prior |
 
-use ndarray::{s, Array2};
+use ndarray::Array2;
 use ndarray_rand::rand::rngs::StdRng;
 use ndarray_rand::rand::SeedableRng;
 use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
 use serde_json::{json, Value};
 
-use super::{images, FigureInputs, CHUNK};
+use super::{images, sample_codes, FigureInputs, CHUNK};
 use crate::data::mnist::Dataset;
 use crate::error::Result;
 use crate::judge::{Judge, Scores};
-use crate::model::{decode, Architecture, ModelKind, Params};
+use crate::model::{decode, Architecture, Params};
 
 /// Samples per generator.
 pub const JUDGED: usize = 1000;
@@ -59,15 +59,11 @@ pub fn judge_samples(
         &mut StdRng::seed_from_u64(seed + 4),
     );
     let mut scores: Vec<(&str, Scores)> = vec![("test_digits", judge.scores(real.view()))];
-    let prior = decode(params, arch, noise.view(), CHUNK);
-    match arch.kind {
-        ModelKind::Vae => scores.push(("vae_normal", judge.scores(prior.view()))),
-        ModelKind::Ae => {
-            scores.push(("ae_normal", judge.scores(prior.view())));
-            let fitted = inputs.fit_gaussian(params, arch)?.sample(noise.view());
-            let decoded = decode(params, arch, fitted.view(), CHUNK);
-            scores.push(("ae_fitted", judge.scores(decoded.slice(s![.., ..]))));
-        }
+    for &sampler in arch.kind.rules().samplers {
+        let fit_images = inputs.fit_images.view();
+        let codes = sample_codes(sampler, noise.view(), params, arch, fit_images)?;
+        let decoded = decode(params, arch, codes.view(), CHUNK);
+        scores.push((sampler.key(), judge.scores(decoded.view())));
     }
     let object: serde_json::Map<String, Value> = scores
         .into_iter()

@@ -30,7 +30,7 @@ use ndarray_rand::RandomExt;
 use crate::checkpoint::Extra;
 use crate::data::mnist::{fill_batch, Dataset, Splits};
 use crate::error::{Error, Result};
-use crate::model::{decode, encode, reconstruct, Architecture, ModelKind, Params};
+use crate::model::{decode, encode, reconstruct, Architecture, Params, Sampler};
 use crate::nn::loss::mse_forward;
 use crate::reduce::gaussian::Gaussian;
 use crate::reduce::pca::Pca;
@@ -137,12 +137,18 @@ impl FigureInputs {
 
     /// The Gaussian fitted to the codes of the fit images.
     pub fn fit_gaussian(&self, params: &Params, arch: &Architecture) -> Result<Gaussian> {
-        let codes = encode(params, arch, self.fit_images.view(), CHUNK);
-        Gaussian::fit(codes.view()).map_err(|message| Error::Diverged {
-            epoch: 0,
-            step: 0,
-            what: format!("cannot fit a Gaussian to the codes: {message}"),
-        })
+        fit_gaussian(params, arch, self.fit_images.view())
+    }
+
+    /// The codes `sampler` gives for the fixed noise vectors (see [`sample_codes`]).
+    pub fn sample_codes(
+        &self,
+        sampler: Sampler,
+        params: &Params,
+        arch: &Architecture,
+    ) -> Result<Array2<f32>> {
+        let fit_images = self.fit_images.view();
+        sample_codes(sampler, self.noise.view(), params, arch, fit_images)
     }
 
     /// Records the model's behaviour on the fixed inputs after `epoch`.
@@ -153,20 +159,45 @@ impl FigureInputs {
         params: &Params,
         arch: &Architecture,
     ) -> Result<Snapshot> {
-        let codes_to_decode = match arch.kind {
-            ModelKind::Vae => self.noise.clone(),
-            ModelKind::Ae => self.fit_gaussian(params, arch)?.sample(self.noise.view()),
-        };
+        let codes_to_decode = self.sample_codes(arch.kind.rules().samplers[0], params, arch)?;
         Ok(Snapshot {
             epoch,
             val_loss,
             reconstructions: reconstruct(params, arch, self.shown.view(), CHUNK),
             codes: encode(params, arch, self.mapped.view(), CHUNK),
             generated: decode(params, arch, codes_to_decode.view(), CHUNK),
-            manifold: (arch.kind == ModelKind::Vae && arch.latent == 2)
+            manifold: arch
+                .draws_manifold()
                 .then(|| decode(params, arch, draw::manifold_codes(20).view(), CHUNK)),
         })
     }
+}
+
+/// The codes `sampler` gives for the noise vectors ε (N, Z): ε itself, or ε
+/// mapped through N(μ, Σ) fitted to the codes of `fit_images` (F, D).
+pub fn sample_codes(
+    sampler: Sampler,
+    noise: ArrayView2<f32>,
+    params: &Params,
+    arch: &Architecture,
+    fit_images: ArrayView2<f32>,
+) -> Result<Array2<f32>> {
+    if !sampler.fits_codes() {
+        return Ok(noise.to_owned());
+    }
+    Ok(fit_gaussian(params, arch, fit_images)?.sample(noise))
+}
+
+/// N(μ, Σ) fitted to the codes of `fit_images` (F, D).
+pub fn fit_gaussian(
+    params: &Params,
+    arch: &Architecture,
+    fit_images: ArrayView2<f32>,
+) -> Result<Gaussian> {
+    let codes = encode(params, arch, fit_images, CHUNK);
+    Gaussian::fit(codes.view()).map_err(|message| Error::Sampling {
+        message: format!("no Gaussian fits the training codes: {message}"),
+    })
 }
 
 /// The epoch and validation loss of a snapshot, stored as JSON in a checkpoint.

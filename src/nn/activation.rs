@@ -21,9 +21,7 @@ use crate::parallel::{worth_splitting, PARALLEL_MIN_ELEMENTS};
 pub const LEAKY_SLOPE: f32 = 0.01;
 
 /// The activations a layer can have.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Activation {
     Identity,
@@ -34,7 +32,16 @@ pub enum Activation {
 }
 
 impl Activation {
-    /// The name used in metadata and on the command line.
+    /// Every activation.
+    pub const ALL: [Activation; 5] = [
+        Activation::Identity,
+        Activation::Relu,
+        Activation::LeakyRelu,
+        Activation::Sigmoid,
+        Activation::Tanh,
+    ];
+
+    /// The name used in metadata (the command line writes `_` as `-`).
     pub fn name(self) -> &'static str {
         match self {
             Activation::Identity => "identity",
@@ -188,16 +195,10 @@ impl std::str::FromStr for Activation {
 
     /// Parses a [`Activation::name`].
     fn from_str(name: &str) -> Result<Activation, String> {
-        [
-            Activation::Identity,
-            Activation::Relu,
-            Activation::LeakyRelu,
-            Activation::Sigmoid,
-            Activation::Tanh,
-        ]
-        .into_iter()
-        .find(|a| a.name() == name)
-        .ok_or_else(|| format!("unknown activation '{name}'"))
+        Activation::ALL
+            .into_iter()
+            .find(|a| a.name() == name)
+            .ok_or_else(|| format!("unknown activation '{name}'"))
     }
 }
 

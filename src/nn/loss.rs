@@ -19,9 +19,7 @@ use rayon::prelude::*;
 use crate::parallel::{worth_splitting, PARALLEL_MIN_ELEMENTS};
 
 /// Which reconstruction loss to train with.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LossKind {
     /// Mean squared error (PyTorch `nn.MSELoss()`).
