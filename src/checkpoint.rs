@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use ndarray::{Array1, Array2, CowArray, Ix2};
-use safetensors::tensor::{Dtype, TensorView};
+use safetensors::tensor::Dtype;
 use safetensors::SafeTensors;
 
 use crate::config::TrainConfig;
@@ -66,11 +66,10 @@ impl<'a> Tensors<'a> {
         &mut self,
         prefix: &str,
         params: &'a Params,
-        arch: &Architecture,
+        names: &[String],
         pytorch_layout: bool,
     ) {
-        for (l, layer) in params.layers.iter().enumerate() {
-            let name = arch.layer_name(l);
+        for (layer, name) in params.layers.iter().zip(names) {
             let (inputs, outputs) = layer.w.dim();
             let weight = if pytorch_layout {
                 let transposed: Vec<f32> = layer.w.t().iter().copied().collect();
@@ -99,22 +98,22 @@ impl<'a> Tensors<'a> {
         self.0.push((name, array.shape().to_vec(), bytes));
     }
 
-    fn views(&self) -> impl Iterator<Item = (String, TensorView<'_>)> {
-        self.0.iter().map(|(name, shape, bytes)| {
-            let view =
-                TensorView::new(Dtype::F32, shape.clone(), bytes).expect("shape matches bytes");
-            (name.clone(), view)
+    /// Streams the file to `path` through the one atomic writer (see [`Tensors::write_to`]).
+    fn write(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
+        write_atomic_with(path, |file| {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            self.write_to(&mut out, metadata).map_err(|e| e.to_string())
         })
     }
 
-    fn serialize(&self, metadata: HashMap<String, String>) -> Vec<u8> {
-        safetensors::serialize(self.views(), Some(metadata))
-            .expect("in-memory serialisation cannot fail")
-    }
-    /// Streams the file to `path` through the one atomic writer: the 8-byte
-    /// header length, the JSON header (names, shapes, byte offsets, metadata),
-    /// then each tensor's bytes in order, without building the file in memory.
-    fn write(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
+    /// The one safetensors writer: the 8-byte header length, the JSON header
+    /// (names, shapes, byte offsets, metadata), then each tensor's bytes in
+    /// order, without building the file in memory.
+    fn write_to(
+        &self,
+        out: &mut impl std::io::Write,
+        metadata: HashMap<String, String>,
+    ) -> std::io::Result<()> {
         let mut header = serde_json::Map::new();
         header.insert("__metadata__".into(), serde_json::json!(metadata));
         let mut offset = 0usize;
@@ -129,20 +128,28 @@ impl<'a> Tensors<'a> {
         while !header.len().is_multiple_of(8) {
             header.push(' '); // the format pads the header to 8 bytes with spaces
         }
-        write_atomic_with(path, |file| {
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-            let mut write = || -> std::io::Result<()> {
-                use std::io::Write;
-                out.write_all(&(header.len() as u64).to_le_bytes())?;
-                out.write_all(header.as_bytes())?;
-                for (_, _, bytes) in &self.0 {
-                    out.write_all(bytes)?;
-                }
-                out.flush()
-            };
-            write().map_err(|e| e.to_string())
-        })
+        out.write_all(&(header.len() as u64).to_le_bytes())?;
+        out.write_all(header.as_bytes())?;
+        for (_, _, bytes) in &self.0 {
+            out.write_all(bytes)?;
+        }
+        out.flush()
     }
+}
+
+/// The stored name of every layer of `arch` (`encoder.0`, …, `mu`, `logvar`).
+fn layer_names(arch: &Architecture) -> Vec<String> {
+    (0..arch.layer_shapes().len())
+        .map(|l| arch.layer_name(l))
+        .collect()
+}
+
+/// Every layer's stored name with its (in, out) shape.
+fn named_shapes(arch: &Architecture) -> Vec<(String, (usize, usize))> {
+    layer_names(arch)
+        .into_iter()
+        .zip(arch.layer_shapes())
+        .collect()
 }
 
 /// The architecture's metadata fields.
@@ -168,15 +175,36 @@ fn architecture_metadata(format: &str, arch: &Architecture) -> HashMap<String, S
 /// Serialises `params` of architecture `arch` to safetensors bytes.
 pub fn model_to_bytes(params: &Params, arch: &Architecture) -> Vec<u8> {
     let mut tensors = Tensors::default();
-    tensors.push_params("", params, arch, true);
-    tensors.serialize(architecture_metadata(FORMAT, arch))
+    tensors.push_params("", params, &layer_names(arch), true);
+    let mut bytes = Vec::new();
+    let written = tensors.write_to(&mut bytes, architecture_metadata(FORMAT, arch));
+    written.expect("writing into memory cannot fail");
+    bytes
 }
 
 /// Writes the model to `path` (atomically: a temporary file renamed into place).
 pub fn save_model(path: &Path, params: &Params, arch: &Architecture) -> Result<()> {
+    save_params(
+        path,
+        params,
+        &layer_names(arch),
+        architecture_metadata(FORMAT, arch),
+    )
+}
+
+/// Writes any model of this crate's [`Params`] (the autoencoders, the digit
+/// judge) to `path`: layer l as `names[l].weight` (out, in), as PyTorch's
+/// `nn.Linear` stores it, and `names[l].bias`, with `metadata`.
+pub fn save_params(
+    path: &Path,
+    params: &Params,
+    names: &[String],
+    metadata: HashMap<String, String>,
+) -> Result<()> {
+    assert_eq!(params.layers.len(), names.len(), "one name per layer");
     let mut tensors = Tensors::default();
-    tensors.push_params("", params, arch, true);
-    tensors.write(path, architecture_metadata(FORMAT, arch))
+    tensors.push_params("", params, names, true);
+    tensors.write(path, metadata)
 }
 
 /// Reads the weights of a model file or a checkpoint; every problem names the
@@ -190,7 +218,7 @@ pub fn load_model(path: &Path) -> Result<(Params, Architecture)> {
 pub fn model_from_bytes(bytes: &[u8], path: &Path) -> Result<(Params, Architecture)> {
     let file = Reader::open(bytes, path, &[FORMAT, CHECKPOINT_FORMAT])?;
     let arch = file.architecture()?;
-    let params = file.params(&arch, "", true)?;
+    let params = file.params(&named_shapes(&arch), "", true)?;
     Ok((params, arch))
 }
 
@@ -320,13 +348,19 @@ impl<'a> Reader<'a> {
         )
     }
 
-    /// Every layer as written by `Tensors::push_params` with `prefix` and
-    /// layout. Each tensor's shape is checked against the file before its
-    /// memory is allocated, and NaN or infinite values are refused.
-    fn params(&self, arch: &Architecture, prefix: &str, pytorch_layout: bool) -> Result<Params> {
-        let mut layers = Vec::new();
-        for (l, (inputs, outputs)) in arch.layer_shapes().into_iter().enumerate() {
-            let name = format!("{prefix}{}", arch.layer_name(l));
+    /// Every layer `(name, (in, out))` of `layers` as written by
+    /// `Tensors::push_params` with `prefix` and layout. Each tensor's shape is
+    /// checked against the file before its memory is allocated, and NaN or
+    /// infinite values are refused.
+    pub(crate) fn params(
+        &self,
+        layers: &[(String, (usize, usize))],
+        prefix: &str,
+        pytorch_layout: bool,
+    ) -> Result<Params> {
+        let mut dense = Vec::new();
+        for (name, (inputs, outputs)) in layers {
+            let (name, inputs, outputs) = (format!("{prefix}{name}"), *inputs, *outputs);
             let w = if pytorch_layout {
                 self.array(&format!("{name}.weight"), (outputs, inputs))?
                     .reversed_axes()
@@ -336,22 +370,21 @@ impl<'a> Reader<'a> {
                 self.array(&format!("{name}.weight"), (inputs, outputs))?
             };
             let b = Array1::from(self.values(&format!("{name}.bias"), &[outputs])?);
-            layers.push(Dense { w, b });
+            dense.push(Dense { w, b });
         }
-        for (l, layer) in layers.iter().enumerate() {
+        for (layer, (name, _)) in dense.iter().zip(layers) {
             for (suffix, finite) in [
                 ("weight", layer.w.iter().all(|v| v.is_finite())),
                 ("bias", layer.b.iter().all(|v| v.is_finite())),
             ] {
                 if !finite {
-                    let name = format!("{prefix}{}.{suffix}", arch.layer_name(l));
+                    let name = format!("{prefix}{name}.{suffix}");
                     let message = format!("tensor '{name}' holds NaN or infinite values");
                     return Err(Error::bad_file(self.path, message));
                 }
             }
         }
-        let params = Params { layers };
-        Ok(params)
+        Ok(Params { layers: dense })
     }
 }
 
@@ -381,9 +414,10 @@ pub fn save_checkpoint(
 ) -> Result<()> {
     let arch = &state.arch;
     let mut tensors = Tensors::default();
-    tensors.push_params("", &state.params, arch, true);
-    tensors.push_params("adam.m.", &state.adam.m, arch, false);
-    tensors.push_params("adam.v.", &state.adam.v, arch, false);
+    let names = layer_names(arch);
+    tensors.push_params("", &state.params, &names, true);
+    tensors.push_params("adam.m.", &state.adam.m, &names, false);
+    tensors.push_params("adam.v.", &state.adam.v, &names, false);
     for (name, array) in &extra.arrays {
         tensors.push_array(format!("extra.{name}"), array);
     }
@@ -425,10 +459,11 @@ pub fn checkpoint_from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
             history.len()
         )));
     }
-    let params = file.params(&arch, "", true)?;
+    let layers = named_shapes(&arch);
+    let params = file.params(&layers, "", true)?;
     let mut adam = Adam::new(&params, config.lr);
-    adam.m = file.params(&arch, "adam.m.", false)?;
-    adam.v = file.params(&arch, "adam.v.", false)?;
+    adam.m = file.params(&layers, "adam.m.", false)?;
+    adam.v = file.params(&layers, "adam.v.", false)?;
     adam.step = adam_step;
     let names: Vec<String> = file.json("extra_names").unwrap_or_default();
     let mut arrays = Vec::with_capacity(names.len());

@@ -14,16 +14,7 @@
 //! `dZ = dA ⊙ [A > 0]`, `dW₀ = Xᵀ·dZ`, `db₀ = Σ dZ`.
 //!
 //! Given the judge's p(y|x) on a set of N images (real or generated), three
-//! numbers say how digit-like and how varied the set is ([`Scores`]):
-//! ```text
-//! confident   1/N · #{x : max_y p(y|x) ≥ 0.9}           share judged with confidence
-//! coverage    −Σ_y h(y) ln h(y) / ln C                  h = histogram of argmax_y p(y|x), over N
-//! score       exp(1/N Σ_x KL(p(y|x) ‖ p(y))),  p(y) = 1/N Σ_x p(y|x)
-//! ```
-//! `score` is the MNIST analogue of the Inception Score (Salimans et al., 2016):
-//! it is 1 when every image gets the same distribution over classes and C = 10
-//! when every image is classified with certainty and the classes are equally
-//! frequent. All three are computed in f64.
+//! numbers say how digit-like and how varied the set is: [`scores::Scores`].
 //!
 //! Training ([`train_judge`], the `judge` command): Adam with its learning
 //! rate decayed linearly from 1e-3 ([`learning_rate`]), mini-batches of 128,
@@ -43,17 +34,19 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2};
+use ndarray::{s, Array2, ArrayView2, ArrayViewMut2};
 use ndarray_rand::rand::rngs::StdRng;
-use ndarray_rand::rand::{Rng, SeedableRng};
-use ndarray_rand::rand_distr::Uniform;
-use ndarray_rand::RandomExt;
-use safetensors::tensor::{Dtype, TensorView};
+use ndarray_rand::rand::SeedableRng;
 
-use crate::checkpoint::Reader;
+pub mod scores;
+
+use scores::argmax;
+pub use scores::{Scores, CONFIDENCE};
+
+use crate::checkpoint::{save_params, Reader};
+use crate::data::augment::shift_images;
 use crate::data::mnist::{epoch_order, fill_batch, Dataset};
 use crate::error::{Error, Result};
-use crate::files::write_atomic;
 use crate::model::{Dense, Params};
 use crate::nn::softmax::{softmax, softmax_cross_entropy_backward, softmax_cross_entropy_forward};
 use crate::nn::{
@@ -73,8 +66,6 @@ pub const LEARNING_RATE: f32 = 1e-3;
 pub const BATCH_SIZE: usize = 128;
 /// Training images are shifted at random by up to this many pixels along each axis.
 pub const MAX_SHIFT: usize = 1;
-/// A prediction counts as confident from this class probability on.
-pub const CONFIDENCE: f64 = 0.9;
 /// Images per forward pass when judging or measuring accuracy (bounds memory).
 const CHUNK_ROWS: usize = 1000;
 
@@ -83,18 +74,6 @@ const CHUNK_ROWS: usize = 1000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Judge {
     pub params: Params,
-}
-
-/// How digit-like and varied a set of images is, in the judge's eyes (see the
-/// module documentation for the formulas).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct Scores {
-    /// Share of images whose largest class probability is ≥ 0.9, in [0, 1].
-    pub confident: f64,
-    /// Entropy of the predicted-class histogram over ln 10, in [0, 1].
-    pub coverage: f64,
-    /// exp(E_x KL(p(y|x) ‖ p(y))), in [1, 10].
-    pub score: f64,
 }
 
 /// How a judge file was made, written into its metadata.
@@ -183,36 +162,20 @@ fn backward(params: &Params, grads: &mut Params, ws: &mut Workspace, labels: &[u
     );
 }
 
-/// The first index of a row's largest value. row: (C).
-fn argmax(row: ArrayView1<f32>) -> usize {
-    let mut best = 0;
-    for (c, &v) in row.iter().enumerate() {
-        if v > row[best] {
-            best = c;
-        }
-    }
-    best
-}
-
 impl Judge {
-    /// A fresh D-H-C classifier initialised like PyTorch's `nn.Linear`: every
-    /// weight and bias drawn from U(−1/√I, 1/√I), I = the layer's fan-in.
+    /// A fresh D-H-C classifier initialised like PyTorch's `nn.Linear` (see
+    /// [`Params::init`]), seeded.
     pub fn init(pixels: usize, hidden: usize, seed: u64) -> Judge {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let layers = [(pixels, hidden), (hidden, CLASSES)]
-            .into_iter()
-            .map(|(inputs, outputs)| {
-                let bound = 1.0 / (inputs as f32).sqrt();
-                let uniform = Uniform::new_inclusive(-bound, bound).expect("bound is positive");
-                Dense {
-                    w: Array2::random_using((inputs, outputs), uniform, &mut rng),
-                    b: Array1::random_using(outputs, uniform, &mut rng),
-                }
-            })
-            .collect();
-        Judge {
-            params: Params { layers },
-        }
+        let shapes = [(pixels, hidden), (hidden, CLASSES)];
+        let params = Params::init_shapes(&shapes, &mut StdRng::seed_from_u64(seed));
+        Judge { params }
+    }
+
+    /// The stored name and (in, out) shape of each layer.
+    fn named_shapes(pixels: usize, hidden: usize) -> Vec<(String, (usize, usize))> {
+        let shapes = [(pixels, hidden), (hidden, CLASSES)];
+        let names = (0..2).map(layer_name);
+        names.zip(shapes).collect()
     }
 
     /// Pixels per image D.
@@ -282,93 +245,11 @@ impl Judge {
     }
 }
 
-impl Scores {
-    /// The scores of a set of N images from their class probabilities p(y|x).
-    ///
-    /// probabilities: (N, C), N > 0, rows summing to 1.
-    pub fn from_probabilities(probabilities: ArrayView2<f32>) -> Scores {
-        let (n, classes) = probabilities.dim();
-        assert!(n > 0, "Scores: no images to judge");
-        let mut confident = 0usize;
-        let mut histogram = vec![0usize; classes];
-        let mut marginal = vec![0.0f64; classes]; // p(y) = 1/N Σ_x p(y|x)
-        for row in probabilities.rows() {
-            let best = argmax(row);
-            histogram[best] += 1;
-            if row[best] as f64 >= CONFIDENCE {
-                confident += 1;
-            }
-            for (m, &p) in marginal.iter_mut().zip(&row) {
-                *m += p as f64 / n as f64;
-            }
-        }
-        // −Σ_y h(y) ln h(y), with 0·ln 0 = 0.
-        let entropy: f64 = histogram
-            .iter()
-            .filter(|&&count| count > 0)
-            .map(|&count| {
-                let h = count as f64 / n as f64;
-                -h * h.ln()
-            })
-            .sum();
-        // 1/N Σ_x Σ_y p(y|x) (ln p(y|x) − ln p(y)), with 0·ln 0 = 0.
-        let mut kl_sum = 0.0f64;
-        for row in probabilities.rows() {
-            for (&p, &m) in row.iter().zip(&marginal) {
-                if p > 0.0 {
-                    kl_sum += p as f64 * ((p as f64).ln() - m.ln());
-                }
-            }
-        }
-        Scores {
-            confident: confident as f64 / n as f64,
-            coverage: entropy / (classes as f64).ln() + 0.0, // + 0.0 turns −0 into 0
-            score: (kl_sum / n as f64).exp(),
-        }
-    }
-}
-
 /// Adam's learning rate in epoch `epoch` of `epochs` (from 1): `lr` decayed
 /// linearly, `lr · (1 − (epoch − 1)/epochs)`, so the last epoch takes small
 /// steps and the final weights do not depend on where a large step happened to land.
 pub fn learning_rate(lr: f32, epoch: usize, epochs: usize) -> f32 {
     lr * (1.0 - (epoch - 1) as f32 / epochs as f32)
-}
-
-/// Moves every image by its own random offset of −MAX_SHIFT..=MAX_SHIFT
-/// pixels down and right, filling the uncovered border with 0 (background):
-/// the judge learns that a digit one pixel off is the same digit.
-///
-/// images: (B, rows·cols), one image per row; scratch: rows·cols values.
-fn shift_images(
-    mut images: ArrayViewMut2<f32>,
-    rows: usize,
-    cols: usize,
-    rng: &mut StdRng,
-    scratch: &mut [f32],
-) {
-    assert_eq!(
-        images.ncols(),
-        rows * cols,
-        "shift_images: images are not rows × cols"
-    );
-    let max = MAX_SHIFT as i32;
-    let (rows, cols) = (rows as isize, cols as isize);
-    for mut image in images.rows_mut() {
-        let down = rng.random_range(-max..=max) as isize;
-        let right = rng.random_range(-max..=max) as isize;
-        scratch.copy_from_slice(image.as_slice().expect("rows are contiguous"));
-        for (i, pixel) in image.iter_mut().enumerate() {
-            let from_r = i as isize / cols - down;
-            let from_c = i as isize % cols - right;
-            let inside = (0..rows).contains(&from_r) && (0..cols).contains(&from_c);
-            *pixel = if inside {
-                scratch[(from_r * cols + from_c) as usize]
-            } else {
-                0.0
-            };
-        }
-    }
 }
 
 /// One pass over `train` in the order `epoch_order(n, seed, epoch)`, in
@@ -401,6 +282,7 @@ pub fn train_epoch(
             ws.x.slice_mut(s![..rows, ..]),
             train.rows,
             train.cols,
+            MAX_SHIFT,
             &mut rng,
             &mut scratch,
         );
@@ -420,8 +302,10 @@ pub fn train_epoch(
 
 /// Trains a D-H-C judge on `train` for `epochs` epochs: Adam from learning
 /// rate `lr` decayed linearly ([`learning_rate`]), mini-batches of `batch`,
-/// reshuffled and reshifted every epoch; seeded by `seed`. What `judge` runs,
-/// without the printing.
+/// reshuffled and reshifted every epoch; seeded by `seed`. After each epoch
+/// `after_epoch(epoch, train_loss, &judge)` reports (the `judge` command
+/// prints and measures there); an error from it, or a loss that is not
+/// finite, stops training.
 pub fn train_judge(
     train: &Dataset,
     hidden: usize,
@@ -429,14 +313,23 @@ pub fn train_judge(
     seed: u64,
     batch: usize,
     lr: f32,
-) -> Judge {
+    mut after_epoch: impl FnMut(usize, f64, &Judge) -> Result<()>,
+) -> Result<Judge> {
     let mut judge = Judge::init(train.pixels(), hidden, seed);
     let mut adam = Adam::new(&judge.params, lr);
     for epoch in 1..=epochs {
         adam.lr = learning_rate(lr, epoch, epochs);
-        train_epoch(&mut judge, &mut adam, train, epoch, seed, batch);
+        let train_loss = train_epoch(&mut judge, &mut adam, train, epoch, seed, batch);
+        if !train_loss.is_finite() {
+            return Err(Error::Diverged {
+                epoch,
+                step: train.len().div_ceil(batch),
+                what: format!("the judge's training loss is {train_loss}"),
+            });
+        }
+        after_epoch(epoch, train_loss, &judge)?;
     }
-    judge
+    Ok(judge)
 }
 
 /// The name of layer `l` in a judge file (`judge.0`, `judge.2`: indices of
@@ -477,26 +370,8 @@ fn write_judge(path: &Path, judge: &Judge, mut metadata: HashMap<String, String>
         "architecture".into(),
         format!("{pixels}-{hidden}-{CLASSES}, ReLU hidden layer, softmax output"),
     );
-    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for (l, layer) in judge.params.layers.iter().enumerate() {
-        let (inputs, outputs) = layer.w.dim();
-        // (out, in) as nn.Linear stores it: the transpose of our W.
-        let weight: Vec<u8> = layer.w.t().iter().flat_map(|v| v.to_le_bytes()).collect();
-        let bias: Vec<u8> = layer.b.iter().flat_map(|v| v.to_le_bytes()).collect();
-        tensors.push((
-            format!("{}.weight", layer_name(l)),
-            vec![outputs, inputs],
-            weight,
-        ));
-        tensors.push((format!("{}.bias", layer_name(l)), vec![outputs], bias));
-    }
-    let views = tensors.iter().map(|(name, shape, bytes)| {
-        let view = TensorView::new(Dtype::F32, shape.clone(), bytes).expect("shape matches bytes");
-        (name.clone(), view)
-    });
-    let bytes =
-        safetensors::serialize(views, Some(metadata)).expect("in-memory serialisation cannot fail");
-    write_atomic(path, &bytes)
+    let names: Vec<String> = (0..2).map(layer_name).collect();
+    save_params(path, &judge.params, &names, metadata)
 }
 
 /// Reads a judge written by [`save_judge`]; every problem names the file and
@@ -519,33 +394,8 @@ pub fn bundled_judge() -> Result<Judge> {
 pub fn judge_from_bytes(bytes: &[u8], path: &Path) -> Result<Judge> {
     let file = Reader::open(bytes, path, &[FORMAT])?;
     let (pixels, hidden) = (file.number("input")?, file.number("hidden")?);
-    // Tensor `name` as f32 values, after checking its type, shape and finiteness.
-    let values = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
-        let values = file.values(name, shape)?;
-        if !values.iter().all(|v| v.is_finite()) {
-            let message = format!("tensor '{name}' holds NaN or infinite values");
-            return Err(Error::bad_file(path, message));
-        }
-        Ok(values)
-    };
-    let mut layers = Vec::new();
-    for (l, (inputs, outputs)) in [(pixels, hidden), (hidden, CLASSES)]
-        .into_iter()
-        .enumerate()
-    {
-        let name = layer_name(l);
-        let weight = values(&format!("{name}.weight"), &[outputs, inputs])?;
-        let w = Array2::from_shape_vec((outputs, inputs), weight)
-            .expect("shape checked")
-            .reversed_axes()
-            .as_standard_layout()
-            .into_owned();
-        let b = Array1::from(values(&format!("{name}.bias"), &[outputs])?);
-        layers.push(Dense { w, b });
-    }
-    Ok(Judge {
-        params: Params { layers },
-    })
+    let params = file.params(&Judge::named_shapes(pixels, hidden), "", true)?;
+    Ok(Judge { params })
 }
 
 #[cfg(test)]
@@ -605,56 +455,6 @@ mod tests {
                 "layer {l}: dW {error_w}, db {error_b}"
             );
         }
-    }
-
-    /// By hand: ten images each certain of a different class score 10 with
-    /// full coverage; ten identical uncertain ones score 1 with none.
-    #[test]
-    fn scores_reach_their_bounds_on_sets_worked_by_hand() {
-        let certain = Array2::<f32>::eye(CLASSES);
-        let best = Scores::from_probabilities(certain.view());
-        assert_eq!(best.confident, 1.0);
-        assert!((best.coverage - 1.0).abs() < 1e-12, "{best:?}");
-        assert!((best.score - 10.0).abs() < 1e-9, "{best:?}");
-
-        let unsure = Array2::<f32>::from_elem((10, CLASSES), 0.1);
-        let worst = Scores::from_probabilities(unsure.view());
-        assert_eq!((worst.confident, worst.coverage), (0.0, 0.0));
-        assert!((worst.score - 1.0).abs() < 1e-6, "{worst:?}");
-
-        // Two classes, two images certain of one each: p(y) = (½, ½), KL = ln 2
-        // per image, score 2; a third image at 0.8 is not confident.
-        let mixed = array![[1.0f32, 0.0], [0.0, 1.0]];
-        let scores = Scores::from_probabilities(mixed.view());
-        assert!((scores.score - 2.0).abs() < 1e-9);
-        assert!(
-            (scores.coverage - 1.0).abs() < 1e-12,
-            "two classes of two: full coverage"
-        );
-        let three = array![[1.0f32, 0.0], [0.0, 1.0], [0.8, 0.2]];
-        assert!((Scores::from_probabilities(three.view()).confident - 2.0 / 3.0).abs() < 1e-12);
-    }
-
-    /// Each image moves by one offset in −1..=1 along each axis, without
-    /// losing or duplicating pixels away from the border, and the offsets vary.
-    #[test]
-    fn shifts_move_each_image_by_at_most_one_pixel() {
-        let mut images = Array2::<f32>::zeros((200, 25));
-        images.column_mut(2 * 5 + 2).fill(1.0); // a dot in the middle of a 5×5 image
-        let mut rng = StdRng::seed_from_u64(3);
-        shift_images(images.view_mut(), 5, 5, &mut rng, &mut [0.0; 25]);
-        let mut seen = std::collections::HashSet::new();
-        for image in images.rows() {
-            let lit: Vec<usize> = (0..25).filter(|&i| image[i] == 1.0).collect();
-            assert_eq!((lit.len(), image.sum()), (1, 1.0), "{image}");
-            let (r, c) = (lit[0] / 5, lit[0] % 5);
-            assert!(
-                (1..=3).contains(&r) && (1..=3).contains(&c),
-                "moved to ({r}, {c})"
-            );
-            seen.insert((r, c));
-        }
-        assert_eq!(seen.len(), 9, "all nine offsets occur");
     }
 
     #[test]

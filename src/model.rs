@@ -379,7 +379,19 @@ impl Params {
     /// PyTorch's `nn.Linear` initialisation: every weight and bias drawn from
     /// U(−1/√I, 1/√I), I = the layer's fan-in. Seeded by `rng`.
     pub fn init(arch: &Architecture, rng: &mut impl Rng) -> Params {
-        let mut params = Params::zeros(arch);
+        Params::init_shapes(&arch.layer_shapes(), rng)
+    }
+
+    /// [`Params::init`] for any chain of dense layers of (in, out) `shapes`
+    /// (the digit judge's, say), drawn in the same order: W then b, layer by layer.
+    pub fn init_shapes(shapes: &[(usize, usize)], rng: &mut impl Rng) -> Params {
+        let zeros = shapes.iter().map(|&(inputs, outputs)| Dense {
+            w: Array2::zeros((inputs, outputs)),
+            b: Array1::zeros(outputs),
+        });
+        let mut params = Params {
+            layers: zeros.collect(),
+        };
         for layer in &mut params.layers {
             let bound = 1.0 / (layer.w.nrows() as f32).sqrt();
             let uniform = Uniform::new_inclusive(-bound, bound).expect("bound is positive");

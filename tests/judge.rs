@@ -20,7 +20,7 @@ fn small_judge() -> Judge {
     let train = load_split(Path::new("data/mnist"), "train").expect("bundled MNIST loads");
     build_pool(2)
         .unwrap()
-        .install(|| train_judge(&train, 128, 5, 0, 32, 1e-3))
+        .install(|| train_judge(&train, 128, 5, 0, 32, 1e-3, |_, _, _| Ok(())).unwrap())
 }
 
 #[test]

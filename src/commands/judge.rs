@@ -10,10 +10,9 @@ use crate::data::mnist::{load_split, Dataset};
 use crate::error::{Error, Result};
 use crate::figures::images;
 use crate::judge::{
-    learning_rate, save_judge_with_provenance, train_epoch, Judge, Provenance, BATCH_SIZE, CLASSES,
-    LEARNING_RATE, MAX_SHIFT,
+    save_judge_with_provenance, train_judge, Judge, Provenance, BATCH_SIZE, CLASSES, LEARNING_RATE,
+    MAX_SHIFT,
 };
-use crate::optim::Adam;
 use crate::parallel::build_pool;
 
 /// Real test digits scored at the end: the ceiling generated digits are compared with.
@@ -44,30 +43,31 @@ pub fn run(config: &JudgeConfig) -> Result<f64> {
         config.epochs,
         config.seed
     );
-    let mut judge = Judge::init(train.pixels(), config.hidden, config.seed);
-    let mut adam = Adam::new(&judge.params, LEARNING_RATE);
     let mut test_accuracy = 0.0;
-    for epoch in 1..=config.epochs {
-        let start = Instant::now();
-        adam.lr = learning_rate(LEARNING_RATE, epoch, config.epochs);
-        let seed = config.seed;
-        let train_loss =
-            pool.install(|| train_epoch(&mut judge, &mut adam, &train, epoch, seed, BATCH_SIZE));
-        if !train_loss.is_finite() {
-            return Err(Error::Diverged {
-                epoch,
-                step: train.len().div_ceil(BATCH_SIZE),
-                what: format!("the training loss is {train_loss}"),
-            });
-        }
-        test_accuracy = pool.install(|| judge.accuracy(&test));
+    let mut start = Instant::now();
+    let report = |epoch: usize, train_loss: f64, judge: &Judge| {
+        test_accuracy = judge.accuracy(&test);
         println!(
             "epoch {epoch:>2}/{}  train_loss {train_loss:.4}  test_accuracy {:.2}%  {:.1} s",
             config.epochs,
             100.0 * test_accuracy,
             start.elapsed().as_secs_f64()
         );
-    }
+        start = Instant::now();
+        Ok(())
+    };
+    let (hidden, epochs, seed) = (config.hidden, config.epochs, config.seed);
+    let judge = pool.install(|| {
+        train_judge(
+            &train,
+            hidden,
+            epochs,
+            seed,
+            BATCH_SIZE,
+            LEARNING_RATE,
+            report,
+        )
+    })?;
     save(config, &judge, test_accuracy, threads)?;
     let real = images(
         &test,

@@ -1,4 +1,5 @@
 //! Data: the IDX format and MNIST-style datasets.
 
+pub mod augment;
 pub mod idx;
 pub mod mnist;
