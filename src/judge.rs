@@ -402,7 +402,6 @@ pub fn judge_from_bytes(bytes: &[u8], path: &Path) -> Result<Judge> {
 mod tests {
     use super::*;
     use crate::gradcheck::{compare, numeric_gradient};
-    use ndarray::array;
 
     /// A tiny judge D = 5, H = 4 with non-zero biases, and a batch of 3.
     fn tiny() -> (Judge, Workspace, Vec<u8>) {

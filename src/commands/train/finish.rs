@@ -1,0 +1,227 @@
+//! Finishing a training run: the test evaluation, the model file, the
+//! summary, the digit judge's scores, then every figure and report.html.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::{Session, DRAWING};
+use crate::checkpoint::save_model;
+use crate::config::TrainConfig;
+use crate::data::mnist::Splits;
+use crate::error::{Error, Result};
+use crate::figures::draw::{draw_figures, Run};
+use crate::figures::explorer::explorer_html;
+use crate::figures::judging::{judge_line, judge_samples};
+use crate::figures::report::{self, ReportInputs};
+use crate::figures::{pca_test_mse, FigureInputs, Snapshot};
+use crate::files::write_atomic;
+use crate::judge::bundled_judge;
+use crate::metrics::{metrics_csv, summary_json, Summary, SummaryConfig};
+use crate::reduce::tsne::TsneOptions;
+use crate::train::{evaluate, median, Evaluation, TrainState};
+use crate::viz::loss::Baseline;
+
+/// After the last epoch: test evaluation, model file, summary, figures and report.
+pub(super) fn finish(run: &Session) -> Result<Summary> {
+    let state = &run.trainer.state;
+    if state.history.is_empty() {
+        return Err(Error::bad_flag(
+            "--epochs",
+            format!(
+                "the checkpoint already has {} epochs done; ask for more to train",
+                state.progress.epochs_done
+            ),
+        ));
+    }
+    let summary = evaluate_and_save(run)?;
+    print_results(&summary, &run.config);
+    if let Some(inputs) = &run.inputs {
+        let drawing = Instant::now();
+        DRAWING.store(true, Ordering::SeqCst);
+        let drawn = run
+            .pool
+            .install(|| draw_everything(&run.config, state, inputs, &run.snapshots, &summary));
+        DRAWING.store(false, Ordering::SeqCst);
+        drawn?;
+        println!(
+            "figures and report.html written in {:.1} s (PCA-{} test MSE {:.6})",
+            drawing.elapsed().as_secs_f64(),
+            run.config.latent,
+            summary.pca_test_mse.unwrap_or(f64::NAN)
+        );
+    }
+    Ok(summary)
+}
+
+/// Test evaluation, model.safetensors, the judge's scores, summary.json and
+/// the final metrics.csv.
+fn evaluate_and_save(run: &Session) -> Result<Summary> {
+    let (config, state, splits, pool) = (&run.config, &run.trainer.state, &run.splits, &run.pool);
+    let arch = &state.arch;
+    let test =
+        pool.install(|| evaluate(&state.params, arch, &splits.test, config.loss, config.seed));
+    let model_path = config.out_dir.join("model.safetensors");
+    save_model(&model_path, &state.params, arch)?;
+    let pca_test_mse = run
+        .inputs
+        .as_ref()
+        .map(|_| pool.install(|| pca_test_mse(splits, config.latent)));
+    let mut summary = summary(config, state, splits, test, pca_test_mse, run.started);
+    if let Some(inputs) = &run.inputs {
+        summary.judge = pool.install(|| judge_generated(config, state, splits, inputs))?;
+    }
+    let out = &config.out_dir;
+    write_atomic(&out.join("summary.json"), summary_json(&summary).as_bytes())?;
+    write_atomic(
+        &out.join("metrics.csv"),
+        metrics_csv(&state.history).as_bytes(),
+    )?;
+    Ok(summary)
+}
+
+/// The lines printed after the test evaluation.
+fn print_results(summary: &Summary, config: &TrainConfig) {
+    println!(
+        "test_mse {:.6}  best_val_loss {:.6} (epoch {})  median {:.2} s/epoch, {:.0} img/s  -> {}",
+        summary.test_mse,
+        summary.best_val_loss,
+        summary.best_epoch,
+        summary.seconds_per_epoch,
+        summary.images_per_second,
+        config.out_dir.display()
+    );
+    if let Some(elbo) = summary.test_neg_elbo {
+        println!("test_neg_elbo {elbo:.2} nats per image (ε sampled; test_mse uses z = μ)");
+    }
+}
+
+/// The digit judge's scores of 1,000 samples of each generator (see
+/// `figures::judging`), or None with a note when it does not apply.
+fn judge_generated(
+    config: &TrainConfig,
+    state: &TrainState,
+    splits: &Splits,
+    inputs: &FigureInputs,
+) -> Result<Option<serde_json::Value>> {
+    let judge = bundled_judge()?;
+    let verdict = judge_samples(
+        &judge,
+        inputs,
+        &state.params,
+        &state.arch,
+        &splits.test,
+        config.seed,
+    )?;
+    match verdict {
+        Ok(scores) => {
+            println!("digit judge (1,000 samples each): {}", judge_line(&scores));
+            Ok(Some(scores))
+        }
+        Err(reason) => {
+            println!("note: no digit-judge scores: {reason}");
+            Ok(None)
+        }
+    }
+}
+
+/// Every figure, then report.html.
+fn draw_everything(
+    config: &TrainConfig,
+    state: &TrainState,
+    inputs: &FigureInputs,
+    snapshots: &[Snapshot],
+    summary: &Summary,
+) -> Result<()> {
+    let arch = &state.arch;
+    let objective = config.model.objective(config.loss);
+    let baseline = summary
+        .pca_test_mse
+        .filter(|_| objective.compares_with_pca())
+        .map(|value| Baseline {
+            label: format!("PCA-{} (linear baseline)", arch.latent),
+            value,
+        });
+    let perplexity = TsneOptions::default().perplexity;
+    let run = Run {
+        out_dir: &config.out_dir,
+        inputs,
+        snapshots,
+        params: &state.params,
+        arch,
+        history: &state.history,
+        loss_name: objective.label(),
+        baseline,
+        noise: config.noise,
+        seed: config.seed,
+        perplexity,
+    };
+    let pca_frames = draw_figures(&run)?;
+    let last = snapshots.last().expect("at least the untrained snapshot");
+    let map = pca_frames.last().expect("one frame per snapshot");
+    let explorer = explorer_html(inputs, last.codes.view(), map.view(), &state.params, arch)?;
+    report::write(&ReportInputs {
+        out_dir: &config.out_dir,
+        arch,
+        history: &state.history,
+        summary,
+        loss_name: objective.label(),
+        frames: snapshots.len(),
+        points: inputs.mapped_labels.len(),
+        perplexity,
+        denoising: config.noise > 0.0,
+        manifold: arch.draws_manifold(),
+        explorer,
+    })
+}
+
+/// summary.json's contents.
+fn summary(
+    config: &TrainConfig,
+    state: &TrainState,
+    splits: &Splits,
+    test: Evaluation,
+    pca_test_mse: Option<f64>,
+    started: Instant,
+) -> Summary {
+    let history = &state.history;
+    let seconds: Vec<f64> = history.iter().map(|r| r.seconds).collect();
+    let seconds_per_epoch = median(&seconds);
+    let best = history
+        .iter()
+        .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))
+        .expect("at least one epoch");
+    let last = history.last().expect("at least one epoch");
+    let mut flags = config.clone();
+    flags.threads = Some(config.thread_count());
+    Summary {
+        test_mse: test.mse,
+        test_loss: test.loss.total,
+        test_neg_elbo: config
+            .model
+            .objective(config.loss)
+            .has_kl()
+            .then_some(test.loss.total),
+        pca_test_mse,
+        best_val_loss: best.val_loss,
+        best_epoch: best.epoch,
+        final_train_loss: last.train_loss,
+        final_val_loss: last.val_loss,
+        epochs: history.len(),
+        seconds_per_epoch,
+        images_per_second: splits.train.len() as f64 / seconds_per_epoch,
+        total_seconds: started.elapsed().as_secs_f64(),
+        train_images: splits.train.len(),
+        validation_images: splits.validation.len(),
+        test_images: splits.test.len(),
+        parameters: state.params.len(),
+        architecture: state.arch.describe(),
+        judge: None,
+        config: SummaryConfig {
+            flags,
+            init: "uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases, as torch.nn.Linear",
+            optimizer: state.adam.describe(),
+            objective: config.model.objective(config.loss).key(),
+            simd: crate::nn::kernel::selected().name(),
+        },
+    }
+}

@@ -1,0 +1,191 @@
+//! Setting up a training run: the configuration (merged with a checkpoint's
+//! when resuming), the data, the model, and the state to start from.
+
+use std::path::Path;
+use std::time::Instant;
+
+use super::{install_signal_handler, Session};
+use crate::checkpoint::{load_checkpoint, Checkpoint};
+use crate::config::{resume_config, TrainArgs, TrainConfig};
+use crate::data::mnist::{fingerprint, load_splits, Splits};
+use crate::error::{Error, Result};
+use crate::figures::{class_names, snapshots_from_extra, FigureInputs, Snapshot};
+use crate::files::prepare_out_dir;
+use crate::model::Architecture;
+use crate::parallel::build_pool;
+use crate::train::{Settings, TrainState, Trainer};
+
+impl Session {
+    /// Configuration (merged with --resume's), output folder, data, model, and
+    /// the untrained model's snapshot.
+    pub(super) fn start(args: &TrainArgs) -> Result<Session> {
+        let (config, resumed) = configure(args)?;
+        install_signal_handler();
+        let started = Instant::now();
+        let lock = prepare_out_dir(&config.out_dir)?;
+        let splits = load_splits(&config.data_dir, config.val_size, config.limit, config.seed)?;
+        config.check_memory(splits.train.pixels())?;
+        let arch = config.architecture(splits.train.pixels());
+        print_setup(&config, &splits, &arch);
+        let pool = build_pool(config.thread_count())?;
+        let inputs = (!config.no_figures).then(|| {
+            let names = class_names(&config.data_dir, &splits.test.labels);
+            FigureInputs::new(
+                &splits,
+                config.latent,
+                config.tsne_points,
+                config.seed,
+                names,
+            )
+        });
+        let (mut state, snapshots) =
+            initial_state(&config, &arch, &splits, resumed, inputs.as_ref())?;
+        state.data_fingerprint = fingerprint(&splits);
+        let settings = Settings {
+            batch_size: config.batch_size,
+            loss: config.loss,
+            seed: config.seed,
+            noise: config.noise,
+        };
+        let trainer = Trainer::new(state, settings);
+        let mut session = Session {
+            config,
+            splits,
+            arch,
+            pool,
+            inputs,
+            snapshots,
+            trainer,
+            started,
+            _lock: lock,
+        };
+        if session.snapshots.is_empty() {
+            let val = session.evaluate_validation();
+            session.snapshot(session.trainer.state.progress.epochs_done, val.loss.total)?;
+        }
+        Ok(session)
+    }
+}
+
+/// The run's configuration (validated; merged with the checkpoint's when
+/// resuming) and the checkpoint, if any.
+pub(super) fn configure(args: &TrainArgs) -> Result<(TrainConfig, Option<Checkpoint>)> {
+    args.validate()?;
+    let Some(path) = &args.config.resume else {
+        return Ok((args.config.clone(), None));
+    };
+    let checkpoint = load_checkpoint(path)?;
+    let config = resume_config(args, &checkpoint.config, path)?;
+    config.validate()?;
+    Ok((config, Some(checkpoint)))
+}
+
+/// The training state to start from: fresh, or the checkpoint's after checking
+/// that it fits this run; and the figure snapshots to continue.
+pub(super) fn initial_state(
+    config: &TrainConfig,
+    arch: &Architecture,
+    splits: &Splits,
+    resumed: Option<Checkpoint>,
+    inputs: Option<&FigureInputs>,
+) -> Result<(TrainState, Vec<Snapshot>)> {
+    let Some(checkpoint) = resumed else {
+        return Ok((
+            TrainState::new(arch.clone(), config.lr, config.seed),
+            Vec::new(),
+        ));
+    };
+    let path = config.resume.as_deref().expect("resuming");
+    check_resumable(&checkpoint.state, config, arch, splits, path)?;
+    let snapshots = match inputs {
+        Some(inputs) => {
+            let (snapshots, note) = snapshots_from_extra(&checkpoint.extra, inputs, path)?;
+            if let Some(note) = note {
+                println!("note: {note}");
+            }
+            snapshots
+        }
+        None => Vec::new(),
+    };
+    let state = checkpoint.state;
+    println!(
+        "resuming from {} after epoch {} (step {} of the next)",
+        path.display(),
+        state.progress.epochs_done,
+        state.progress.partial.steps
+    );
+    Ok((state, snapshots))
+}
+
+/// Refuses a checkpoint at `path` that does not continue this run: another
+/// model, other data, or progress that the flags contradict.
+fn check_resumable(
+    state: &TrainState,
+    config: &TrainConfig,
+    arch: &Architecture,
+    splits: &Splits,
+    path: &Path,
+) -> Result<()> {
+    let refuse = |message: String| Err(Error::bad_file(path, message));
+    if state.arch != *arch {
+        return refuse(format!(
+            "checkpoint is for a {} model, but the data and flags make a {} model",
+            state.arch.describe(),
+            arch.describe()
+        ));
+    }
+    let data = fingerprint(splits);
+    if !state.data_fingerprint.is_empty() && state.data_fingerprint != data {
+        return refuse(format!(
+            "checkpoint was trained on other data (fingerprint {}; {} has {data}): \
+             resuming on it would not continue the same run; train from scratch instead",
+            state.data_fingerprint,
+            config.data_dir.display()
+        ));
+    }
+    let steps_per_epoch = splits.train.len().div_ceil(config.batch_size);
+    if state.progress.partial.steps >= steps_per_epoch {
+        return refuse(format!(
+            "progress says {} steps of an epoch of {steps_per_epoch} are done",
+            state.progress.partial.steps
+        ));
+    }
+    if state.progress.epochs_done > config.epochs {
+        return refuse(format!(
+            "the checkpoint has {} epochs done, more than --epochs {}",
+            state.progress.epochs_done, config.epochs
+        ));
+    }
+    Ok(())
+}
+
+/// The two lines printed before training.
+pub(super) fn print_setup(config: &TrainConfig, splits: &Splits, arch: &Architecture) {
+    println!(
+        "data: {} train, {} validation, {} test images of {}x{} from {}",
+        splits.train.len(),
+        splits.validation.len(),
+        splits.test.len(),
+        splits.train.rows,
+        splits.train.cols,
+        config.data_dir.display()
+    );
+    let loss = config.model.objective(config.loss).describe();
+    let noise = if config.noise > 0.0 {
+        format!(", denoising σ {}", config.noise)
+    } else {
+        String::new()
+    };
+    println!(
+        "model: {} {} ({} parameters), loss {loss}{noise}, Adam lr {}, batch {}, {} epochs, {} threads ({} kernel), seed {}",
+        arch.kind.name(),
+        arch.describe(),
+        arch.parameter_count(),
+        config.lr,
+        config.batch_size,
+        config.epochs,
+        config.thread_count(),
+        crate::nn::kernel::selected().name(),
+        config.seed
+    );
+}
