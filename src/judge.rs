@@ -35,8 +35,6 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use ndarray::{s, Array2, ArrayView2, ArrayViewMut2};
-use ndarray_rand::rand::rngs::StdRng;
-use ndarray_rand::rand::SeedableRng;
 
 pub mod scores;
 
@@ -53,6 +51,7 @@ use crate::nn::{
     activation_backward, activation_forward, dense_backward, dense_forward, Activation,
 };
 use crate::optim::Adam;
+use crate::seeds::{self, Purpose};
 
 /// Where the committed judge lives (made by `cargo run --release -- judge`).
 pub const JUDGE_PATH: &str = "assets/judge.safetensors";
@@ -167,7 +166,7 @@ impl Judge {
     /// [`Params::init`]), seeded.
     pub fn init(pixels: usize, hidden: usize, seed: u64) -> Judge {
         let shapes = [(pixels, hidden), (hidden, CLASSES)];
-        let params = Params::init_shapes(&shapes, &mut StdRng::seed_from_u64(seed));
+        let params = Params::init_shapes(&shapes, &mut seeds::rng(seed, Purpose::Init));
         Judge { params }
     }
 
@@ -270,8 +269,7 @@ pub fn train_epoch(
     let mut labels = Vec::with_capacity(batch);
     let mut scratch = vec![0.0f32; train.pixels()];
     // The shifts' own stream, seeded by (seed, epoch) like the order.
-    let mut rng =
-        StdRng::seed_from_u64(seed ^ (epoch as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
+    let mut rng = seeds::rng(seed, Purpose::JudgeShifts { epoch });
     let mut loss_sum = 0.0f64;
     for indices in epoch_order(train.len(), seed, epoch).chunks(batch) {
         let rows = indices.len();

@@ -30,6 +30,7 @@
 //! | [`config`] | the command line |
 //! | [`files`] | the one writer: temporary file, fsync, rename |
 //! | [`parallel`] | the thread pool, with denormals flushed to zero |
+//! | [`seeds`] | every random stream, derived from the one `--seed` |
 //! | [`error`] | the error type: every message names the file or the flag |
 
 pub mod checkpoint;
@@ -47,5 +48,6 @@ pub mod nn;
 pub mod optim;
 pub mod parallel;
 pub mod reduce;
+pub mod seeds;
 pub mod train;
 pub mod viz;

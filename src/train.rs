@@ -23,7 +23,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use indicatif::ProgressBar;
 use ndarray::{s, Array2, ArrayViewMut2};
 use ndarray_rand::rand::rngs::StdRng;
-use ndarray_rand::rand::SeedableRng;
 use ndarray_rand::rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 
@@ -35,6 +34,7 @@ use crate::model::{
 };
 use crate::nn::LossKind;
 use crate::optim::Adam;
+use crate::seeds::{self, Purpose};
 
 /// Rows per forward pass when evaluating (larger batches are faster and the
 /// result does not depend on it beyond float rounding).
@@ -66,7 +66,7 @@ pub struct TrainState {
 impl TrainState {
     /// A freshly initialised model (PyTorch's U(±1/√fan_in), seeded) with Adam.
     pub fn new(arch: Architecture, lr: f32, seed: u64) -> TrainState {
-        let params = Params::init(&arch, &mut StdRng::seed_from_u64(seed));
+        let params = Params::init(&arch, &mut seeds::rng(seed, Purpose::Init));
         TrainState {
             adam: Adam::new(&params, lr),
             arch,
@@ -231,7 +231,14 @@ impl Trainer {
             .zip(&slices)
             .enumerate()
             .map(|(s, (shard, slice))| {
-                let mut rng = shard_rng(settings.seed, epoch, step, s);
+                let mut rng = seeds::rng(
+                    settings.seed,
+                    Purpose::Step {
+                        epoch,
+                        step,
+                        shard: s,
+                    },
+                );
                 let mut run = || shard.run(params, arch, settings, images, slice, &mut rng);
                 if alone {
                     crate::parallel::on_this_thread(run)
@@ -355,29 +362,6 @@ fn average_gradients(shards: &mut [Shard], weights: &[f64]) {
     });
 }
 
-/// The generator of shard `shard` of step `step`. Shard 0's is [`step_rng`]'s, so
-/// a model trained whole draws what it drew before shards existed. The others
-/// mix the shard number in with splitmix64's multiplier.
-fn shard_rng(seed: u64, epoch: usize, step: usize, shard: usize) -> StdRng {
-    step_rng(
-        seed ^ (shard as u64).wrapping_mul(0x94D0_49BB_1331_11EB),
-        epoch,
-        step,
-    )
-}
-
-/// The generator of step `step` of epoch `epoch`: the noise and ε of that step.
-fn step_rng(seed: u64, epoch: usize, step: usize) -> StdRng {
-    let mixed = seed
-        ^ (epoch as u64)
-            .wrapping_add(1)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ (step as u64)
-            .wrapping_add(1)
-            .wrapping_mul(0xD1B5_4A32_D192_ED03);
-    StdRng::seed_from_u64(mixed)
-}
-
 /// Fills `values` with independent N(0, 1) draws.
 fn fill_normal(mut values: ArrayViewMut2<f32>, rng: &mut StdRng) {
     values
@@ -419,7 +403,7 @@ pub fn evaluate(
     seed: u64,
 ) -> Evaluation {
     let mut ws = Workspace::for_inference(arch, EVAL_CHUNK.min(data.len()).max(1));
-    let mut rng = step_rng(seed, usize::MAX, 0);
+    let mut rng = seeds::rng(seed, Purpose::Evaluation);
     let indices: Vec<usize> = (0..data.len()).collect();
     let (mut sum, mut mse_sum) = (Loss::default(), 0.0);
     for chunk in indices.chunks(ws.capacity) {

@@ -1,8 +1,6 @@
 //! `generate`: new digits decoded from sampled codes, into a PNG grid.
 
 use ndarray::Array2;
-use ndarray_rand::rand::rngs::StdRng;
-use ndarray_rand::rand::SeedableRng;
 use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
 
@@ -14,6 +12,7 @@ use crate::error::Result;
 use crate::figures::draw::image_rows;
 use crate::figures::{images, sample_codes, CHUNK, GAUSSIAN_FIT_IMAGES};
 use crate::model::decode;
+use crate::seeds::{self, Purpose};
 use crate::viz::digits::draw_digit_sheet;
 
 /// `generate`: `count` digits decoded from the model kind's first sampler
@@ -25,7 +24,7 @@ pub fn run(config: &GenerateConfig) -> Result<()> {
     let noise = Array2::random_using(
         (config.count, arch.latent),
         StandardNormal,
-        &mut StdRng::seed_from_u64(config.seed),
+        &mut seeds::rng(config.seed, Purpose::SampleNoise),
     );
     let sampler = arch.kind.rules().samplers[0];
     let fit: Vec<usize> = (0..train.len().min(GAUSSIAN_FIT_IMAGES)).collect();

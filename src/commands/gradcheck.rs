@@ -2,8 +2,6 @@
 //! against centered finite differences, one row per tensor (see [`crate::gradcheck`]).
 
 use ndarray::Array2;
-use ndarray_rand::rand::rngs::StdRng;
-use ndarray_rand::rand::SeedableRng;
 use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
 
@@ -13,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::gradcheck::{check_model, report, Band};
 use crate::model::{Architecture, Params};
 use crate::nn::Activation;
+use crate::seeds::{self, Purpose};
 
 /// Runs `gradcheck`: prints one row per parameter tensor and a verdict, and
 /// returns the worst band.
@@ -25,7 +24,7 @@ pub fn run(config: &GradcheckConfig) -> Result<Band> {
         latent: config.latent,
         activation: Activation::Relu,
     };
-    let params = Params::init(&arch, &mut StdRng::seed_from_u64(config.seed));
+    let params = Params::init(&arch, &mut seeds::rng(config.seed, Purpose::Init));
     let indices: Vec<usize> = (0..config.batch_size.min(test.len()))
         .map(|i| (i * 7919 + config.seed as usize) % test.len())
         .collect();
@@ -50,7 +49,7 @@ pub fn run(config: &GradcheckConfig) -> Result<Band> {
     let noise = Array2::random_using(
         (indices.len(), arch.latent),
         StandardNormal,
-        &mut StdRng::seed_from_u64(config.seed + 1),
+        &mut seeds::rng(config.seed, Purpose::GradcheckNoise),
     );
     let checks = check_model(
         &params,

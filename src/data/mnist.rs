@@ -11,13 +11,12 @@
 use std::path::{Path, PathBuf};
 
 use ndarray::{s, Array2, ArrayView1, ArrayViewMut1, ArrayViewMut2, Zip};
-use ndarray_rand::rand::rngs::StdRng;
 use ndarray_rand::rand::seq::SliceRandom;
-use ndarray_rand::rand::SeedableRng;
 
 use super::idx::read_idx_prefix;
 use crate::error::{Error, Result};
 use crate::parallel::{worth_splitting, PARALLEL_MIN_ELEMENTS};
+use crate::seeds::{self, Purpose};
 
 /// Images and their labels. N = number of images, D = pixels per image.
 #[derive(Debug, Clone)]
@@ -203,8 +202,7 @@ pub fn load_splits(dir: &Path, val_size: usize, limit: Option<usize>, seed: u64)
 /// order can be recomputed without replaying the ones before it.
 pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
-    let epoch_seed = seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    order.shuffle(&mut StdRng::seed_from_u64(epoch_seed));
+    order.shuffle(&mut seeds::rng(seed, Purpose::EpochOrder { epoch }));
     order
 }
 
@@ -227,7 +225,7 @@ pub fn fingerprint(splits: &Splits) -> String {
 /// seed 0, so the PyTorch scripts train on the same 55,000 images.)
 pub fn validation_indices(n: usize, val_size: usize, seed: u64) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(&mut StdRng::seed_from_u64(seed));
+    order.shuffle(&mut seeds::rng(seed, Purpose::ValidationSplit));
     let mut chosen = order[..val_size.min(n)].to_vec();
     chosen.sort_unstable();
     chosen

@@ -4,8 +4,6 @@
 use std::path::Path;
 
 use ndarray::{s, Array2, ArrayView2, Axis};
-use ndarray_rand::rand::rngs::StdRng;
-use ndarray_rand::rand::SeedableRng;
 use ndarray_rand::rand_distr::{Distribution, StandardNormal};
 
 use super::{rows_of, FigureInputs, Snapshot, CHUNK};
@@ -15,6 +13,7 @@ use crate::model::{decode, encode, reconstruct, Architecture, Params};
 use crate::reduce::linalg::procrustes_align;
 use crate::reduce::pca::Pca;
 use crate::reduce::tsne::{affinities, embed, TsneOptions};
+use crate::seeds::{self, Purpose};
 use crate::viz::digits::{draw_digit_animation, draw_digit_sheet, ImageRow};
 use crate::viz::latent::{draw_latent_animation, draw_latent_map};
 use crate::viz::loss::{draw_losses, Baseline};
@@ -268,7 +267,7 @@ fn draw_interpolation(run: &Run) -> Result<()> {
 /// model's output, the clean originals.
 fn draw_denoising(run: &Run) -> Result<()> {
     let clean = &run.inputs.shown;
-    let mut rng = StdRng::seed_from_u64(run.seed + 3);
+    let mut rng = seeds::rng(run.seed, Purpose::DenoisingFigure);
     let noisy = clean.mapv(|x| {
         let e: f32 = StandardNormal.sample(&mut rng);
         (x + run.noise * e).clamp(0.0, 1.0)

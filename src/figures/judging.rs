@@ -10,8 +10,6 @@
 //! | `vae_normal` | VAE, z ~ N(0, I), its prior |
 
 use ndarray::Array2;
-use ndarray_rand::rand::rngs::StdRng;
-use ndarray_rand::rand::SeedableRng;
 use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
 use serde_json::{json, Value};
@@ -21,6 +19,7 @@ use crate::data::mnist::Dataset;
 use crate::error::Result;
 use crate::judge::{Judge, Scores};
 use crate::model::{decode, Architecture, Params};
+use crate::seeds::{self, Purpose};
 
 /// Samples per generator.
 pub const JUDGED: usize = 1000;
@@ -56,7 +55,7 @@ pub fn judge_samples(
     let noise = Array2::random_using(
         (JUDGED, arch.latent),
         StandardNormal,
-        &mut StdRng::seed_from_u64(seed + 4),
+        &mut seeds::rng(seed, Purpose::JudgedNoise),
     );
     let mut scores: Vec<(&str, Scores)> = vec![("test_digits", judge.scores(real.view()))];
     for &sampler in arch.kind.rules().samplers {

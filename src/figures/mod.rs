@@ -23,7 +23,6 @@ use std::path::Path;
 use ndarray::{Array2, ArrayView2, Axis, CowArray};
 use ndarray_rand::rand::rngs::StdRng;
 use ndarray_rand::rand::seq::SliceRandom;
-use ndarray_rand::rand::SeedableRng;
 use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
 
@@ -34,6 +33,7 @@ use crate::model::{decode, encode, reconstruct, Architecture, Params, Sampler};
 use crate::nn::loss::mse_forward;
 use crate::reduce::gaussian::Gaussian;
 use crate::reduce::pca::Pca;
+use crate::seeds::{self, Purpose};
 
 /// Rows per forward pass when computing pictures.
 pub const CHUNK: usize = 1000;
@@ -86,9 +86,9 @@ pub fn images(data: &Dataset, indices: &[usize]) -> Array2<f32> {
 
 /// Up to `per_class` indices of each class present in `data`, in a seeded
 /// random order, grouped by class.
-fn balanced_indices(data: &Dataset, per_class: usize, seed: u64) -> Vec<usize> {
+fn balanced_indices(data: &Dataset, per_class: usize, rng: &mut StdRng) -> Vec<usize> {
     let mut order: Vec<usize> = (0..data.len()).collect();
-    order.shuffle(&mut StdRng::seed_from_u64(seed));
+    order.shuffle(rng);
     let mut classes: Vec<u8> = data.labels.to_vec();
     classes.sort_unstable();
     classes.dedup();
@@ -115,8 +115,10 @@ impl FigureInputs {
     ) -> FigureInputs {
         let test = &splits.test;
         let classes = class_names.len().max(1);
-        let shown_indices = balanced_indices(test, 2, seed);
-        let mapped_indices = balanced_indices(test, map_points.div_ceil(classes), seed + 1);
+        let shown_indices = balanced_indices(test, 2, &mut seeds::rng(seed, Purpose::ShownDigits));
+        let per_class = map_points.div_ceil(classes);
+        let mapped_rng = &mut seeds::rng(seed, Purpose::MappedDigits);
+        let mapped_indices = balanced_indices(test, per_class, mapped_rng);
         let fit_count = GAUSSIAN_FIT_IMAGES.min(splits.train.len());
         let labels = |indices: &[usize]| indices.iter().map(|&i| test.labels[i]).collect();
         FigureInputs {
@@ -129,7 +131,7 @@ impl FigureInputs {
             noise: Array2::random_using(
                 (SAMPLES, latent),
                 StandardNormal,
-                &mut StdRng::seed_from_u64(seed + 2),
+                &mut seeds::rng(seed, Purpose::SampleNoise),
             ),
             class_names,
         }
