@@ -441,3 +441,238 @@ impl B {
     assert!(resolve(source, "twice").unwrap_err().contains("ambiguous"));
     assert_eq!(resolve(source, "B::twice"), Ok((29, 29)));
 }
+
+// ---------------------------------------------------------------------------
+// Every command the documentation gives still runs: its test target, test
+// filter, subcommand and flags exist. Nothing is trained; `--help` answers.
+// ---------------------------------------------------------------------------
+
+/// The documents whose commands are checked.
+const COMMAND_DOCS: [&str; 2] = ["docs/WALKTHROUGH.md", "README.md"];
+
+/// Every command line of a markdown text: the lines of fenced code blocks, and
+/// inline code spans, that start with `cargo ` or `python3 ` (after any
+/// `NAME=value` environment settings). A trailing `\` joins the next line, a
+/// `# comment` is dropped, and `[optional]` brackets are removed.
+fn commands(markdown: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut fenced = false;
+    let mut continued = String::new();
+    for line in markdown.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if fenced {
+            let code = line.split(" #").next().unwrap_or("").trim();
+            if let Some(start) = code.strip_suffix('\\') {
+                continued.push_str(start);
+                continued.push(' ');
+                continue;
+            }
+            continued.push_str(code);
+            found.push(std::mem::take(&mut continued));
+        } else {
+            // Inline spans: the odd pieces between backticks.
+            found.extend(line.split('`').skip(1).step_by(2).map(str::to_string));
+        }
+    }
+    found
+        .into_iter()
+        .map(|c| c.replace(['[', ']'], ""))
+        .filter_map(|c| {
+            let words: Vec<&str> = c
+                .split_whitespace()
+                .skip_while(|w| w.contains('=') && !w.starts_with('-'))
+                .collect();
+            matches!(words.first(), Some(&"cargo") | Some(&"python3")).then(|| words.join(" "))
+        })
+        .collect()
+}
+
+/// The `[[test]]` targets Cargo.toml declares (`autotests = false`).
+fn test_targets() -> Vec<String> {
+    let manifest = std::fs::read_to_string("Cargo.toml").expect("Cargo.toml");
+    let mut targets = Vec::new();
+    let mut in_test = false;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_test = line == "[[test]]";
+        } else if let (true, Some(name)) = (in_test, line.strip_prefix("name = ")) {
+            targets.push(name.trim_matches('"').to_string());
+        }
+    }
+    targets
+}
+
+/// The text of every `.rs` file under `dir`.
+fn rust_sources(dir: &Path) -> Vec<String> {
+    let mut texts = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            texts.extend(rust_sources(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            texts.push(std::fs::read_to_string(&path).unwrap());
+        }
+    }
+    texts
+}
+
+/// The flags libtest accepts after `--` that the documentation uses.
+const LIBTEST_FLAGS: [&str; 7] = [
+    "--nocapture",
+    "--test-threads",
+    "--exact",
+    "--ignored",
+    "--include-ignored",
+    "--show-output",
+    "--list",
+];
+
+/// `--help` of the binary, for a subcommand or (None) the top level.
+fn help(subcommand: Option<&str>) -> Result<String, String> {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mnist-autoencoder"));
+    command.args(subcommand).arg("--help");
+    let output = command.output().map_err(|e| e.to_string())?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Checks one command line; returns what does not exist, if anything.
+fn check_command(command: &str) -> Option<String> {
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let fail = |why: String| Some(format!("`{command}`: {why}"));
+    if words[0] == "python3" {
+        let script = words.get(1).copied().unwrap_or("");
+        return (!Path::new(script).is_file()).then(|| format!("`{command}`: no file {script}"));
+    }
+    let (cargo_args, after) = match words.iter().position(|&w| w == "--") {
+        Some(at) => (&words[1..at], &words[at + 1..]),
+        None => (&words[1..], &words[words.len()..]),
+    };
+    let flags = |args: &[&str]| -> Vec<String> {
+        args.iter()
+            .filter(|w| w.starts_with("--"))
+            .map(|w| w.split('=').next().unwrap().to_string())
+            .collect()
+    };
+    match cargo_args.first().copied() {
+        Some("test") => {
+            let mut target = None;
+            let mut filter = None;
+            let mut rest = cargo_args[1..].iter();
+            while let Some(&word) = rest.next() {
+                match word {
+                    "--test" => target = rest.next().copied(),
+                    "--release" | "--lib" | "--doc" | "--timings" => {}
+                    flag if flag.starts_with('-') => return fail(format!("unknown option {flag}")),
+                    name => filter = Some(name),
+                }
+            }
+            if let Some(target) = target {
+                if !test_targets().iter().any(|t| t == target) {
+                    return fail(format!(
+                        "no test target `{target}` in Cargo.toml (it has {:?})",
+                        test_targets()
+                    ));
+                }
+            }
+            if let Some(filter) = filter {
+                let sources = match target {
+                    Some(_) => rust_sources(Path::new("tests")),
+                    None => rust_sources(Path::new("src")),
+                };
+                let known = match filter.strip_suffix("::") {
+                    Some(module) => {
+                        let all = std::fs::read_to_string("tests/all.rs").unwrap();
+                        all.contains(&format!("mod {module};"))
+                    }
+                    None => sources.iter().any(|s| {
+                        s.lines()
+                            .any(|l| l.contains(filter) && declared_name(l).is_some())
+                    }),
+                };
+                if !known {
+                    return fail(format!("the filter `{filter}` matches no test module or function"));
+                }
+            }
+            flags(after)
+                .into_iter()
+                .find(|f| !LIBTEST_FLAGS.contains(&f.as_str()))
+                .map(|f| format!("`{command}`: the test harness has no flag {f}"))
+        }
+        Some("run") => {
+            if let Some(flag) = cargo_args[1..].iter().find(|w| **w != "--release") {
+                return fail(format!("unexpected cargo option {flag}"));
+            }
+            let subcommand = after.first().filter(|w| !w.starts_with('-')).copied();
+            let text = match help(subcommand) {
+                Ok(text) => text,
+                Err(e) => return fail(format!("no subcommand {subcommand:?}: {e}")),
+            };
+            flags(after)
+                .into_iter()
+                .find(|f| !text.contains(&format!("{f} ")) && !text.contains(&format!("{f}\n")))
+                .map(|f| format!("`{command}`: `{}` has no flag {f}", subcommand.unwrap_or("train")))
+        }
+        Some("fuzz") => {
+            let target = cargo_args.get(2).copied().unwrap_or("");
+            (!Path::new(&format!("fuzz/fuzz_targets/{target}.rs")).is_file())
+                .then(|| format!("`{command}`: no fuzz target {target}"))
+        }
+        Some("bench" | "fmt" | "clippy" | "install" | "build") => None,
+        other => fail(format!("unknown cargo subcommand {other:?}")),
+    }
+}
+
+#[test]
+fn every_command_the_documentation_gives_exists() {
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for doc in COMMAND_DOCS {
+        let text = std::fs::read_to_string(doc).unwrap();
+        for command in commands(&text) {
+            checked += 1;
+            problems.extend(check_command(&command).map(|p| format!("{doc}: {p}")));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} of {checked} commands do not run as written:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+    assert!(checked >= 20, "only {checked} commands found");
+}
+
+#[test]
+fn the_command_check_can_fail() {
+    let text = "Run\n\n```sh\ncargo run --release -- train --epochs 3 \\\n    --lr 1e-3  # two lines\n```\n\nand `cargo test --lib kl_gradient -- --nocapture`.\n";
+    assert_eq!(
+        commands(text),
+        [
+            "cargo run --release -- train --epochs 3 --lr 1e-3",
+            "cargo test --lib kl_gradient -- --nocapture"
+        ]
+    );
+    for good in commands(text) {
+        assert_eq!(check_command(&good), None);
+    }
+    for bad in [
+        "cargo test --test walkthrough -- --nocapture",
+        "cargo test --test torch_reference",
+        "cargo test --test all no_such_module::",
+        "cargo test --lib no_such_test_anywhere",
+        "cargo test --test all -- --no-such-harness-flag",
+        "cargo run --release -- train --no-such-flag 3",
+        "cargo run --release -- no-such-subcommand",
+        "cargo run --release -- gradcheck --out-dir x",
+        "cargo frobnicate",
+        "python3 scripts/no-such-script.py",
+    ] {
+        assert!(check_command(bad).is_some(), "{bad} was accepted");
+    }
+}
