@@ -104,7 +104,10 @@ fn worked_example_every_number_by_hand() {
     assert_close("x̂₂", ws.outputs[2][[0, 1]], 0.401312);
     for i in 0..2 {
         let x_hat = ws.outputs[2][[0, i]];
-        assert!((x_hat - sigmoid(y1[[0, i]])).abs() < 1e-7, "x̂ = sigmoid(Y₁)");
+        assert!(
+            (x_hat - sigmoid(y1[[0, i]])).abs() < 1e-7,
+            "x̂ = sigmoid(Y₁)"
+        );
     }
     // The two squared errors the loss averages.
     let squared = (&ws.outputs[2] - &x).mapv(|e| e * e);
