@@ -4,6 +4,9 @@ written in the links.
 
     python3 scripts/relink-docs.py           # rewrite every stale anchor in place
     python3 scripts/relink-docs.py --check   # only report; exit status 1 if any is stale
+    python3 scripts/relink-docs.py --resolve FILE.rs NAME...   # print each NAME's lines
+    python3 scripts/relink-docs.py --resolve -   # the same for `FILE.rs NAME` lines on stdin
+                                             # (tests/docs.rs compares the answers with its own)
 
 The convention (tests/docs.rs checks it): a link with a line anchor has the item's
 name in backticks as its text, optionally qualified by the impl type, trait or
@@ -26,6 +29,7 @@ above it indented less. tests/docs.rs resolves names the same way; keep the two 
 step. Python 3 standard library only.
 """
 
+import functools
 import re
 import sys
 from pathlib import Path
@@ -157,19 +161,29 @@ def closing_line(lines, at):
     return at
 
 
+@functools.lru_cache(maxsize=None)
+def declarations(source):
+    """(0-based row, name, scope path) of every item the Rust text declares."""
+    lines = source.split("\n")
+    found = []
+    for row, line in enumerate(lines):
+        declared = declared_name(line)
+        if declared:
+            found.append((row, declared[1], scope_path(lines, row)))
+    return found
+
+
 def resolve(source, qualified):
     """(first, last) 1-based lines of the item `qualified` (`name` or `Scope::name`)
     in the Rust text `source`; raises LookupError with the reason if there is none or
     the name is ambiguous."""
     *qualifier, name = qualified.split("::")
     lines = source.split("\n")
-    found = []
-    for row, line in enumerate(lines):
-        declared = declared_name(line)
-        if declared and declared[1] == name:
-            path = scope_path(lines, row)
-            if not qualifier or path[-len(qualifier) :] == qualifier:
-                found.append((row, path))
+    found = [
+        (row, path)
+        for row, declared, path in declarations(source)
+        if declared == name and (not qualifier or path[-len(qualifier) :] == qualifier)
+    ]
     if not found:
         raise LookupError(f"`{qualified}` is not declared in this file")
     shortest = min(len(path) for _, path in found)
@@ -220,6 +234,17 @@ def relink(doc, sources, check_only):
 
 
 def main(argv):
+    if argv[1:2] == ["--resolve"] and len(argv) >= 3:
+        if argv[2] == "-":
+            queries = [line.split() for line in sys.stdin if line.strip()]
+        else:
+            queries = [(argv[2], name) for name in argv[3:]]
+        for path, name in queries:
+            try:
+                print(path, name, *resolve(Path(path).read_text(), name))
+            except LookupError as e:
+                print(path, name, "error", e)
+        return 0
     check_only = "--check" in argv[1:]
     unknown = [a for a in argv[1:] if a != "--check"]
     if unknown:

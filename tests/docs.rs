@@ -406,9 +406,9 @@ fn the_anchor_check_can_fail() {
     );
 }
 
-#[test]
-fn names_resolve_through_impl_blocks_and_modules() {
-    let source = "\
+/// A Rust text with a method, a trait impl, a free function and a test that
+/// share one name, and two methods that only their impl tells apart.
+const SCOPES: &str = "\
 /// Docs.
 impl<T: Clone> Foo<T>
 where
@@ -440,6 +440,10 @@ impl B {
     fn twice() {}
 }
 ";
+
+#[test]
+fn names_resolve_through_impl_blocks_and_modules() {
+    let source = SCOPES;
     assert_eq!(resolve(source, "run"), Ok((15, 17)), "the free function");
     assert_eq!(resolve(source, "Foo::run"), Ok((6, 8)));
     assert_eq!(resolve(source, "Bar::run"), Ok((12, 12)));
@@ -693,4 +697,111 @@ fn the_command_check_can_fail() {
     ] {
         assert!(check_command(bad).is_some(), "{bad} was accepted");
     }
+}
+
+/// What `python3 scripts/relink-docs.py --resolve -` answers for each
+/// `(file, name)`: `Ok((first, last))` or `Err(())`, or None if there is no
+/// python3 to run.
+fn script_resolves(queries: &[(String, String)]) -> Option<Vec<Result<(usize, usize), ()>>> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("python3")
+        .args(["scripts/relink-docs.py", "--resolve", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    let mut input = String::new();
+    for (path, name) in queries {
+        input.push_str(&format!("{path} {name}\n"));
+    }
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    let answers: Vec<_> = text
+        .lines()
+        .map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match (
+                words.get(2).map(|w| w.parse()),
+                words.get(3).map(|w| w.parse()),
+            ) {
+                (Some(Ok(first)), Some(Ok(last))) => Ok((first, last)),
+                _ => Err(()),
+            }
+        })
+        .collect();
+    assert_eq!(answers.len(), queries.len(), "one answer per name:\n{text}");
+    Some(answers)
+}
+
+/// The script and this test must agree, or the script would "fix" anchors that
+/// this test then refuses: every item of every file under src/, by its bare
+/// name and qualified by its innermost scope, and the names of `SCOPES`.
+#[test]
+fn the_script_resolves_every_name_as_this_test_does() {
+    let scratch = tempfile::tempdir().unwrap();
+    let scopes = scratch.path().join("scopes.rs");
+    std::fs::write(&scopes, SCOPES).unwrap();
+    let mut files = vec![(scopes.to_string_lossy().into_owned(), SCOPES.to_string())];
+    let mut pending = vec![std::path::PathBuf::from("src")];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                files.push((path.to_string_lossy().into_owned(), text));
+            }
+        }
+    }
+    let mut queries = Vec::new();
+    let mut ours = Vec::new();
+    for (path, source) in &files {
+        assert!(!path.contains(' '), "{path}: a space would break the query");
+        let lines: Vec<&str> = source.split('\n').collect();
+        let mut names: Vec<String> = vec!["no_such_item".to_string()];
+        for (row, line) in lines.iter().enumerate() {
+            if let Some(name) = declared_name(line) {
+                names.push(name.to_string());
+                if let Some(scope) = scope_path(&lines, row).last() {
+                    names.push(format!("{scope}::{name}"));
+                }
+            }
+        }
+        names.retain(|n| !n.contains('?'));
+        names.sort();
+        names.dedup();
+        for name in names {
+            ours.push(resolve(source, &name).map_err(|_| ()));
+            queries.push((path.clone(), name));
+        }
+    }
+    let Some(answers) = script_resolves(&queries) else {
+        println!("SKIPPED: python3 is not installed, so the script cannot be compared");
+        return;
+    };
+    for (((path, name), ours), theirs) in queries.iter().zip(&ours).zip(&answers) {
+        assert_eq!(
+            ours, theirs,
+            "{path}: `{name}` resolves to {ours:?} here and to {theirs:?} in scripts/relink-docs.py"
+        );
+    }
+    println!(
+        "{} names in {} files resolved alike by the script and the test",
+        queries.len(),
+        files.len()
+    );
+    assert!(queries.len() > 100);
 }
