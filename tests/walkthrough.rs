@@ -1,9 +1,10 @@
 //! The numbers and claims of docs/WALKTHROUGH.md, checked against the code so
-//! that the text cannot drift from it. Run with `-- --nocapture` to see the
-//! values the walkthrough quotes:
+//! that the text cannot drift from it. This file is compiled into the `all`
+//! test binary (tests/all.rs); run it with `-- --nocapture` to see the values
+//! the walkthrough quotes:
 //!
 //! ```sh
-//! cargo test --release --test walkthrough -- --nocapture --test-threads 1
+//! cargo test --test all walkthrough:: -- --nocapture --test-threads 1
 //! ```
 
 use mnist_autoencoder::data::mnist::{fill_batch, load_split};
@@ -95,8 +96,23 @@ fn worked_example_every_number_by_hand() {
     forward(&params, &arch, &mut ws, 1);
     let loss = loss_forward(arch.kind, LossKind::Mse, &ws, 1).total;
     assert_close("z", ws.outputs[1][[0, 0]], 0.6);
+    // The output layer's pre-activation Y₁ = z·W₁ + b₁, from the library's z.
+    let y1 = ws.outputs[1].dot(&params.layers[1].w) + &params.layers[1].b;
+    assert_close("Y₁[1]", y1[[0, 0]], 0.6);
+    assert_close("Y₁[2]", y1[[0, 1]], -0.4);
     assert_close("x̂₁", ws.outputs[2][[0, 0]], 0.645656);
     assert_close("x̂₂", ws.outputs[2][[0, 1]], 0.401312);
+    for i in 0..2 {
+        let x_hat = ws.outputs[2][[0, i]];
+        assert!(
+            (x_hat - sigmoid(y1[[0, i]])).abs() < 1e-7,
+            "x̂ = sigmoid(Y₁)"
+        );
+    }
+    // The two squared errors the loss averages.
+    let squared = (&ws.outputs[2] - &x).mapv(|e| e * e);
+    assert_close("(x̂₁ − 1)²", squared[[0, 0]], 0.125559);
+    assert_close("(x̂₂ − 0)²", squared[[0, 1]], 0.161052);
     assert_close("L", loss as f32, 0.143306);
 
     // Backward: d_outputs[2] gets dL/dx̂, then (in place) dY₁; d_outputs[1] gets dz.
@@ -114,7 +130,10 @@ fn worked_example_every_number_by_hand() {
     assert_close("dW₁[2]", grads.layers[1].w[[0, 1]], 0.057852);
     assert_close("db₁[1]", grads.layers[1].b[0], -0.081068);
     assert_close("db₁[2]", grads.layers[1].b[1], 0.096420);
-    assert_close("dz", ws.d_outputs[1][[0, 0]], -0.177488);
+    // d_outputs[1] held dz and, after the identity's backward (in place), holds
+    // dY₀: the same number, since the code layer has no activation.
+    assert_close("dz = dY₀", ws.d_outputs[1][[0, 0]], -0.177488);
+    assert_eq!(grads.layers[0].b[0], ws.d_outputs[1][[0, 0]], "db₀ = dY₀");
     assert_close("dW₀[1]", grads.layers[0].w[[0, 0]], -0.177488);
     assert_eq!(
         grads.layers[0].w[[1, 0]],
@@ -126,6 +145,13 @@ fn worked_example_every_number_by_hand() {
     // The first Adam step: every parameter with g ≠ 0 moves by η·g/(|g| + ε),
     // η·sign(g) to within ε/|g|; the weight of the zero pixel does not move.
     let mut adam = Adam::new(&params, 1e-3);
+    let g = grads.layers[0].b[0].abs();
+    let gap = adam.eps / g;
+    println!("ε/|g| of b₀  {gap:.3e}");
+    assert!(
+        (gap as f64 / 5.6e-8 - 1.0).abs() < 0.01,
+        "the walkthrough says ε/|g| = 5.6e-8 for b₀"
+    );
     adam.update(&mut params, &grads);
     assert_close("W₀[1]", params.layers[0].w[[0, 0]], 0.501);
     assert_eq!(params.layers[0].w[[1, 0]], -0.3, "g = 0: no step at all");
