@@ -133,23 +133,23 @@ pub struct TensorCheck {
 }
 
 /// Checks every parameter tensor of the autoencoder on the batch `x` (B, D):
-/// the gradient of the loss (for a VAE: reconstruction + KL, with the noise ε
-/// held fixed at `noise`, (B, Z)) from `model::backward` against centered
+/// the gradient of the loss (for a VAE: reconstruction + KL, with its ε
+/// held fixed at `vae_eps`, (B, Z)) from `model::backward` against centered
 /// differences of the forward pass. Each tensor is checked on about
 /// `max_elements` elements (see `sample_elements`; `usize::MAX`: all of them).
 pub fn check_model(
     params: &Params,
     arch: &Architecture,
     x: &Array2<f32>,
-    noise: Option<&Array2<f32>>,
+    vae_eps: Option<&Array2<f32>>,
     loss: LossKind,
     eps: f32,
     max_elements: usize,
 ) -> Vec<TensorCheck> {
     let rows = x.nrows();
     let mut ws = Workspace::new(arch, rows);
-    if let (Some(sampling), Some(noise)) = (ws.sampling.as_mut(), noise) {
-        sampling.eps.assign(noise);
+    if let (Some(sampling), Some(vae_eps)) = (ws.sampling.as_mut(), vae_eps) {
+        sampling.eps.assign(vae_eps);
     }
 
     // Analytic: one forward, the loss gradient, one backward.

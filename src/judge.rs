@@ -56,7 +56,7 @@ use crate::seeds::{self, Purpose};
 /// Where the committed judge lives (made by `cargo run --release -- judge`).
 pub const JUDGE_PATH: &str = "assets/judge.safetensors";
 /// Value of the `format` metadata key in judge files.
-pub const FORMAT: &str = "mnist-autoencoder-judge";
+pub const JUDGE_FORMAT: &str = "mnist-autoencoder-judge";
 /// Number of classes C.
 pub const CLASSES: usize = 10;
 /// Adam's learning rate for the `judge` command.
@@ -85,7 +85,7 @@ pub struct Provenance {
 }
 
 /// The buffers of one forward and backward pass, (B, ·) each, allocated once.
-struct Workspace {
+struct Buffers {
     /// (B, D) the input images.
     x: Array2<f32>,
     /// (B, H) the hidden layer's output A = ReLU(X·W₀ + b₀).
@@ -98,9 +98,9 @@ struct Workspace {
     d_hidden: Array2<f32>,
 }
 
-impl Workspace {
-    fn new(rows: usize, pixels: usize, hidden: usize) -> Workspace {
-        Workspace {
+impl Buffers {
+    fn new(rows: usize, pixels: usize, hidden: usize) -> Buffers {
+        Buffers {
             x: Array2::zeros((rows, pixels)),
             hidden: Array2::zeros((rows, hidden)),
             logits: Array2::zeros((rows, CLASSES)),
@@ -113,7 +113,7 @@ impl Workspace {
 /// `A = ReLU(X·W₀ + b₀)`, `L = A·W₁ + b₁`.
 ///
 /// hidden: (B, H) overwritten with A; logits: (B, C) overwritten; x: (B, D).
-fn forward(
+fn classify_forward(
     params: &Params,
     mut hidden: ArrayViewMut2<f32>,
     logits: ArrayViewMut2<f32>,
@@ -127,9 +127,9 @@ fn forward(
     dense_forward(logits, hidden.view(), second.w.view(), second.b.view()); // (B, C)
 }
 
-/// Undoes [`forward`] and the cross-entropy on the first `rows` rows of the
+/// Undoes [`classify_forward`] and the cross-entropy on the first `rows` rows of the
 /// workspace: writes every parameter's gradient into `grads`.
-fn backward(params: &Params, grads: &mut Params, ws: &mut Workspace, labels: &[u8]) {
+fn classify_backward(params: &Params, grads: &mut Params, ws: &mut Buffers, labels: &[u8]) {
     let rows = labels.len();
     let x = ws.x.slice(s![..rows, ..]);
     let hidden = ws.hidden.slice(s![..rows, ..]);
@@ -200,7 +200,7 @@ impl Judge {
         let mut hidden = Array2::zeros((CHUNK_ROWS.min(images.nrows()), self.hidden()));
         for start in (0..images.nrows()).step_by(CHUNK_ROWS) {
             let end = (start + CHUNK_ROWS).min(images.nrows());
-            forward(
+            classify_forward(
                 &self.params,
                 hidden.slice_mut(s![..end - start, ..]),
                 logits.slice_mut(s![start..end, ..]),
@@ -217,13 +217,13 @@ impl Judge {
 
     /// Share of `data`'s images whose most probable class is their label.
     pub fn accuracy(&self, data: &Dataset) -> f64 {
-        let mut ws = Workspace::new(CHUNK_ROWS.min(data.len()), self.pixels(), self.hidden());
+        let mut ws = Buffers::new(CHUNK_ROWS.min(data.len()), self.pixels(), self.hidden());
         let mut correct = 0usize;
         let indices: Vec<usize> = (0..data.len()).collect();
         for chunk in indices.chunks(CHUNK_ROWS) {
             let rows = chunk.len();
             fill_batch(&data.images, chunk, ws.x.view_mut());
-            forward(
+            classify_forward(
                 &self.params,
                 ws.hidden.slice_mut(s![..rows, ..]),
                 ws.logits.slice_mut(s![..rows, ..]),
@@ -255,7 +255,7 @@ pub fn learning_rate(lr: f32, epoch: usize, epochs: usize) -> f32 {
 /// mini-batches of `batch`: shift each image at random by up to MAX_SHIFT
 /// pixels, forward, cross-entropy, backward, Adam at `adam.lr`. Returns the
 /// epoch's mean training loss (nats per image, on the shifted images).
-pub fn train_epoch(
+pub fn train_judge_epoch(
     judge: &mut Judge,
     adam: &mut Adam,
     train: &Dataset,
@@ -263,8 +263,8 @@ pub fn train_epoch(
     seed: u64,
     batch: usize,
 ) -> f64 {
-    assert!(batch > 0, "train_epoch: batch size 0");
-    let mut ws = Workspace::new(batch, judge.pixels(), judge.hidden());
+    assert!(batch > 0, "train_judge_epoch: batch size 0");
+    let mut ws = Buffers::new(batch, judge.pixels(), judge.hidden());
     let mut grads = judge.params.clone(); // any values: backward overwrites them
     let mut labels = Vec::with_capacity(batch);
     let mut scratch = vec![0.0f32; train.pixels()];
@@ -284,7 +284,7 @@ pub fn train_epoch(
             &mut rng,
             &mut scratch,
         );
-        forward(
+        classify_forward(
             &judge.params,
             ws.hidden.slice_mut(s![..rows, ..]),
             ws.logits.slice_mut(s![..rows, ..]),
@@ -292,7 +292,7 @@ pub fn train_epoch(
         );
         let loss = softmax_cross_entropy_forward(ws.logits.slice(s![..rows, ..]), &labels);
         loss_sum += loss * rows as f64;
-        backward(&judge.params, &mut grads, &mut ws, &labels);
+        classify_backward(&judge.params, &mut grads, &mut ws, &labels);
         adam.update(&mut judge.params, &grads);
     }
     loss_sum / train.len().max(1) as f64
@@ -317,7 +317,7 @@ pub fn train_judge(
     let mut adam = Adam::new(&judge.params, lr);
     for epoch in 1..=epochs {
         adam.lr = learning_rate(lr, epoch, epochs);
-        let train_loss = train_epoch(&mut judge, &mut adam, train, epoch, seed, batch);
+        let train_loss = train_judge_epoch(&mut judge, &mut adam, train, epoch, seed, batch);
         if !train_loss.is_finite() {
             return Err(Error::Diverged {
                 epoch,
@@ -360,7 +360,7 @@ pub fn save_judge_with_provenance(
 
 fn write_judge(path: &Path, judge: &Judge, mut metadata: HashMap<String, String>) -> Result<()> {
     let (pixels, hidden) = (judge.pixels(), judge.hidden());
-    metadata.insert("format".into(), FORMAT.into());
+    metadata.insert("format".into(), JUDGE_FORMAT.into());
     metadata.insert("input".into(), pixels.to_string());
     metadata.insert("hidden".into(), hidden.to_string());
     metadata.insert("classes".into(), CLASSES.to_string());
@@ -390,7 +390,7 @@ pub fn bundled_judge() -> Result<Judge> {
 
 /// Parses judge bytes; `path` names the file in errors.
 pub fn judge_from_bytes(bytes: &[u8], path: &Path) -> Result<Judge> {
-    let file = Reader::open(bytes, path, &[FORMAT])?;
+    let file = Reader::open(bytes, path, &[JUDGE_FORMAT])?;
     let (pixels, hidden) = (file.number("input")?, file.number("hidden")?);
     let params = file.params(&Judge::named_shapes(pixels, hidden), "", true)?;
     Ok(Judge { params })
@@ -402,9 +402,9 @@ mod tests {
     use crate::gradcheck::{compare, numeric_gradient};
 
     /// A tiny judge D = 5, H = 4 with non-zero biases, and a batch of 3.
-    fn tiny() -> (Judge, Workspace, Vec<u8>) {
+    fn tiny() -> (Judge, Buffers, Vec<u8>) {
         let judge = Judge::init(5, 4, 7);
-        let mut ws = Workspace::new(3, 5, 4);
+        let mut ws = Buffers::new(3, 5, 4);
         ws.x = Array2::from_shape_fn((3, 5), |(n, d)| ((n * 5 + d) as f32 * 0.37).sin().abs());
         (judge, ws, vec![2, 9, 4])
     }
@@ -412,7 +412,7 @@ mod tests {
     fn loss(params: &Params, x: &Array2<f32>, labels: &[u8]) -> f64 {
         let mut hidden = Array2::zeros((x.nrows(), params.layers[0].w.ncols()));
         let mut logits = Array2::zeros((x.nrows(), CLASSES));
-        forward(params, hidden.view_mut(), logits.view_mut(), x.view());
+        classify_forward(params, hidden.view_mut(), logits.view_mut(), x.view());
         softmax_cross_entropy_forward(logits.view(), labels)
     }
 
@@ -422,14 +422,14 @@ mod tests {
     fn backward_matches_finite_differences_for_every_tensor() {
         let (judge, mut ws, labels) = tiny();
         let x = ws.x.clone();
-        forward(
+        classify_forward(
             &judge.params,
             ws.hidden.view_mut(),
             ws.logits.view_mut(),
             x.view(),
         );
         let mut grads = judge.params.clone();
-        backward(&judge.params, &mut grads, &mut ws, &labels);
+        classify_backward(&judge.params, &mut grads, &mut ws, &labels);
         let mut params = judge.params.clone();
         for l in 0..2 {
             let numeric_w = numeric_gradient(

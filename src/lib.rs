@@ -3,7 +3,8 @@
 //! An autoencoder for MNIST written from scratch, plain or variational: every
 //! gradient by hand, Adam by hand, checked against finite differences. Read it
 //! top to bottom in this order; imports point one way, from [`commands`] down
-//! to [`nn`] (`nn` imports nothing of the crate; `viz` sees only plain arrays).
+//! to [`nn`] (`nn` imports nothing of the crate but [`parallel`], the thread
+//! pool switch; `viz` sees only plain arrays).
 //!
 //! | module | what it holds |
 //! |---|---|

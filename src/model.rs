@@ -477,6 +477,10 @@ fn any_non_finite(values: &[f32]) -> bool {
     fn fold(values: &[f32]) -> bool {
         values.iter().fold(false, |bad, v| bad | !v.is_finite())
     }
+    /// `fold` compiled for AVX2.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn fold_avx2(values: &[f32]) -> bool {
@@ -581,12 +585,6 @@ impl Workspace {
             .last()
             .expect("at least one layer")
             .slice(s![..rows, ..])
-    }
-
-    /// Output of layer `layer - 1` (the input of layer `layer`) for `rows` rows;
-    /// with `layer = arch.encoder_layers()` it is the code.
-    pub fn output(&self, layer: usize, rows: usize) -> ArrayView2<'_, f32> {
-        self.outputs[layer].slice(s![..rows, ..])
     }
 }
 

@@ -17,7 +17,7 @@ use crate::model::Params;
 
 /// Elements per parallel task in the update: large enough to amortise the task,
 /// small enough to spread a 1M-element tensor over the threads.
-const CHUNK: usize = 1 << 15;
+const PIECE_LEN: usize = 1 << 15;
 
 /// Adam's hyper-parameters and state. `m` and `v` have the model's shapes.
 #[derive(Debug, Clone)]
@@ -75,8 +75,8 @@ impl Adam {
         // Every weight matrix and bias vector, cut into the same pieces in all
         // four, updated side by side (one piece per job, so that the threads
         // finish close together: see matmul).
-        let (p, g) = (params.pieces_mut(CHUNK), grads.pieces(CHUNK));
-        let (m, v) = (self.m.pieces_mut(CHUNK), self.v.pieces_mut(CHUNK));
+        let (p, g) = (params.pieces_mut(PIECE_LEN), grads.pieces(PIECE_LEN));
+        let (m, v) = (self.m.pieces_mut(PIECE_LEN), self.v.pieces_mut(PIECE_LEN));
         let pieces: Vec<_> = (p.into_iter().zip(g)).zip(m.into_iter().zip(v)).collect();
         pieces
             .into_par_iter()
@@ -120,6 +120,9 @@ impl Rule {
 
     /// [`Rule::update`] compiled for AVX2 (8 floats per instruction, where the
     /// default x86-64 target has 4): the same operations, the same bits.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 (`nn::kernel::wide_vectors()`).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn update_avx2(&self, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {

@@ -345,11 +345,16 @@ fn average_gradients(shards: &mut [Shard], weights: &[f64]) {
     if others.is_empty() {
         return;
     }
-    const CHUNK: usize = 1 << 14;
-    let parts: Vec<Vec<(usize, &[f32])>> = others.iter().map(|s| s.grads.pieces(CHUNK)).collect();
+    const PIECE_LEN: usize = 1 << 14;
+    let parts: Vec<Vec<(usize, &[f32])>> =
+        others.iter().map(|s| s.grads.pieces(PIECE_LEN)).collect();
     // Piece j of the first shard's gradient adds piece j of every other
     // shard's (all are cut alike), in one parallel loop over all the tensors.
-    let sums = first.grads.pieces_mut(CHUNK).into_par_iter().enumerate();
+    let sums = first
+        .grads
+        .pieces_mut(PIECE_LEN)
+        .into_par_iter()
+        .enumerate();
     sums.with_max_len(1).for_each(|(j, (_, sum))| {
         let w0 = weights[0] as f32;
         sum.iter_mut().for_each(|x| *x *= w0);

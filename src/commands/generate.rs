@@ -10,7 +10,7 @@ use crate::config::GenerateConfig;
 use crate::data::mnist::load_split;
 use crate::error::Result;
 use crate::figures::draw::image_rows;
-use crate::figures::{images, sample_codes, CHUNK, GAUSSIAN_FIT_IMAGES};
+use crate::figures::{images, sample_codes, GAUSSIAN_FIT_IMAGES, ROWS_PER_PASS};
 use crate::model::decode;
 use crate::seeds::{self, Purpose};
 use crate::viz::digits::draw_digit_sheet;
@@ -31,7 +31,7 @@ pub fn run(config: &GenerateConfig) -> Result<()> {
     let fit_images = images(&train, &fit);
     let codes = sample_codes(sampler, noise.view(), &params, &arch, fit_images.view())?;
     let source = sampler.describe();
-    let digits = decode(&params, &arch, codes.view(), CHUNK);
+    let digits = decode(&params, &arch, codes.view(), ROWS_PER_PASS);
     let title = format!("{} digits sampled from {source}", config.count);
     draw_digit_sheet(
         &config.out,

@@ -45,11 +45,6 @@ pub struct IdxArray {
     pub header_count: usize,
 }
 
-/// Reads an IDX file (raw or gzip) from disk.
-pub fn read_idx(path: &Path) -> Result<IdxArray> {
-    read_idx_prefix(path, None)
-}
-
 /// Reads the first `items` entries (along the first dimension) of an IDX file,
 /// or all of them if `None`: a limited read inflates only what it returns.
 pub fn read_idx_prefix(path: &Path, items: Option<usize>) -> Result<IdxArray> {

@@ -6,7 +6,7 @@ use std::path::Path;
 use ndarray::{s, Array2, ArrayView2, Axis};
 use ndarray_rand::rand_distr::{Distribution, StandardNormal};
 
-use super::{rows_of, FigureInputs, Snapshot, CHUNK};
+use super::{rows_of, FigureInputs, Snapshot, ROWS_PER_PASS};
 use crate::error::Result;
 use crate::metrics::EpochRecord;
 use crate::model::{decode, encode, reconstruct, Architecture, Params};
@@ -26,8 +26,10 @@ const STEPS: usize = 10;
 const TSNE_WARM_ITERATIONS: usize = 200;
 /// Milliseconds per frame of the digit animations.
 const DIGIT_FRAME_MS: u32 = 600;
+/// Milliseconds per frame of the latent-map animations.
+const LATENT_FRAME_MS: u32 = 500;
 /// Digits per side of the VAE's 2-D manifold.
-const MANIFOLD_SIDE: usize = 20;
+pub const MANIFOLD_SIDE: usize = 20;
 
 /// The final model and run, as every figure needs them.
 pub struct Run<'a> {
@@ -176,7 +178,7 @@ fn draw_samples(run: &Run) -> Result<()> {
             0 => last.generated.clone(),
             _ => {
                 let codes = run.inputs.sample_codes(sampler, run.params, run.arch)?;
-                decode(run.params, run.arch, codes.view(), CHUNK)
+                decode(run.params, run.arch, codes.view(), ROWS_PER_PASS)
             }
         };
         rows.push(heading(sampler.describe()));
@@ -230,7 +232,7 @@ fn interpolation_pairs(labels: &[u8]) -> Vec<(usize, usize)> {
 /// `interpolation.png`: straight lines in latent space between test digits.
 fn draw_interpolation(run: &Run) -> Result<()> {
     let shown = &run.inputs.shown;
-    let codes = encode(run.params, run.arch, shown.view(), CHUNK);
+    let codes = encode(run.params, run.arch, shown.view(), ROWS_PER_PASS);
     let mut rows = Vec::new();
     for (a, b) in interpolation_pairs(&run.inputs.shown_labels) {
         let (za, zb) = (codes.row(a), codes.row(b));
@@ -239,7 +241,7 @@ fn draw_interpolation(run: &Run) -> Result<()> {
             let w = t as f32 / (STEPS - 1) as f32;
             z.assign(&(&za * (1.0 - w) + &zb * w));
         }
-        let decoded = decode(run.params, run.arch, line.view(), CHUNK);
+        let decoded = decode(run.params, run.arch, line.view(), ROWS_PER_PASS);
         let mut images = vec![shown.row(a).to_vec()];
         images.extend(rows_of(decoded.view()));
         images.push(shown.row(b).to_vec());
@@ -272,7 +274,7 @@ fn draw_denoising(run: &Run) -> Result<()> {
         let e: f32 = StandardNormal.sample(&mut rng);
         (x + run.noise * e).clamp(0.0, 1.0)
     });
-    let cleaned = reconstruct(run.params, run.arch, noisy.view(), CHUNK);
+    let cleaned = reconstruct(run.params, run.arch, noisy.view(), ROWS_PER_PASS);
     let mut rows = Vec::new();
     for block in 0..clean.nrows().div_ceil(COLUMNS) {
         let range = block * COLUMNS..((block + 1) * COLUMNS).min(clean.nrows());
@@ -348,7 +350,7 @@ fn draw_manifold(run: &Run) -> Result<()> {
         run.params,
         run.arch,
         manifold_codes(MANIFOLD_SIDE).view(),
-        CHUNK,
+        ROWS_PER_PASS,
     );
     draw_digit_sheet(
         &run.out_dir.join("manifold.png"),
@@ -432,7 +434,7 @@ fn draw_latent_maps(run: &Run) -> Result<Vec<Array2<f32>>> {
             &captioned,
             labels,
             names,
-            500,
+            LATENT_FRAME_MS,
         )?;
     }
     Ok(pca_frames)
@@ -506,7 +508,7 @@ mod tests {
     fn manifold_quantiles_are_symmetric_and_match_known_values() {
         assert!((standard_normal_quantile(0.975) - 1.959_964).abs() < 1e-5);
         assert!(standard_normal_quantile(0.5).abs() < 1e-6);
-        let codes = manifold_codes(20);
+        let codes = manifold_codes(MANIFOLD_SIDE);
         assert_eq!(codes.dim(), (400, 2));
         assert!((codes[[0, 0]] + codes[[19, 0]]).abs() < 1e-6);
         assert!(codes[[0, 1]] > 0.0 && codes[[399, 1]] < 0.0);

@@ -10,7 +10,7 @@
 use ndarray::{s, Array2, ArrayView2};
 use serde_json::{json, Value};
 
-use super::{FigureInputs, CHUNK};
+use super::{FigureInputs, ROWS_PER_PASS};
 use crate::error::Result;
 use crate::model::{decode, Architecture, Params};
 use crate::reduce::pca::Pca;
@@ -70,7 +70,7 @@ fn explorer_data(
     let parity_codes = codes
         .slice(s![..PARITY_CODES.min(codes.nrows()), ..])
         .to_owned();
-    let parity_outputs = decode(params, arch, parity_codes.view(), CHUNK);
+    let parity_outputs = decode(params, arch, parity_codes.view(), ROWS_PER_PASS);
     let decoder: Vec<Value> = (arch.encoder_layers()..arch.layer_count())
         .map(|l| {
             let layer = &params.layers[l];

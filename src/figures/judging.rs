@@ -14,7 +14,7 @@ use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
 use serde_json::{json, Value};
 
-use super::{images, sample_codes, FigureInputs, CHUNK};
+use super::{images, sample_codes, FigureInputs, ROWS_PER_PASS};
 use crate::data::mnist::Dataset;
 use crate::error::Result;
 use crate::judge::{Judge, Scores};
@@ -61,7 +61,7 @@ pub fn judge_samples(
     for &sampler in arch.kind.rules().samplers {
         let fit_images = inputs.fit_images.view();
         let codes = sample_codes(sampler, noise.view(), params, arch, fit_images)?;
-        let decoded = decode(params, arch, codes.view(), CHUNK);
+        let decoded = decode(params, arch, codes.view(), ROWS_PER_PASS);
         scores.push((sampler.key(), judge.scores(decoded.view())));
     }
     let object: serde_json::Map<String, Value> = scores

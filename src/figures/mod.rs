@@ -36,7 +36,7 @@ use crate::reduce::pca::Pca;
 use crate::seeds::{self, Purpose};
 
 /// Rows per forward pass when computing pictures.
-pub const CHUNK: usize = 1000;
+pub const ROWS_PER_PASS: usize = 1000;
 /// Training images whose codes define the fitted Gaussian.
 pub const GAUSSIAN_FIT_IMAGES: usize = 5000;
 /// Generated digits per panel (4 rows of 10).
@@ -71,8 +71,8 @@ pub struct FigureInputs {
     pub mapped_labels: Vec<u8>,
     /// (GAUSSIAN_FIT_IMAGES, D) training images whose codes the Gaussian is fitted to.
     pub fit_images: Array2<f32>,
-    /// (SAMPLES, Z) fixed standard-normal vectors ε.
-    pub noise: Array2<f32>,
+    /// (SAMPLES, Z) fixed standard-normal vectors ε, decoded into samples.
+    pub eps: Array2<f32>,
     /// The name of each class (index = label).
     pub class_names: Vec<String>,
 }
@@ -128,7 +128,7 @@ impl FigureInputs {
             mapped: images(test, &mapped_indices),
             mapped_labels: labels(&mapped_indices),
             fit_images: images(&splits.train, &(0..fit_count).collect::<Vec<_>>()),
-            noise: Array2::random_using(
+            eps: Array2::random_using(
                 (SAMPLES, latent),
                 StandardNormal,
                 &mut seeds::rng(seed, Purpose::SampleNoise),
@@ -150,7 +150,7 @@ impl FigureInputs {
         arch: &Architecture,
     ) -> Result<Array2<f32>> {
         let fit_images = self.fit_images.view();
-        sample_codes(sampler, self.noise.view(), params, arch, fit_images)
+        sample_codes(sampler, self.eps.view(), params, arch, fit_images)
     }
 
     /// Records the model's behaviour on the fixed inputs after `epoch`.
@@ -165,12 +165,17 @@ impl FigureInputs {
         Ok(Snapshot {
             epoch,
             val_loss,
-            reconstructions: reconstruct(params, arch, self.shown.view(), CHUNK),
-            codes: encode(params, arch, self.mapped.view(), CHUNK),
-            generated: decode(params, arch, codes_to_decode.view(), CHUNK),
-            manifold: arch
-                .draws_manifold()
-                .then(|| decode(params, arch, draw::manifold_codes(20).view(), CHUNK)),
+            reconstructions: reconstruct(params, arch, self.shown.view(), ROWS_PER_PASS),
+            codes: encode(params, arch, self.mapped.view(), ROWS_PER_PASS),
+            generated: decode(params, arch, codes_to_decode.view(), ROWS_PER_PASS),
+            manifold: arch.draws_manifold().then(|| {
+                decode(
+                    params,
+                    arch,
+                    draw::manifold_codes(draw::MANIFOLD_SIDE).view(),
+                    ROWS_PER_PASS,
+                )
+            }),
         })
     }
 }
@@ -179,15 +184,15 @@ impl FigureInputs {
 /// mapped through N(μ, Σ) fitted to the codes of `fit_images` (F, D).
 pub fn sample_codes(
     sampler: Sampler,
-    noise: ArrayView2<f32>,
+    eps: ArrayView2<f32>,
     params: &Params,
     arch: &Architecture,
     fit_images: ArrayView2<f32>,
 ) -> Result<Array2<f32>> {
     if !sampler.fits_codes() {
-        return Ok(noise.to_owned());
+        return Ok(eps.to_owned());
     }
-    Ok(fit_gaussian(params, arch, fit_images)?.sample(noise))
+    Ok(fit_gaussian(params, arch, fit_images)?.sample(eps))
 }
 
 /// N(μ, Σ) fitted to the codes of `fit_images` (F, D).
@@ -196,7 +201,7 @@ pub fn fit_gaussian(
     arch: &Architecture,
     fit_images: ArrayView2<f32>,
 ) -> Result<Gaussian> {
-    let codes = encode(params, arch, fit_images, CHUNK);
+    let codes = encode(params, arch, fit_images, ROWS_PER_PASS);
     Gaussian::fit(codes.view()).map_err(|message| Error::Sampling {
         message: format!("no Gaussian fits the training codes: {message}"),
     })
@@ -276,8 +281,8 @@ pub fn snapshots_from_extra(
     }
     let fits = snapshots.iter().all(|s| {
         s.reconstructions.dim() == inputs.shown.dim()
-            && s.codes.dim() == (inputs.mapped.nrows(), inputs.noise.ncols())
-            && s.generated.dim() == (inputs.noise.nrows(), inputs.shown.ncols())
+            && s.codes.dim() == (inputs.mapped.nrows(), inputs.eps.ncols())
+            && s.generated.dim() == (inputs.eps.nrows(), inputs.shown.ncols())
     });
     if fits {
         Ok((snapshots, None))

@@ -106,6 +106,10 @@ fn sigmoid_slice(values: &mut [f32]) {
     values.iter_mut().for_each(|v| *v = sigmoid(*v));
 }
 
+/// [`sigmoid_slice`] compiled for AVX2: the same operations, the same bits.
+///
+/// # Safety
+/// The CPU must have AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn sigmoid_slice_avx2(values: &mut [f32]) {

@@ -57,8 +57,8 @@ fn fill_rows(mut y: ArrayViewMut2<f32>, b: ArrayView1<f32>) {
 /// All three are overwritten (β = 0 in the products), so callers need not zero
 /// them: each weight matrix appears in one product of the forward pass, so
 /// dLoss/dW has a single term. A value used twice gets the sum of two terms,
-/// added by [`dense_backward_add_dx`] (β = 1). Why not add always, as PyTorch's
-/// `.grad` does: see docs/PERFORMANCE.md, sixth round.
+/// added by [`dense_backward_add_dx`] (β = 1). Overwriting saves zeroing every
+/// gradient before each step, and reading it back in each product.
 ///
 /// dx: (B, I), or None; dw: (I, O); db: (O);
 /// dy: (B, O); x: (B, I) the forward input; w: (I, O).

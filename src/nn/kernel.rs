@@ -142,6 +142,9 @@ pub unsafe fn microkernel(isa: Isa, kc: usize, a: *const f32, b: *const f32, til
 }
 
 /// The same loop in plain Rust, for CPUs without AVX2 (and as the readable version).
+///
+/// # Safety
+/// As for [`microkernel`]: `a`, `b` and the tile address valid memory.
 unsafe fn portable_kernel(kc: usize, a: *const f32, b: *const f32, tile: &Tile) {
     const NR: usize = 16;
     let mut acc = [0.0f32; MR * NR];
@@ -158,6 +161,9 @@ unsafe fn portable_kernel(kc: usize, a: *const f32, b: *const f32, tile: &Tile) 
 }
 
 /// Writes a tile held in `acc` (MR rows of `nr`) to `C`, adding or overwriting.
+///
+/// # Safety
+/// The tile's `rows × cols` elements of C are valid and written by no one else.
 unsafe fn store(acc: &[f32], nr: usize, tile: &Tile) {
     for i in 0..tile.rows {
         let row = tile.c.add(i * tile.row_stride);
@@ -179,6 +185,10 @@ macro_rules! simd_kernel {
 
         const NR: usize = 2 * $lanes;
 
+        /// The microkernel for this instruction set.
+        ///
+        /// # Safety
+        /// As for [`super::microkernel`], and the CPU has these features.
         #[target_feature(enable = $features)]
         pub unsafe fn kernel(kc: usize, a: *const f32, b: *const f32, tile: &Tile) {
             let mut c: [[$vec; 2]; MR] = [[$zero(); 2]; MR];

@@ -179,7 +179,10 @@ thread_local! {
 /// rectangle of C, and no two rectangles overlap.
 #[derive(Clone, Copy)]
 struct SharedC(*mut f32);
+// SAFETY: the pointer is only written through in disjoint rectangles, one per
+// job (see above), and C outlives the parallel loop that uses it.
 unsafe impl Send for SharedC {}
+// SAFETY: as for Send: no two threads touch the same element of C.
 unsafe impl Sync for SharedC {}
 
 impl SharedC {
@@ -397,6 +400,9 @@ mod transpose {
     }
 
     /// Rows r0..r7 of 8 floats in, columns out: `out[q][t] = r[t][q]`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX.
     #[target_feature(enable = "avx")]
     unsafe fn transpose_8x8(r: [__m256; 8]) -> [__m256; 8] {
         // Pairs of rows interleaved, then pairs of pairs, then the 128-bit halves.

@@ -1,7 +1,8 @@
 //! Neural-network building blocks as paired `*_forward` / `*_backward` free
 //! functions: the dense layer, the activations, the losses, the VAE's sampling
 //! and KL term, plus the one matrix product they all use. Nothing here knows
-//! about the rest of the crate.
+//! about the rest of the crate but [`crate::parallel`], which says when a loop
+//! is worth splitting across threads.
 
 pub mod activation;
 pub mod dense;

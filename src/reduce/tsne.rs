@@ -24,6 +24,10 @@ use ndarray_rand::rand_distr::Normal;
 use ndarray_rand::RandomExt;
 use rayon::prelude::*;
 
+/// A cold start uses momentum 0.5 for this many iterations, then 0.8
+/// (van der Maaten and Hinton, 2008).
+const LOW_MOMENTUM_ITERATIONS: usize = 250;
+
 /// Settings of one t-SNE run.
 #[derive(Debug, Clone, Copy)]
 pub struct TsneOptions {
@@ -178,7 +182,7 @@ pub fn embed(p: &Array2<f32>, init: Option<ArrayView2<f32>>, options: &TsneOptio
         } else {
             1.0
         };
-        let momentum = if exaggerating || (init.is_none() && iteration < 250) {
+        let momentum = if exaggerating || (init.is_none() && iteration < LOW_MOMENTUM_ITERATIONS) {
             0.5
         } else {
             0.8
@@ -252,8 +256,9 @@ fn row_sums_dispatch(
 ) -> (f64, [f32; 2], [f32; 2]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
+        if crate::nn::kernel::wide_vectors() {
+            // SAFETY: wide_vectors() says the CPU has AVX2 (and MNIST_AE_SIMD
+            // did not ask for the portable path).
             return unsafe { row_sums_avx2(p_row, xs, ys, xi, yi) };
         }
     }
@@ -263,6 +268,9 @@ fn row_sums_dispatch(
 /// [`row_sums`] written with AVX intrinsics: one 8-lane register per running
 /// sum, the same operations in the same order (no fused multiply-add), so the
 /// result is bit-identical to the portable loop.
+///
+/// # Safety
+/// The CPU must have AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn row_sums_avx2(
