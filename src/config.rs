@@ -116,6 +116,23 @@ fn positive_finite(flag: &'static str, value: f32) -> Result<()> {
     }
 }
 
+/// `Err` naming `flag` unless `path` names a file ending in `.extension`
+/// (any case): the file written is of that format.
+fn check_extension(flag: &'static str, path: &std::path::Path, extension: &str) -> Result<()> {
+    let ext = path.extension().and_then(|e| e.to_str());
+    let has_stem = path.file_stem().is_some_and(|s| !s.is_empty() && s != ".");
+    if has_stem && ext.is_some_and(|e| e.eq_ignore_ascii_case(extension)) {
+        return Ok(());
+    }
+    Err(Error::bad_flag(
+        flag,
+        format!(
+            "{} must be a file name ending in .{extension}",
+            path.display()
+        ),
+    ))
+}
+
 /// `Err` naming `--hidden` unless every width is positive.
 fn check_hidden(hidden: &Hidden) -> Result<()> {
     if hidden.0.is_empty() || hidden.0.contains(&0) {
@@ -160,6 +177,7 @@ impl GradcheckConfig {
 impl GenerateConfig {
     /// The flags' values.
     pub fn validate(&self) -> Result<()> {
+        check_extension("--out", &self.out, "png")?;
         if self.count == 0 || self.count > MAX_GENERATED {
             return Err(Error::bad_flag(
                 "--count",
@@ -181,7 +199,39 @@ impl JudgeConfig {
     pub fn validate(&self) -> Result<()> {
         at_least_one("--hidden", self.hidden)?;
         at_least_one("--epochs", self.epochs)?;
-        check_threads("--threads", self.threads)
+        check_threads("--threads", self.threads)?;
+        if self.out.is_dir() || self.out.as_os_str().to_string_lossy().ends_with('/') {
+            return Err(Error::bad_flag(
+                "--out",
+                format!(
+                    "{} is a folder; give a file name such as judge.safetensors",
+                    self.out.display()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses a judge whose training buffers for images of `pixels` pixels
+    /// (parameters, gradients, Adam's m and v, and a batch's activations)
+    /// would need more than [`MAX_TRAINING_BYTES`], naming `--hidden`.
+    pub fn check_memory(&self, pixels: usize, batch: usize) -> Result<()> {
+        let (d, h) = (pixels as u128, self.hidden as u128);
+        let params = (d + 1) * h + (h + 1) * 10;
+        let activations = batch as u128 * (d + 2 * h + 20);
+        let bytes = (4 * params + activations) * 4;
+        if bytes > MAX_TRAINING_BYTES {
+            return Err(Error::bad_flag(
+                "--hidden",
+                format!(
+                    "a judge {pixels}-{}-10 would need {:.1} GiB to train (limit {} GiB); choose a smaller width",
+                    self.hidden,
+                    bytes as f64 / (1u64 << 30) as f64,
+                    MAX_TRAINING_BYTES >> 30
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -431,7 +481,12 @@ pub struct TrainConfig {
 
     /// Denoising: standard deviation of Gaussian noise added to each training
     /// input (clipped to [0, 1], fixed by the seed); the target stays clean.
-    #[arg(long, value_name = "F", default_value_t = 0.0)]
+    #[arg(
+        long,
+        value_name = "F",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
     #[serde(default)]
     pub noise: f32,
 
@@ -657,6 +712,11 @@ fn plain(value: &serde_json::Value) -> String {
     match value {
         serde_json::Value::Array(items) => items.iter().map(plain).collect::<Vec<_>>().join(","),
         serde_json::Value::String(s) => s.clone(),
+        // Flags such as --lr are f32: print them as the user typed them, not
+        // as their f64 widening (0.0020000000949949026).
+        serde_json::Value::Number(n) if n.is_f64() => {
+            (n.as_f64().expect("an f64 number") as f32).to_string()
+        }
         other => other.to_string(),
     }
 }
@@ -664,6 +724,15 @@ fn plain(value: &serde_json::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 28 item 25: a resume mismatch prints --lr as typed, not its f64 widening.
+    #[test]
+    fn flag_values_in_messages_are_printed_as_typed() {
+        let lr = serde_json::to_value(2e-3f32).unwrap();
+        assert_eq!(plain(&lr), "0.002");
+        assert_eq!(plain(&serde_json::json!([32, 16])), "32,16");
+        assert_eq!(plain(&serde_json::json!(5000)), "5000");
+    }
 
     #[test]
     fn hidden_parses_and_refuses_malformed_lists() {

@@ -16,6 +16,8 @@ mod figures;
 mod gradcheck;
 #[path = "hardening.rs"]
 mod hardening;
+#[path = "hardening_second.rs"]
+mod hardening_second;
 #[path = "judge.rs"]
 mod judge;
 #[path = "resume.rs"]

@@ -5,8 +5,8 @@ use ndarray::Array2;
 use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
 
-use crate::config::GradcheckConfig;
-use crate::data::mnist::{fill_batch, load_split};
+use crate::config::{GradcheckConfig, MAX_TRAINING_BYTES};
+use crate::data::mnist::{fill_batch, load_split, Dataset};
 use crate::error::{Error, Result};
 use crate::gradcheck::{check_model, report, Band};
 use crate::model::{Architecture, Params};
@@ -24,12 +24,9 @@ pub fn run(config: &GradcheckConfig) -> Result<Band> {
         latent: config.latent,
         activation: Activation::Relu,
     };
+    check_memory(&arch)?;
     let params = Params::init(&arch, &mut seeds::rng(config.seed, Purpose::Init));
-    let indices: Vec<usize> = (0..config.batch_size.min(test.len()))
-        .map(|i| (i * 7919 + config.seed as usize) % test.len())
-        .collect();
-    let mut x = ndarray::Array2::zeros((indices.len(), test.pixels()));
-    fill_batch(&test.images, &indices, x.view_mut());
+    let x = batch(config, &test);
     let samples = if config.samples == 0 {
         usize::MAX
     } else {
@@ -41,13 +38,13 @@ pub fn run(config: &GradcheckConfig) -> Result<Band> {
         arch.describe(),
         params.len(),
         arch.kind.objective(config.loss).describe(),
-        indices.len(),
+        x.nrows(),
         config.eps,
         if config.samples == 0 { "all".to_string() } else { format!("up to {}", config.samples) }
     );
     // A VAE's ε is held fixed (seeded) so the loss is a function of θ alone.
     let noise = Array2::random_using(
-        (indices.len(), arch.latent),
+        (x.nrows(), arch.latent),
         StandardNormal,
         &mut seeds::rng(config.seed, Purpose::GradcheckNoise),
     );
@@ -70,4 +67,32 @@ pub fn run(config: &GradcheckConfig) -> Result<Band> {
         return Err(Error::GradcheckFailed);
     }
     Ok(worst)
+}
+
+/// The batch: `--batch-size` test images spread over the test set by the seed.
+fn batch(config: &GradcheckConfig, test: &Dataset) -> Array2<f32> {
+    let indices: Vec<usize> = (0..config.batch_size.min(test.len()))
+        .map(|i| (i * 7919 + config.seed as usize) % test.len())
+        .collect();
+    let mut x = Array2::zeros((indices.len(), test.pixels()));
+    fill_batch(&test.images, &indices, x.view_mut());
+    x
+}
+
+/// Refuses a model whose parameters, gradients and the check's copy of the
+/// parameters (three sets of f32) would need more than the training limit.
+fn check_memory(arch: &Architecture) -> Result<()> {
+    let bytes = arch.parameter_count().saturating_mul(3 * 4);
+    if bytes > MAX_TRAINING_BYTES {
+        return Err(Error::bad_flag(
+            "--hidden/--latent",
+            format!(
+                "this model has {} parameters, which would need {:.1} GiB to check (limit {} GiB); choose smaller widths",
+                arch.parameter_count(),
+                bytes as f64 / (1u64 << 30) as f64,
+                MAX_TRAINING_BYTES >> 30
+            ),
+        ));
+    }
+    Ok(())
 }

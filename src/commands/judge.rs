@@ -88,6 +88,7 @@ pub fn run(config: &JudgeConfig) -> Result<f64> {
 fn load_data(config: &JudgeConfig) -> Result<(Dataset, Dataset)> {
     let train = load_split(&config.data_dir, "train")?;
     let test = load_split(&config.data_dir, "t10k")?;
+    config.check_memory(train.pixels(), BATCH_SIZE)?;
     check_labels(&train, &config.data_dir, "train")?;
     check_labels(&test, &config.data_dir, "t10k")?;
     if test.pixels() != train.pixels() {

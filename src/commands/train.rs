@@ -194,9 +194,23 @@ fn interrupted(epoch: usize, step: usize, checkpoint: PathBuf) -> Error {
     Error::Interrupted {
         epoch,
         step,
-        resume: format!("{program} train --resume {}", checkpoint.display()),
+        resume: format!(
+            "{} train --resume {}",
+            shell_quote(&program),
+            shell_quote(&checkpoint.display().to_string())
+        ),
         checkpoint,
     }
+}
+
+/// `text` as one word for a POSIX shell: unchanged if it holds only safe
+/// characters, else in single quotes (a ' inside written as '\'').
+fn shell_quote(text: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c);
+    if !text.is_empty() && text.chars().all(safe) {
+        return text.to_string();
+    }
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 /// Installs the Ctrl-C / SIGTERM handler once per process: the first signal asks
@@ -234,4 +248,18 @@ fn progress_bar(steps: usize, epoch: usize, epochs: usize) -> ProgressBar {
     );
     bar.set_message(format!("{epoch}/{epochs}"));
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    /// Issue 28 item 21: a pasted resume hint runs nothing but the tool.
+    #[test]
+    fn resume_hints_are_quoted_for_the_shell() {
+        assert_eq!(shell_quote("out/checkpoint.safetensors"), "out/checkpoint.safetensors");
+        assert_eq!(shell_quote("my run;echo INJECTED"), "'my run;echo INJECTED'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
 }

@@ -312,21 +312,42 @@ pub fn rows_of(images: ArrayView2<f32>) -> Vec<Vec<f32>> {
     images.axis_iter(Axis(0)).map(|r| r.to_vec()).collect()
 }
 
+/// Characters of a class name kept for drawing and the report.
+const MAX_CLASS_NAME: usize = 40;
+
+/// The most bytes read of classes.txt (names for up to 256 classes fit).
+const MAX_CLASSES_FILE: u64 = 64 << 10;
+
+/// classes.txt's text, if it is a regular file of at most [`MAX_CLASSES_FILE`]
+/// bytes: a FIFO or a device (a link to /dev/zero, say) is never opened, so
+/// reading can neither block nor run out of memory. Invalid UTF-8 is replaced
+/// (U+FFFD), not a reason to ignore the file.
+fn read_classes_file(path: &Path) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > MAX_CLASSES_FILE {
+        return None;
+    }
+    let bytes = std::fs::read(path).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// The class names of a dataset: one per line in `classes.txt` in its folder
 /// if there is one, Fashion-MNIST's when the folder looks like it, else the
 /// labels as numbers.
 pub fn class_names(data_dir: &Path, labels: &[u8]) -> Vec<String> {
     let count = labels.iter().map(|&l| l as usize + 1).max().unwrap_or(1);
-    if let Ok(text) = std::fs::read_to_string(data_dir.join("classes.txt")) {
-        let names: Vec<String> = text
-            .lines()
-            .map(|l| l.trim().to_string())
-            .filter(|l| !l.is_empty())
-            .collect();
+    if let Some(text) = read_classes_file(&data_dir.join("classes.txt")) {
+        // Line c names class c; a blank line leaves its class numbered.
+        let mut names: Vec<String> = text.lines().map(|l| l.trim().to_string()).collect();
+        while names.last().is_some_and(|n| n.is_empty()) {
+            names.pop();
+        }
         if !names.is_empty() {
-            return (0..count.max(names.len()))
-                .map(|c| names.get(c).cloned().unwrap_or_else(|| c.to_string()))
-                .collect();
+            let name = |c: usize| match names.get(c) {
+                Some(n) if !n.is_empty() => n.chars().take(MAX_CLASS_NAME).collect(),
+                _ => c.to_string(),
+            };
+            return (0..count.max(names.len())).map(name).collect();
         }
     }
     let fashion = data_dir

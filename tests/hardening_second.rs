@@ -1,0 +1,206 @@
+//! Issue 28 (hardening, second round): each test names the item it covers and
+//! failed before its fix. Every run of the binary has a hang guard.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use mnist_autoencoder::config::{Cli, Command as Parsed, Subcommands};
+use mnist_autoencoder::data::idx::encode_idx;
+use mnist_autoencoder::figures::class_names;
+use proptest::prelude::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mnist-autoencoder");
+
+/// Runs the binary with `args`, killed after 60 s (a hang fails the test).
+fn run(args: &[&str]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("hung: {args:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Asserts a clean one-line failure (exit 1, no panic) naming `needle`.
+fn fails_with(output: &Output, needle: &str) {
+    let message = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(!message.contains("panicked"), "{message}");
+    assert_eq!(message.trim_end().lines().count(), 1, "one line: {message}");
+    assert!(
+        message.contains(needle),
+        "expected '{needle}' in: {message}"
+    );
+}
+
+#[test]
+fn item_7_gradcheck_and_judge_refuse_models_too_large_to_allocate() {
+    let output = run(&["gradcheck", "--hidden", "1000000000"]);
+    fails_with(&output, "--hidden");
+    let output = run(&["gradcheck", "--hidden", "8", "--latent", "100000000000"]);
+    fails_with(&output, "--hidden/--latent");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("judge.safetensors");
+    let out = out.to_str().unwrap();
+    let output = run(&["judge", "--hidden", "1000000000", "--out", out]);
+    fails_with(&output, "--hidden");
+}
+
+#[test]
+fn item_8_judge_threads_are_bounded_and_a_folder_is_not_its_output() {
+    fails_with(&run(&["judge", "--threads", "100000"]), "--threads");
+    fails_with(&run(&["judge", "--threads", "0"]), "--threads");
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = format!("{}/", tmp.path().display());
+    fails_with(&run(&["judge", "--out", &folder]), "--out");
+}
+
+/// classes.txt with `text` in a fresh dataset folder; the class names read.
+fn names_from(text: &[u8], labels: &[u8]) -> Vec<String> {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("classes.txt"), text).unwrap();
+    class_names(tmp.path(), labels)
+}
+
+#[test]
+fn item_15_a_blank_line_in_classes_txt_leaves_its_class_numbered() {
+    let names = names_from(b"zero\n\ntwo\n\n\n", &[0, 1, 2]);
+    assert_eq!(names, ["zero", "1", "two"]);
+}
+
+#[test]
+fn item_10_classes_txt_is_read_only_when_it_is_a_small_regular_file() {
+    // Invalid UTF-8 is replaced, not a reason to ignore the file.
+    let names = names_from(b"a\xffb\nsecond\n", &[0, 1]);
+    assert_eq!(names, ["a\u{fffd}b", "second"]);
+    // A long name is cut for drawing; a 5 MB file is not read at all.
+    let long = format!("{}\n", "x".repeat(5000));
+    assert_eq!(names_from(long.as_bytes(), &[0])[0].chars().count(), 40);
+    assert_eq!(names_from(&vec![b'x'; 5 << 20], &[0, 1]), ["0", "1"]);
+    // A link to /dev/zero and a FIFO are not opened: no hang, no memory.
+    let tmp = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/dev/zero", tmp.path().join("classes.txt")).unwrap();
+    assert_eq!(class_names(tmp.path(), &[0, 1]), ["0", "1"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("classes.txt");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    if made.is_ok_and(|s| s.success()) {
+        let dir = tmp.path().to_path_buf();
+        let (done, wait) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done.send(class_names(&dir, &[0])).unwrap());
+        let names = wait.recv_timeout(Duration::from_secs(10)).expect("a FIFO blocked");
+        assert_eq!(names, ["0"]);
+    }
+}
+
+/// A dataset whose training images are `rows`×`cols` and test images 28×28.
+fn mismatched_dataset(dir: &Path, rows: usize, cols: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (split, n, shape) in [("train", 40, (rows, cols)), ("t10k", 10, (28, 28))] {
+        let pixels = vec![0u8; n * shape.0 * shape.1];
+        let images = encode_idx(&[n, shape.0, shape.1], &pixels);
+        std::fs::write(dir.join(format!("{split}-images-idx3-ubyte")), images).unwrap();
+        let labels = encode_idx(&[n], &vec![0u8; n]);
+        std::fs::write(dir.join(format!("{split}-labels-idx1-ubyte")), labels).unwrap();
+    }
+}
+
+#[test]
+fn item_20_test_images_of_another_shape_with_as_many_pixels_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    mismatched_dataset(&data, 14, 56);
+    let out = tmp.path().join("out");
+    let output = run(&[
+        "train",
+        "--epochs",
+        "1",
+        "--val-size",
+        "10",
+        "--no-figures",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out-dir",
+        out.to_str().unwrap(),
+    ]);
+    fails_with(&output, "14×56");
+}
+
+#[test]
+fn item_24_a_negative_noise_is_refused_naming_the_flag() {
+    fails_with(&run(&["train", "--noise", "-0.1"]), "--noise");
+}
+
+#[test]
+fn item_27_generate_needs_a_png_file_name() {
+    for out in ["noext", ".png", "digits.txt"] {
+        let output = run(&["generate", "--model", "nowhere.safetensors", "--out", out]);
+        fails_with(&output, "--out");
+    }
+}
+
+/// Flag values a curious user can type, extremes included.
+fn number() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("0".to_string()),
+        Just("1".to_string()),
+        Just(u64::MAX.to_string()),
+        Just("-1".to_string()),
+        Just("1e40".to_string()),
+        Just("NaN".to_string()),
+        (0u64..100_000).prop_map(|n| n.to_string()),
+    ]
+}
+
+/// Parses `args` and validates them as `commands::run` does first; for
+/// `judge`, also sizes the judge's memory. Must never panic.
+fn parse_and_validate(args: &[&str]) {
+    let Ok(cli) = <Cli as clap::Parser>::try_parse_from(args) else {
+        return;
+    };
+    let command = match cli.command {
+        Some(Subcommands::Gradcheck(c)) => Parsed::Gradcheck(c),
+        Some(Subcommands::Generate(c)) => Parsed::Generate(c),
+        Some(Subcommands::Judge(c)) => {
+            let _ = c.check_memory(784, 128);
+            Parsed::Judge(c)
+        }
+        _ => return,
+    };
+    let _ = command.validate();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// item "the property test covers every subcommand": gradcheck's, judge's
+    /// and generate's flags parse and validate without panic, whatever the values.
+    #[test]
+    fn every_subcommands_flags_are_validated_without_panic(
+        a in number(), b in number(), c in number(), d in number(),
+        widths in prop::collection::vec(number(), 1..4),
+    ) {
+        let hidden = widths.join(",");
+        parse_and_validate(&[
+            "mnist-autoencoder", "gradcheck", "--hidden", &hidden, "--latent", &a,
+            "--batch-size", &b, "--samples", &c, "--eps", &d,
+        ]);
+        parse_and_validate(&[
+            "mnist-autoencoder", "judge", "--hidden", &a, "--epochs", &b, "--threads", &c,
+        ]);
+        parse_and_validate(&[
+            "mnist-autoencoder", "generate", "--model", "m", "--count", &a, "--seed", &b,
+            "--out", "x.png",
+        ]);
+    }
+}
