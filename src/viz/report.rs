@@ -79,16 +79,22 @@ fn fit_to_budget(report: &Report, files: &[Vec<u8>], budget: usize) -> String {
         let whole = format!("the whole animation ({megabytes:.2} MB) is in the run's folder beside this page");
         let frames = gif_frames(&files[k]);
         let count = frames.as_ref().map_or(0, |f| f.frames.len());
+        // Evenly spaced frames, the first (often the untrained model) and the
+        // last kept, as many as fit; failing that, the same without the first.
+        let with_first = (2..count).rev().map(|keep| evenly_spaced(count, keep));
+        let without_first = (2..count.saturating_sub(1))
+            .rev()
+            .map(|keep| evenly_spaced(count - 1, keep).iter().map(|f| f + 1).collect());
         let mut fitted = None;
-        for keep in (2..count).rev() {
-            let chosen = evenly_spaced(count, keep);
+        for chosen in with_first.chain(without_first) {
+            let keep = chosen.len();
             let numbers: Vec<String> = chosen.iter().map(|f| (f + 1).to_string()).collect();
             embedded[k] = Embedded {
                 bytes: frames.as_ref().expect("count > 0").with_only(&chosen),
                 note: Some(format!(
                     "{keep} of its {count} frames embedded here (frames {}) to keep this page under {} MB; {whole}.",
                     numbers.join(", "),
-                    budget / 1_000_000
+                    budget as f64 / 1e6
                 )),
             };
             let candidate = page(report, &embedded);
@@ -102,7 +108,7 @@ fn fit_to_budget(report: &Report, files: &[Vec<u8>], budget: usize) -> String {
                 bytes: Vec::new(),
                 note: Some(format!(
                     "not embedded, to keep this page under {} MB; {whole}.",
-                    budget / 1_000_000
+                    budget as f64 / 1e6
                 )),
             };
             page(report, &embedded)
@@ -319,7 +325,7 @@ pub fn base64(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::base64;
+    use super::*;
 
     #[test]
     fn base64_matches_rfc_4648_vectors() {
@@ -334,5 +340,95 @@ mod tests {
         ] {
             assert_eq!(base64(input.as_bytes()), expected);
         }
+    }
+
+    /// A GIF's block structure (the pixel data is filler, never decoded):
+    /// `frames` frames of `bytes_per_frame` data bytes, each of `size` (w, h)
+    /// at `offset`, shown 0.1 s.
+    fn gif(frames: usize, bytes_per_frame: usize, size: (u16, u16), offset: u16) -> Vec<u8> {
+        let mut g = b"GIF89a".to_vec();
+        g.extend_from_slice(&8u16.to_le_bytes());
+        g.extend_from_slice(&8u16.to_le_bytes());
+        g.extend_from_slice(&[0x80, 0, 0, 0, 0, 0, 255, 255, 255]); // two global colours
+        g.extend_from_slice(b"\x21\xFF\x0BNETSCAPE2.0\x03\x01\x00\x00\x00");
+        for f in 0..frames {
+            g.extend_from_slice(&[0x21, 0xF9, 4, 0x04, 10, 0, 0, 0]);
+            g.push(0x2C);
+            for v in [offset, offset, size.0, size.1] {
+                g.extend_from_slice(&v.to_le_bytes());
+            }
+            g.extend_from_slice(&[0, 2]);
+            for chunk in vec![f as u8; bytes_per_frame].chunks(255) {
+                g.push(chunk.len() as u8);
+                g.extend_from_slice(chunk);
+            }
+            g.push(0);
+        }
+        g.push(0x3B);
+        g
+    }
+
+    fn report(files: &[&str]) -> Report<'static> {
+        Report {
+            title: "t",
+            summary_lines: vec![],
+            config_json: "{}".into(),
+            metrics_header: vec![],
+            metrics: vec![],
+            figures: files
+                .iter()
+                .map(|f| ReportFigure {
+                    file: f.to_string(),
+                    title: f.to_string(),
+                    explanation: String::new(),
+                    alt: format!("a picture of {f}"),
+                })
+                .collect(),
+            explorer: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_gif_splits_into_its_frames_and_keeps_the_chosen_ones_longer() {
+        let whole = gif(11, 1000, (8, 8), 0);
+        let frames = gif_frames(&whole).expect("a GIF of whole frames");
+        assert_eq!(frames.frames.len(), 11);
+        let three = frames.with_only(&evenly_spaced(11, 3));
+        let again = gif_frames(&three).expect("still a GIF");
+        assert_eq!(again.frames.len(), 3);
+        assert_eq!(again.head, frames.head, "header, colours and loop kept");
+        // Frames 1, 6 and 11 (the first and last data bytes 0, 5, 10), each 11/3 as long.
+        for (frame, (first, delay)) in again.frames.iter().zip([(0u8, 36u8), (5, 36), (10, 36)]) {
+            assert_eq!(frame[4], delay);
+            assert_eq!(frame[8 + 10 + 1 + 1], first);
+        }
+        assert_eq!(evenly_spaced(11, 2), [0, 10]);
+        assert_eq!(evenly_spaced(5, 5), [0, 1, 2, 3, 4]);
+        // A frame that covers part of the screen builds on the one before: not split.
+        assert!(gif_frames(&gif(3, 100, (4, 4), 2)).is_none());
+        assert!(gif_frames(b"\x89PNG not a gif").is_none());
+    }
+
+    #[test]
+    fn a_page_over_budget_embeds_fewer_frames_of_its_largest_animation_or_none() {
+        let figures = report(&["small.png", "big.gif"]);
+        let files = [vec![7u8; 30_000], gif(11, 30_000, (8, 8), 0)];
+        let whole = fit_to_budget(&figures, &files, usize::MAX);
+        assert_eq!(whole.matches("src=\"data:image/").count(), 2);
+        assert!(!whole.contains("frames embedded"));
+
+        let budget = whole.len() / 2;
+        let thinned = fit_to_budget(&figures, &files, budget);
+        assert!(thinned.len() <= budget, "{} > {budget}", thinned.len());
+        assert_eq!(thinned.matches("src=\"data:image/").count(), 2);
+        assert!(thinned.contains("of its 11 frames embedded here (frames 1, "));
+        assert!(thinned.contains("frames 1, ") && thinned.contains(", 11)"));
+
+        // Not even two frames fit: the animation is left out, the PNG stays.
+        let tiny = fit_to_budget(&figures, &files, 100_000);
+        assert!(tiny.len() <= 100_000);
+        assert_eq!(tiny.matches("src=\"data:image/").count(), 1);
+        assert!(tiny.contains("big.gif: not embedded, to keep this page under 0.1 MB"));
+        assert!(tiny.contains("alt=\"a picture of small.png\""));
     }
 }
