@@ -697,17 +697,18 @@
       return [same && kept, (same ? 'the large digit is' : 'the large digit is NOT') + ' the decode of the drag\'s last point; the current code is ' + (kept ? 'its code' : 'another code')];
     });
     check('arrow keys on the map move the code one visible step', function () {
-      const map = byId('ex-map'), before = project(state.code);
+      const map = byId('ex-map'), before = project(state.code), step = data.ranges[0].step;
+      const right = before[0] + step <= data.ranges[0].max, key = right ? 'ArrowRight' : 'ArrowLeft';  // away from the edge
       map.focus();
-      map.dispatchEvent(new KeyboardEvent('keydown', { key: 'ArrowRight', bubbles: true, cancelable: true }));
-      const after = project(state.code), step = data.ranges[0].step;
-      const moved = after[0] - before[0];
+      map.dispatchEvent(new KeyboardEvent('keydown', { key: key, bubbles: true, cancelable: true }));
+      const after = project(state.code);
+      const moved = (after[0] - before[0]) * (right ? 1 : -1);
       const focusable = document.activeElement === map;
       const cells = byId('ex-interp').querySelectorAll('button').length;
       // A step is visible: at least 1/200 of its slider's range, and at least 0.01 (the readout's last digit).
       const visible = state.sliders.every((s) => Number(s.input.step) >= Math.max(0.01, (s.input.max - s.input.min) / 200));
       return [focusable && Math.abs(moved - step) < 1e-3 * Math.max(1, step) && Math.abs(after[1] - before[1]) < 1e-3 && cells === STEPS && visible,
-              'ArrowRight moved ' + data.names[0] + ' by ' + moved.toFixed(3) + ' (step ' + step + '); the map ' + (focusable ? 'takes' : 'does NOT take') +
+              key + ' moved ' + data.names[0] + ' by ' + moved.toFixed(3) + ' (step ' + step + '); the map ' + (focusable ? 'takes' : 'does NOT take') +
               ' focus; ' + cells + ' interpolation buttons; slider steps ' + state.sliders.map((s) => s.input.step).join(', ')];
     });
     check('the map stays square in a 360 px wide window, and nothing is wider', function () {
