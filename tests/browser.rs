@@ -132,7 +132,8 @@ fn read_in_background(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<St
 /// The JSON the page wrote into `<script id="selftest-json">`, out of the dumped DOM.
 fn selftest_json(dom: &str) -> Value {
     let open = "<script type=\"application/json\" id=\"selftest-json\">";
-    let Some(found) = dom.rfind(open) else {
+    // The first one: the page puts its self-test at the start of <body>.
+    let Some(found) = dom.find(open) else {
         let tail: String = dom
             .chars()
             .rev()
@@ -150,7 +151,8 @@ fn selftest_json(dom: &str) -> Value {
             .expect("unterminated selftest-json element");
     // The page escapes `<` as \u003c, so the text is the JSON as written.
     let text = &dom[start..end];
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("selftest-json is not JSON ({e}):\n{text}"))
+    serde_json::from_str(text)
+        .unwrap_or_else(|e| panic!("selftest-json is not JSON ({e}):\n{text}"))
 }
 
 /// The text of the page's one PASS/FAIL line.
@@ -158,7 +160,10 @@ fn verdict_line(dom: &str) -> String {
     let open = "id=\"selftest-verdict\"";
     let start = dom.find(open).expect("no selftest-verdict line");
     let start = start + dom[start..].find('>').expect("an element") + 1;
-    let end = start + dom[start..].find("</p>").expect("unterminated verdict line");
+    let end = start
+        + dom[start..]
+            .find("</p>")
+            .expect("unterminated verdict line");
     dom[start..end].to_string()
 }
 
@@ -237,7 +242,11 @@ fn check_report_in_browser(args: &[&str]) {
     for check in checks {
         eprintln!(
             "  {} {}: {}",
-            if check["ok"] == Value::Bool(true) { "ok  " } else { "FAIL" },
+            if check["ok"] == Value::Bool(true) {
+                "ok  "
+            } else {
+                "FAIL"
+            },
             check["name"].as_str().unwrap_or("?"),
             check["detail"].as_str().unwrap_or("?")
         );
@@ -260,7 +269,10 @@ fn check_report_in_browser(args: &[&str]) {
             "no self-test check named like {wanted:?}"
         );
     }
-    let failed: Vec<&Value> = checks.iter().filter(|c| c["ok"] != Value::Bool(true)).collect();
+    let failed: Vec<&Value> = checks
+        .iter()
+        .filter(|c| c["ok"] != Value::Bool(true))
+        .collect();
     assert!(failed.is_empty(), "self-test checks failed: {failed:#?}");
     assert_eq!(result["verdict"], "PASS");
     assert!(

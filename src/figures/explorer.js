@@ -13,7 +13,8 @@
 // With #selftest at the end of the page's address (or the "run the self-test"
 // link) it runs its own checks as a user would, with real events, and writes
 // one PASS/FAIL line with the parity, a list of the checks, and the full report
-// as JSON in <script type="application/json" id="selftest-json"> (tests/browser.rs).
+// as JSON in a script element of type application/json with the id selftest-json
+// (tests/browser.rs reads it).
 (function () {
   'use strict';
 

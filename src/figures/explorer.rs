@@ -95,7 +95,9 @@ fn sliders(codes: ArrayView2<f32>, map: ArrayView2<f32>) -> Sliders {
         directions.row_mut(k).mapv_inplace(|v| sign * v);
     }
     Sliders {
-        names: (1..=directions.nrows()).map(|k| format!("PC {k}")).collect(),
+        names: (1..=directions.nrows())
+            .map(|k| format!("PC {k}"))
+            .collect(),
         unit: "σ",
         origin: pca.mean.clone(),
         directions,
@@ -118,10 +120,7 @@ fn facing(codes: ArrayView2<f32>, map: ArrayView2<f32>, pca: &Pca) -> [f32; 2] {
     if pca.components.ncols() < 2 || map.nrows() != codes.nrows() || map.ncols() != 2 {
         return [1.0, 1.0];
     }
-    let projected = pca
-        .project(codes)
-        .slice(s![.., ..2])
-        .mapv(f64::from);
+    let projected = pca.project(codes).slice(s![.., ..2]).mapv(f64::from);
     let drawn = map.mapv(f64::from);
     let drawn = &drawn - &drawn.mean_axis(Axis(0)).expect("points");
     let ptp = projected.t().dot(&projected);

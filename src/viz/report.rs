@@ -76,15 +76,20 @@ fn fit_to_budget(report: &Report, files: &[Vec<u8>], budget: usize) -> String {
             break;
         }
         let megabytes = files[k].len() as f64 / 1e6;
-        let whole = format!("the whole animation ({megabytes:.2} MB) is in the run's folder beside this page");
+        let whole = format!(
+            "the whole animation ({megabytes:.2} MB) is in the run's folder beside this page"
+        );
         let frames = gif_frames(&files[k]);
         let count = frames.as_ref().map_or(0, |f| f.frames.len());
         // Evenly spaced frames, the first (often the untrained model) and the
         // last kept, as many as fit; failing that, the same without the first.
         let with_first = (2..count).rev().map(|keep| evenly_spaced(count, keep));
-        let without_first = (2..count.saturating_sub(1))
-            .rev()
-            .map(|keep| evenly_spaced(count - 1, keep).iter().map(|f| f + 1).collect());
+        let without_first = (2..count.saturating_sub(1)).rev().map(|keep| {
+            evenly_spaced(count - 1, keep)
+                .iter()
+                .map(|f| f + 1)
+                .collect()
+        });
         let mut fitted = None;
         for chosen in with_first.chain(without_first) {
             let keep = chosen.len();
@@ -226,16 +231,16 @@ impl GifFrames<'_> {
 fn page(report: &Report, embedded: &[Embedded]) -> String {
     let mut html = String::new();
     html.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
-    html.push_str(
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n",
-    );
+    html.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
     // Nothing may leave the page: no request, only inline script and style, data: images.
     html.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:\">\n");
     html.push_str(&format!("<title>{}</title>\n", escape(report.title)));
     html.push_str(STYLE);
     html.push_str("</head>\n<body>\n");
     html.push_str(&format!("<h1 id=\"top\">{}</h1>\n", escape(report.title)));
-    html.push_str("<nav>On this page: <a href=\"#metrics\">metrics</a> · <a href=\"#figures\">figures</a>");
+    html.push_str(
+        "<nav>On this page: <a href=\"#metrics\">metrics</a> · <a href=\"#figures\">figures</a>",
+    );
     if !report.explorer.is_empty() {
         html.push_str(" · <a href=\"#explorer\"><strong>latent explorer</strong></a> (decode any code in your browser)");
     }
@@ -243,7 +248,9 @@ fn page(report: &Report, embedded: &[Embedded]) -> String {
     for line in &report.summary_lines {
         html.push_str(&format!("<li>{}</li>\n", escape(line)));
     }
-    html.push_str("</ul>\n<h2 id=\"metrics\">Metrics per epoch</h2>\n<div class=\"scroll-x\">\n<table>\n<tr>");
+    html.push_str(
+        "</ul>\n<h2 id=\"metrics\">Metrics per epoch</h2>\n<div class=\"scroll-x\">\n<table>\n<tr>",
+    );
     for h in &report.metrics_header {
         html.push_str(&format!("<th>{}</th>", escape(h)));
     }
