@@ -249,11 +249,14 @@
   }
   // Each slider's range and step. The map's two axes get one scale (a square view
   // of equal units, the larger spread deciding); every range holds all test
-  // points with a margin and ends on a whole step. Steps: 0.1σ for principal
-  // directions, a round 1/60 of the range for raw code units.
+  // points with a margin and ends on a whole step, and a VAE's own code units
+  // also hold ±2, about manifold.png's extent of its N(0, I) prior. Steps: 0.1σ
+  // for principal directions, a round 1/60 of the range (at least 0.01, the
+  // readout's last digit) for code units.
   function sliderRanges() {
+    const prior = data.unit === '' && data.kind === 'vae';
     return data.directions.map(function (_, k) {
-      let lo = Infinity, hi = -Infinity;
+      let lo = prior ? -2 : Infinity, hi = prior ? 2 : -Infinity;
       for (let i = 0; i < data.N; i++) {
         const t = k < 2 ? data.map[2 * i + k] : reading(codeOf(i), k);
         lo = Math.min(lo, t); hi = Math.max(hi, t);
@@ -263,7 +266,7 @@
       let span = Math.max(r.hi - r.lo, 1e-6);
       if (k < 2 && all.length > 1) span = Math.max(all[0].hi - all[0].lo, all[1].hi - all[1].lo, 1e-6);
       span *= 1.1;
-      const step = data.unit === 'σ' ? 0.1 : roundStep(span / 60);
+      const step = data.unit === 'σ' ? 0.1 : Math.max(0.01, roundStep(span / 60));
       const mid = (r.lo + r.hi) / 2;
       return { min: step * Math.floor((mid - span / 2) / step), max: step * Math.ceil((mid + span / 2) / step), step: step };
     });
