@@ -2,11 +2,16 @@
 //! `chromium`, headless.
 //!
 //! The driver is Chromium's own `--dump-dom`: the page, opened with `#selftest`
-//! at the end of its address, runs its checks itself (parity, two decodes
-//! through the same code path as the pointer, errors, blocked requests, resource
-//! count) and writes them as JSON into `<pre id="selftest">`; `--dump-dom
+//! at the end of its address, runs its checks itself, as a user would, with
+//! dispatched pointer and key events (parity; errors, blocked requests,
+//! resources; two decodes under the mouse; the map's extreme points read on the
+//! sliders the axis labels name; a touch drag's last decode surviving the lift;
+//! an arrow key's step; the map square at 360 px; every image's alt text), and
+//! writes one PASS/FAIL line, the list of checks, and the whole report as JSON
+//! in `<script type="application/json" id="selftest-json">`; `--dump-dom
 //! --virtual-time-budget` prints the DOM once the page's timers have run, and
-//! this test reads the JSON out of it. No WebDriver server to start and wait
+//! this test reads the JSON out of it. It runs on a small plain autoencoder's
+//! report and on a 2-d VAE's (whose map is the code itself). No WebDriver server to start and wait
 //! for (chromium-driver), no DevTools-protocol client over a WebSocket, no
 //! extra crate: one process, its stdout, and nothing but the `chromium` package.
 //!
@@ -124,11 +129,11 @@ fn read_in_background(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<St
     receiver
 }
 
-/// The JSON the page wrote into `<pre id="selftest">`, out of the dumped DOM.
+/// The JSON the page wrote into `<script id="selftest-json">`, out of the dumped DOM.
 fn selftest_json(dom: &str) -> Value {
-    let open = "<pre id=\"selftest\">";
-    // The last one: the page appends it at the end of <body>.
-    let Some(found) = dom.rfind(open) else {
+    let open = "<script type=\"application/json\" id=\"selftest-json\">";
+    // The first one: the page puts its self-test at the start of <body>.
+    let Some(found) = dom.find(open) else {
         let tail: String = dom
             .chars()
             .rev()
@@ -137,20 +142,29 @@ fn selftest_json(dom: &str) -> Value {
             .into_iter()
             .rev()
             .collect();
-        panic!("no selftest element in the DOM (did the explorer's script run?); the DOM ends with:\n{tail}");
+        panic!("no selftest-json element in the DOM (did the explorer's script run?); the DOM ends with:\n{tail}");
     };
     let start = found + open.len();
     let end = start
         + dom[start..]
-            .find("</pre>")
-            .expect("unterminated selftest element");
-    let text = dom[start..end]
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&nbsp;", "\u{a0}")
-        .replace("&amp;", "&");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("selftest is not JSON ({e}):\n{text}"))
+            .find("</script>")
+            .expect("unterminated selftest-json element");
+    // The page escapes `<` as \u003c, so the text is the JSON as written.
+    let text = &dom[start..end];
+    serde_json::from_str(text)
+        .unwrap_or_else(|e| panic!("selftest-json is not JSON ({e}):\n{text}"))
+}
+
+/// The text of the page's one PASS/FAIL line.
+fn verdict_line(dom: &str) -> String {
+    let open = "id=\"selftest-verdict\"";
+    let start = dom.find(open).expect("no selftest-verdict line");
+    let start = start + dom[start..].find('>').expect("an element") + 1;
+    let end = start
+        + dom[start..]
+            .find("</p>")
+            .expect("unterminated verdict line");
+    dom[start..end].to_string()
 }
 
 fn floats(value: &Value, what: &str) -> Vec<f32> {
@@ -170,8 +184,10 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
-#[test]
-fn latent_explorer_decodes_like_rust_in_headless_chromium() {
+/// Trains a small model with `args` (few images, one epoch) into a temporary
+/// folder, opens its report.html in Chromium with `#selftest`, and checks what
+/// the page reports.
+fn check_report_in_browser(args: &[&str]) {
     let Some(browser) = find_browser() else {
         if std::env::var("CI_REQUIRE_BROWSER").as_deref() == Ok("1") {
             panic!("CI_REQUIRE_BROWSER=1, but {NOT_FOUND}");
@@ -193,13 +209,12 @@ fn latent_explorer_decodes_like_rust_in_headless_chromium() {
             "1",
             "--hidden",
             "32",
-            "--latent",
-            "8",
             "--tsne-points",
             "50",
             "--threads",
             "2",
         ])
+        .args(args)
         .arg("--out-dir")
         .arg(out.path())
         .output()
@@ -210,13 +225,59 @@ fn latent_explorer_decodes_like_rust_in_headless_chromium() {
         String::from_utf8_lossy(&run.stderr)
     );
     let report = out.path().join("report.html");
-    assert!(report.is_file(), "the run wrote no report.html");
+    let size = std::fs::metadata(&report)
+        .expect("the run wrote no report.html")
+        .len();
+    assert!(
+        size <= mnist_autoencoder::viz::report::MAX_REPORT_BYTES as u64,
+        "report.html is {size} bytes"
+    );
 
     let url = format!("file://{}#selftest", report.display());
-    let result = selftest_json(&dump_dom(&browser, &url));
-    eprintln!(
-        "browser self-test: parity {}, errors {}, violations {}, resources {}",
-        result["parity"], result["errors"], result["violations"], result["resources"]
+    let dom = dump_dom(&browser, &url);
+    let result = selftest_json(&dom);
+    let verdict = verdict_line(&dom);
+    eprintln!("browser self-test ({args:?}): {verdict}");
+    let checks = result["checks"].as_array().expect("checks is not an array");
+    for check in checks {
+        eprintln!(
+            "  {} {}: {}",
+            if check["ok"] == Value::Bool(true) {
+                "ok  "
+            } else {
+                "FAIL"
+            },
+            check["name"].as_str().unwrap_or("?"),
+            check["detail"].as_str().unwrap_or("?")
+        );
+    }
+
+    // The checks a user would make are all there, and passed.
+    for wanted in [
+        "parity",
+        "no error",
+        "axes are the sliders",
+        "touch drag",
+        "arrow keys",
+        "square in a 360 px",
+        "alt text",
+    ] {
+        assert!(
+            checks
+                .iter()
+                .any(|c| c["name"].as_str().unwrap_or("").contains(wanted)),
+            "no self-test check named like {wanted:?}"
+        );
+    }
+    let failed: Vec<&Value> = checks
+        .iter()
+        .filter(|c| c["ok"] != Value::Bool(true))
+        .collect();
+    assert!(failed.is_empty(), "self-test checks failed: {failed:#?}");
+    assert_eq!(result["verdict"], "PASS");
+    assert!(
+        verdict.starts_with("SELF-TEST PASS · parity "),
+        "the page's verdict line reads {verdict:?}"
     );
 
     // The page's decoder agrees with Rust's on the five reference codes.
@@ -233,8 +294,8 @@ fn latent_explorer_decodes_like_rust_in_headless_chromium() {
     );
     assert_eq!(result["resources"], 0, "the page fetched resources");
 
-    // Two map points decode to two different digits, each equal to Rust's
-    // decode of the same code.
+    // Two map points under the mouse decode to two different digits, each
+    // equal to Rust's decode of the same code.
     let probes = result["probes"].as_array().expect("probes is not an array");
     assert_eq!(probes.len(), 2, "expected two probes: {probes:?}");
     let codes: Vec<Vec<f32>> = probes.iter().map(|p| floats(&p["code"], "code")).collect();
@@ -256,4 +317,14 @@ fn latent_explorer_decodes_like_rust_in_headless_chromium() {
         apart > 1e-3,
         "the two probes decode to the same digit (max difference {apart})"
     );
+}
+
+#[test]
+fn latent_explorer_of_an_autoencoder_works_in_headless_chromium() {
+    check_report_in_browser(&["--latent", "8"]);
+}
+
+#[test]
+fn latent_explorer_of_a_2d_vae_works_in_headless_chromium() {
+    check_report_in_browser(&["--model", "vae", "--latent", "2"]);
 }

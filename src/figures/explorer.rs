@@ -1,13 +1,19 @@
 //! The latent explorer inside report.html: the run's decoder, its test codes
-//! and their maps, embedded as JSON for the page's own plain-JavaScript decoder
-//! (explorer.js, beside this file), so it runs from the one file with no
-//! library and no network.
+//! and the slider directions, embedded as JSON for the page's own
+//! plain-JavaScript decoder (explorer.js, beside this file), so it runs from
+//! the one file with no library and no network.
+//!
+//! The map and the sliders share their axes: the map's x and y are the first
+//! two sliders. A code of one or two numbers is its own map (z1 to the right,
+//! z2 up, as in manifold.png) with one slider per number; a longer code gets
+//! the principal directions of the test codes as sliders, in standard
+//! deviations, and the map shows the first two.
 //!
 //! Weights are base64 little-endian f32 (the default decoder is about 2.2 MB,
 //! 2.9 MB as base64: f16 is not needed). The page decodes five reference codes
 //! on load and shows its largest difference from the Rust decoder's output.
 
-use ndarray::{s, Array2, ArrayView2};
+use ndarray::{arr2, s, Array1, Array2, ArrayView2, Axis};
 use serde_json::{json, Value};
 
 use super::{FigureInputs, ROWS_PER_PASS};
@@ -20,12 +26,14 @@ const SCRIPT: &str = include_str!("explorer.js");
 const STYLE: &str = include_str!("explorer.css");
 const SECTION: &str = include_str!("explorer.html");
 
-/// Principal directions offered as sliders.
+/// Principal directions offered as sliders (for codes longer than two).
 const SLIDERS: usize = 8;
 /// Reference codes decoded by both Rust and the page.
 const PARITY_CODES: usize = 5;
 
-/// The explorer's HTML: style, section, data, script.
+/// The explorer's HTML: style, section, data, script. `codes` (N, Z) are the
+/// mapped test codes and `map` (N, 2) the latent_pca.png map drawn of them,
+/// used only to face the explorer's map the same way.
 pub fn explorer_html(
     inputs: &FigureInputs,
     codes: ArrayView2<f32>,
@@ -54,6 +62,78 @@ fn rows(a: ArrayView2<f32>) -> Value {
     Value::from(a.rows().into_iter().map(|r| r.to_vec()).collect::<Vec<_>>())
 }
 
+/// The sliders: slider k reads `(code − origin)·directions[k] / scales[k]` in
+/// `unit`, and moves the code along `directions[k]` only. The map's x and y
+/// are sliders 0 and 1.
+struct Sliders {
+    names: Vec<String>,
+    unit: &'static str,
+    /// (Z) the point every slider reads as 0.
+    origin: Array1<f32>,
+    /// (K, Z) orthonormal rows.
+    directions: Array2<f32>,
+    /// (K) code units per slider unit.
+    scales: Vec<f32>,
+}
+
+/// The code's own axes for Z ≤ 2; else the principal directions of `codes`
+/// (N, Z) in standard deviations, the first two signed to face like `map`.
+fn sliders(codes: ArrayView2<f32>, map: ArrayView2<f32>) -> Sliders {
+    let z = codes.ncols();
+    if z <= 2 {
+        return Sliders {
+            names: (1..=z).map(|k| format!("z{k}")).collect(),
+            unit: "",
+            origin: Array1::zeros(z),
+            directions: Array2::eye(z),
+            scales: vec![1.0; z],
+        };
+    }
+    let pca = Pca::fit(codes, SLIDERS.min(z));
+    let mut directions = pca.components.t().to_owned();
+    for (k, sign) in facing(codes, map, &pca).into_iter().enumerate() {
+        directions.row_mut(k).mapv_inplace(|v| sign * v);
+    }
+    Sliders {
+        names: (1..=directions.nrows())
+            .map(|k| format!("PC {k}"))
+            .collect(),
+        unit: "σ",
+        origin: pca.mean.clone(),
+        directions,
+        scales: pca
+            .variances
+            .iter()
+            .map(|v| match v.max(0.0).sqrt() as f32 {
+                s if s > 0.0 => s,
+                _ => 1.0,
+            })
+            .collect(),
+    }
+}
+
+/// Signs (±1) for the first two principal axes so that the explorer's map
+/// faces like `map`, the drawn latent_pca.png (which is turned by orthogonal
+/// Procrustes onto the previous epoch's frame): the signs of the diagonal of
+/// R = argmin ‖P·R − M‖, P the plain projection, M the centred drawn map.
+fn facing(codes: ArrayView2<f32>, map: ArrayView2<f32>, pca: &Pca) -> [f32; 2] {
+    if pca.components.ncols() < 2 || map.nrows() != codes.nrows() || map.ncols() != 2 {
+        return [1.0, 1.0];
+    }
+    let projected = pca.project(codes).slice(s![.., ..2]).mapv(f64::from);
+    let drawn = map.mapv(f64::from);
+    let drawn = &drawn - &drawn.mean_axis(Axis(0)).expect("points");
+    let ptp = projected.t().dot(&projected);
+    let ptm = projected.t().dot(&drawn);
+    let det = ptp[[0, 0]] * ptp[[1, 1]] - ptp[[0, 1]] * ptp[[1, 0]];
+    if det.abs() <= 1e-30 {
+        return [1.0, 1.0];
+    }
+    let inverse = arr2(&[[ptp[[1, 1]], -ptp[[0, 1]]], [-ptp[[1, 0]], ptp[[0, 0]]]]) / det;
+    let r = inverse.dot(&ptm);
+    [0, 1].map(|k| if r[[k, k]] < 0.0 { -1.0 } else { 1.0 })
+}
+
 /// The JSON the page reads (keys documented in explorer.js).
 fn explorer_data(
     inputs: &FigureInputs,
@@ -62,10 +142,7 @@ fn explorer_data(
     params: &Params,
     arch: &Architecture,
 ) -> Result<Value> {
-    let pca = Pca::fit(codes, SLIDERS.min(arch.latent));
-    let map_axes = map_axes(codes, map, &pca);
-    let centred = &codes - &pca.mean;
-    let exact_map = centred.dot(&map_axes.t());
+    let sliders = sliders(codes, map);
     let gaussian = inputs.fit_gaussian(params, arch)?;
     let parity_codes = codes
         .slice(s![..PARITY_CODES.min(codes.nrows()), ..])
@@ -95,39 +172,62 @@ fn explorer_data(
             "count": codes.nrows(),
             "labels": inputs.mapped_labels,
             "codes": floats(codes.iter().copied()),
-            "map": floats(exact_map.iter().copied()),
         },
-        "map_axes": rows(map_axes.view()),
-        "mean": pca.mean.to_vec(),
-        "directions": rows(pca.components.t()),
-        "direction_scales": pca.variances.iter().map(|v| v.max(0.0).sqrt()).collect::<Vec<_>>(),
+        "sliders": {
+            "names": sliders.names,
+            "unit": sliders.unit,
+            "origin": sliders.origin.to_vec(),
+            "directions": rows(sliders.directions.view()),
+            "scales": sliders.scales,
+        },
         "gaussian": {"mean": gaussian.mean.to_vec(), "cholesky": rows(gaussian.cholesky.view())},
         "parity": {"codes": rows(parity_codes.view()), "outputs": floats(parity_outputs.iter().copied())},
     }))
 }
 
-/// The 2×Z axes A with `map ≈ (code − mean)·Aᵀ`: the first two principal
-/// axes U, turned by the 2×2 matrix R that takes the plain projection to the
-/// drawn (Procrustes-aligned) map, R = argmin ‖P·R − M‖ by least squares.
-fn map_axes(codes: ArrayView2<f32>, map: ArrayView2<f32>, pca: &Pca) -> Array2<f32> {
-    let k = pca.components.ncols().min(2);
-    let mut u = Array2::<f32>::zeros((codes.ncols(), 2));
-    u.slice_mut(s![.., ..k])
-        .assign(&pca.components.slice(s![.., ..k]));
-    let projected = (&codes - &pca.mean).dot(&u).mapv(f64::from);
-    let centred_map = {
-        let m = map.mapv(f64::from);
-        let mean = m.mean_axis(ndarray::Axis(0)).expect("points");
-        m - mean
-    };
-    let ptp = projected.t().dot(&projected);
-    let ptm = projected.t().dot(&centred_map);
-    let det = ptp[[0, 0]] * ptp[[1, 1]] - ptp[[0, 1]] * ptp[[1, 0]];
-    let r = if det.abs() > 1e-30 {
-        let inv = ndarray::arr2(&[[ptp[[1, 1]], -ptp[[0, 1]]], [-ptp[[1, 0]], ptp[[0, 0]]]]) / det;
-        inv.dot(&ptm)
-    } else {
-        Array2::eye(2)
-    };
-    u.dot(&r.mapv(|v| v as f32)).t().to_owned()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array;
+
+    /// Codes spread mostly along (1, 1, 0), then along (1, −1, 0).
+    fn codes() -> Array2<f32> {
+        Array::from_shape_fn((200, 3), |(i, j)| {
+            let a = (i as f32 * 0.37).sin() * 3.0;
+            let b = (i as f32 * 1.3).cos();
+            [a + b, a - b, 0.01 * (i % 7) as f32][j]
+        })
+    }
+
+    #[test]
+    fn a_two_number_code_is_its_own_map() {
+        let codes = codes().slice(s![.., ..2]).to_owned();
+        let sliders = sliders(codes.view(), Array2::zeros((0, 2)).view());
+        assert_eq!(sliders.names, ["z1", "z2"]);
+        assert_eq!(sliders.directions, Array2::<f32>::eye(2));
+        assert_eq!(sliders.origin.to_vec(), [0.0, 0.0]);
+        assert_eq!(sliders.scales, [1.0, 1.0]);
+    }
+
+    #[test]
+    fn longer_codes_get_principal_directions_facing_like_the_drawn_map() {
+        let codes = codes();
+        let pca = Pca::fit(codes.view(), 3);
+        let plain = pca.project(codes.view()).slice(s![.., ..2]).to_owned();
+        // A drawn map that mirrors PC 1 and keeps PC 2: the explorer mirrors PC 1 too.
+        let drawn = &plain * &arr2(&[[-1.0f32, 1.0]]) + 5.0;
+        let sliders = sliders(codes.view(), drawn.view());
+        assert_eq!(sliders.names, ["PC 1", "PC 2", "PC 3"]);
+        assert_eq!(sliders.unit, "σ");
+        for k in 0..3 {
+            let sign = if k == 0 { -1.0 } else { 1.0 };
+            let expected = pca.components.column(k).mapv(|v| sign * v);
+            let diff = (&sliders.directions.row(k) - &expected)
+                .iter()
+                .fold(0.0f32, |m, v| m.max(v.abs()));
+            assert!(diff < 1e-6, "direction {k} differs by {diff}");
+            let sigma = pca.variances[k].sqrt() as f32;
+            assert!((sliders.scales[k] - sigma).abs() < 1e-5 * sigma.max(1.0));
+        }
+    }
 }

@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use crate::error::Result;
-use crate::figures::judging::judge_line;
 use crate::metrics::{metrics_table, EpochRecord, Summary};
 use crate::model::{Architecture, ModelKind};
 use crate::viz::report::{write_report, Report, ReportFigure};
@@ -35,8 +34,7 @@ pub fn write(inputs: &ReportInputs) -> Result<()> {
     let report = Report {
         title: "mnist-autoencoder: training report",
         summary_lines: summary_lines(inputs),
-        config_json: serde_json::to_string_pretty(&inputs.summary.config)
-            .expect("config serialises"),
+        config_json: config_json(inputs),
         metrics_header: header.iter().map(|s| s.to_string()).collect(),
         metrics: rows,
         figures: figure_descriptions(inputs),
@@ -45,13 +43,83 @@ pub fn write(inputs: &ReportInputs) -> Result<()> {
     write_report(inputs.out_dir, &report)
 }
 
+/// The run's configuration as summary.json records it, except that a VAE's
+/// `loss` (the --loss flag, which a VAE does not use) says what its loss is.
+fn config_json(inputs: &ReportInputs) -> String {
+    let mut config = serde_json::to_value(&inputs.summary.config).expect("config serialises");
+    if inputs.arch.kind == ModelKind::Vae {
+        if let Some(loss) = config.get_mut("loss") {
+            *loss = format!("{} (--loss does not apply to a VAE)", inputs.loss_name).into();
+        }
+    }
+    serde_json::to_string_pretty(&config).expect("config serialises")
+}
+
+/// The digit judge's generators, as the report names them.
+fn generator_name(key: &str) -> String {
+    match key {
+        "test_digits" => "real test digits (the ceiling)".into(),
+        "ae_normal" => "decoded codes z ~ N(0, I)".into(),
+        "ae_fitted" => "decoded codes z ~ the Gaussian fitted to the training codes".into(),
+        "vae_normal" => "decoded codes z ~ N(0, I), the VAE's prior".into(),
+        other => other.replace('_', " "),
+    }
+}
+
+/// The judge's scores: a line that says what they mean, then one per
+/// generator, the real test digits (the ceiling) first.
+fn judge_lines(judge: &serde_json::Value) -> Vec<String> {
+    let Some(object) = judge.as_object() else {
+        return Vec::new();
+    };
+    let number = |v: &serde_json::Value, key: &str| v[key].as_f64().unwrap_or(f64::NAN);
+    let mut keys: Vec<&String> = object.keys().collect();
+    keys.sort_by_key(|k| k.as_str() != "test_digits");
+    let mut lines = vec!["digit judge (a classifier, assets/judge.safetensors) on 1,000 images from each source: confident = share classified with confidence ≥ 0.9; coverage = entropy of the predicted classes over ln 10 (1 when the ten classes are equally common); MNIST score = exp(E KL(p(y|x) ‖ p(y))), at most 10".to_string()];
+    lines.extend(keys.into_iter().map(|key| {
+        let v = &object[key];
+        format!(
+            "judge on {}: confident {:.1}%, coverage {:.3}, score {:.2}",
+            generator_name(key),
+            100.0 * number(v, "confident"),
+            number(v, "coverage"),
+            number(v, "score")
+        )
+    }));
+    lines
+}
+
+/// The architecture in words: the widths, and a VAE's two heads.
+fn architecture_line(inputs: &ReportInputs) -> String {
+    let arch = inputs.arch;
+    let heads = match arch.kind {
+        ModelKind::Vae => format!(
+            "; ({z}+{z}) is the encoder's two heads, μ and log σ², {z} numbers each, and the decoder reads a {z}-number code z = μ + σ ⊙ ε",
+            z = arch.latent
+        ),
+        ModelKind::Ae => format!("; the middle width, {}, is the code", arch.latent),
+    };
+    format!(
+        "{} ({} model: layer widths from the {}-pixel image to the code and back{heads})",
+        inputs.summary.architecture,
+        match arch.kind {
+            ModelKind::Ae => "autoencoder",
+            ModelKind::Vae => "variational autoencoder",
+        },
+        arch.input
+    )
+}
+
 /// The bullet points at the top of the page.
 fn summary_lines(inputs: &ReportInputs) -> Vec<String> {
     let summary = inputs.summary;
     let mut lines = vec![
         format!(
-            "model {} ({} parameters), {} loss, {} epochs",
-            summary.architecture, summary.parameters, inputs.loss_name, summary.epochs
+            "model {}, {} parameters, {} loss, {} epochs",
+            architecture_line(inputs),
+            summary.parameters,
+            inputs.loss_name,
+            summary.epochs
         ),
         format!(
             "test MSE {:.6} on {} test images",
@@ -78,15 +146,13 @@ fn summary_lines(inputs: &ReportInputs) -> Vec<String> {
         ));
     }
     if let Some(judge) = &summary.judge {
-        lines.push(format!(
-            "digit judge on 1,000 samples each (share classified with confidence ≥ 0.9, class coverage, MNIST score ≤ 10): {}",
-            judge_line(judge)
-        ));
+        lines.extend(judge_lines(judge));
     }
     lines
 }
 
-/// The figures in the report's order, each with a paragraph on what it shows.
+/// The figures in the report's order, each with a paragraph on what it shows
+/// and an alternative text that describes the picture.
 fn figure_descriptions(inputs: &ReportInputs) -> Vec<ReportFigure> {
     let (frames, points, latent, perplexity) = (
         inputs.frames,
@@ -94,40 +160,56 @@ fn figure_descriptions(inputs: &ReportInputs) -> Vec<ReportFigure> {
         inputs.arch.latent,
         inputs.perplexity,
     );
-    let f = |file: &str, title: &str, explanation: String| ReportFigure {
+    let f = |file: &str, title: &str, explanation: String, alt: String| ReportFigure {
         file: file.into(),
         title: title.into(),
         explanation,
+        alt,
     };
     let mut figures = vec![
-        f("losses.png", "Loss per epoch", "Training loss (mean over each epoch's batches) and validation loss (held-out training images) per epoch, on a log scale. The dashed line is the test MSE of PCA with as many components as the latent size: a linear baseline (PCA is the best linear autoencoder on the images it was fitted to; on the test set it is a baseline, not a bound). A nonlinear autoencoder that ends above it has learned less than linear algebra gives for free.".into()),
-        f("reconstructions.png", "Reconstructions", format!("Twenty test digits, two of each class, never seen in training, with the model's reconstructions beneath. Each passes through a {latent}-number code: what survives is what the code keeps.")),
-        f("reconstructions.gif", "Reconstructions over training", format!("The same digits, one frame per drawn epoch ({frames} frames, the first for the untrained model). Reconstructions go from a grey blur (the untrained decoder outputs about 0.5 everywhere) to the average digit shape, then to each digit's own strokes.")),
-        f("latent_pca.png", "Latent space, PCA", format!("The {latent}-dimensional codes of {points} test images (the same number from each class), projected on their two principal axes, coloured by class. PCA is linear: what it shows is truly there, but two axes hide most of the structure.")),
-        f("latent_pca.gif", "Latent space over training, PCA", "The same projection after each drawn epoch. Axes have fixed signs and each frame is rotated (orthogonal Procrustes) onto the previous one, with the same limits throughout, so motion means change in the codes.".into()),
-        f("latent_tsne.png", "Latent space, t-SNE", format!("t-SNE (perplexity {perplexity}) of the same codes: it keeps neighbourhoods, not distances, so it shows which digits the encoder puts near each other. Clusters that touch are classes the code confuses.")),
-        f("latent_tsne.gif", "Latent space over training, t-SNE", "t-SNE after each drawn epoch. Each frame starts from the previous frame's map (a warm start) and is aligned to it; restarting from random every frame would scatter and flip the clusters between frames even when the codes barely changed.".into()),
-        f("samples.png", "Sampling new digits", "Top: codes drawn from a Gaussian fitted to the training codes (mean and full covariance, sampled through its Cholesky factor), then decoded. Bottom: the same noise used directly as codes, z ~ N(0, I). A plain autoencoder puts no prior on its codes, so N(0, I) lands where no training code lives and decodes to blots; the fitted Gaussian at least samples the right region. Variational autoencoders make this work by training the codes toward a known distribution.".into()),
-        f("generated.gif", "Samples over training", "The same noise vectors decoded through each epoch's fitted Gaussian.".into()),
-        f("interpolation.png", "Interpolation", "Each row walks a straight line in latent space from one test digit's code to another's (of a different class); the first and last decoded images are the two reconstructions. Where the middle of the line decodes to no digit at all, the latent space has holes.".into()),
+        f("losses.png", "Loss per epoch", "Training loss (mean over each epoch's batches) and validation loss (held-out training images) per epoch, on a log scale. The dashed line is the test MSE of PCA with as many components as the latent size: a linear baseline (PCA is the best linear autoencoder on the images it was fitted to; on the test set it is a baseline, not a bound). A nonlinear autoencoder that ends above it has learned less than linear algebra gives for free.".into(),
+            format!("Line chart, log scale: {} per epoch, training and validation curves falling over the epochs, with a dashed horizontal line for the PCA baseline where there is one.", inputs.loss_name)),
+        f("reconstructions.png", "Reconstructions", format!("Twenty test digits, two of each class, never seen in training, with the model's reconstructions beneath. Each passes through a {latent}-number code: what survives is what the code keeps."),
+            "Two rows of twenty handwritten test digits, two of each class: the originals on top and the model's reconstructions beneath, slightly blurred copies of them.".into()),
+        f("reconstructions.gif", "Reconstructions over training", format!("The same digits, one frame per drawn epoch ({frames} frames, the first for the untrained model). Reconstructions go from a grey blur (the untrained decoder outputs about 0.5 everywhere) to the average digit shape, then to each digit's own strokes."),
+            "Animation of the same twenty digits and their reconstructions, one frame per epoch: grey blurs at first, then sharper digits.".into()),
+        f("latent_pca.png", "Latent space, PCA", format!("The {latent}-dimensional codes of {points} test images (the same number from each class), projected on their two principal axes, coloured by class. PCA is linear: what it shows is truly there, but two axes hide most of the structure."),
+            format!("Scatter plot of {points} test codes on their first two principal axes, one colour per digit class, with a legend; the classes form overlapping clouds.")),
+        f("latent_pca.gif", "Latent space over training, PCA", "The same projection after each drawn epoch. Axes have fixed signs and each frame is rotated (orthogonal Procrustes) onto the previous one, with the same limits throughout, so motion means change in the codes.".into(),
+            "Animation of the same scatter plot, one frame per epoch, the class clouds moving apart as training goes on.".into()),
+        f("latent_tsne.png", "Latent space, t-SNE", format!("t-SNE (perplexity {perplexity}) of the same codes: it keeps neighbourhoods, not distances, so it shows which digits the encoder puts near each other. Clusters that touch are classes the code confuses."),
+            format!("Scatter plot of the same {points} codes laid out by t-SNE, one colour per digit class, most classes in their own cluster.")),
+        f("latent_tsne.gif", "Latent space over training, t-SNE", "t-SNE after each drawn epoch. Each frame starts from the previous frame's map (a warm start) and is aligned to it; restarting from random every frame would scatter and flip the clusters between frames even when the codes barely changed.".into(),
+            "Animation of the t-SNE scatter plot, one frame per epoch, clusters forming and separating.".into()),
+        f("samples.png", "Sampling new digits", "Top: codes drawn from a Gaussian fitted to the training codes (mean and full covariance, sampled through its Cholesky factor), then decoded. Bottom: the same noise used directly as codes, z ~ N(0, I). A plain autoencoder puts no prior on its codes, so N(0, I) lands where no training code lives and decodes to blots; the fitted Gaussian at least samples the right region. Variational autoencoders make this work by training the codes toward a known distribution.".into(),
+            "Two rows of generated images: on top, codes sampled from the fitted Gaussian, decoded to digit-like shapes; beneath, codes sampled from N(0, I), decoded to blots.".into()),
+        f("generated.gif", "Samples over training", "The same noise vectors decoded through each epoch's fitted Gaussian.".into(),
+            "Animation of the generated samples, one frame per epoch, from grey blurs to digit-like shapes.".into()),
+        f("interpolation.png", "Interpolation", "Each row walks a straight line in latent space from one test digit's code to another's (of a different class); the first and last decoded images are the two reconstructions. Where the middle of the line decodes to no digit at all, the latent space has holes.".into(),
+            "Rows of decoded images, each morphing from one test digit at the left into a digit of another class at the right through in-between shapes.".into()),
     ];
     if inputs.arch.kind == ModelKind::Vae {
-        figures[7] = f("samples.png", "Sampling new digits", "Codes drawn from N(0, I), the prior, decoded. The KL term trains the encoder's distributions toward that prior, so a VAE's decoder has learned what to do with such codes: this is the generator that works.".into());
+        figures[7] = f("samples.png", "Sampling new digits", "Codes drawn from N(0, I), the prior, decoded. The KL term trains the encoder's distributions toward that prior, so a VAE's decoder has learned what to do with such codes: this is the generator that works.".into(),
+            "Rows of new digits decoded from codes sampled from N(0, I), the VAE's prior.".into());
         figures[8] = f(
             "generated.gif",
             "Samples over training",
             "The same N(0, I) codes decoded by each drawn epoch's decoder.".into(),
+            "Animation of the same N(0, I) codes decoded after each epoch, from grey blurs to digits.".into(),
         );
     }
     if inputs.denoising {
-        figures.push(f("denoising.png", "Denoising", "Test digits with Gaussian noise added (the training noise level, clipped to [0, 1]), the model's output, and the clean originals. The model was trained to map noisy inputs to clean targets.".into()));
+        figures.push(f("denoising.png", "Denoising", "Test digits with Gaussian noise added (the training noise level, clipped to [0, 1]), the model's output, and the clean originals. The model was trained to map noisy inputs to clean targets.".into(),
+            "Rows of test digits in threes: speckled with noise, the model's cleaned output, and the clean original.".into()));
     }
     if inputs.manifold {
-        figures.push(f("manifold.png", "The 2-D latent manifold", "A 20×20 grid of codes at evenly spaced quantiles of N(0, I) on each axis, decoded (Kingma & Welling's figure): the whole prior, laid out as a map of digit styles.".into()));
+        figures.push(f("manifold.png", "The 2-D latent manifold", "A 20×20 grid of codes at evenly spaced quantiles of N(0, I) on each axis, decoded (Kingma & Welling's figure): the whole prior, laid out as a map of digit styles. z1 grows to the right and z2 upwards, as on the explorer's map.".into(),
+            "A 20 by 20 grid of decoded digits, z1 growing to the right and z2 upwards, one digit style blending smoothly into the next across the grid.".into()));
         figures.push(f(
             "manifold.gif",
             "The manifold over training",
             "The same grid decoded after each drawn epoch.".into(),
+            "Animation of the 20 by 20 grid of decoded digits, one frame per epoch, from grey blurs to a smooth map of digit styles.".into(),
         ));
     }
     figures
