@@ -65,6 +65,8 @@ pub enum ModelKind {
 pub struct KindRules {
     /// `"ae"`, `"vae"`: the `--model` value and the metadata's `model`.
     pub name: &'static str,
+    /// What the report calls it: "autoencoder", "variational autoencoder".
+    pub title: &'static str,
     /// One line for `--help`.
     pub help: &'static str,
     /// Whether `--loss` chooses its loss (a VAE's is fixed: the negative ELBO).
@@ -84,6 +86,7 @@ impl ModelKind {
     pub fn rules(self) -> &'static KindRules {
         const AE: KindRules = KindRules {
             name: "ae",
+            title: "autoencoder",
             help: "a plain autoencoder: the code is a deterministic function of the image",
             takes_loss_flag: true,
             variance_head: false,
@@ -91,6 +94,7 @@ impl ModelKind {
         };
         const VAE: KindRules = KindRules {
             name: "vae",
+            title: "variational autoencoder",
             help: "a variational autoencoder: the encoder gives μ and log σ², the code is sampled",
             takes_loss_flag: false,
             variance_head: true,
@@ -187,6 +191,18 @@ pub enum Sampler {
 }
 
 impl Sampler {
+    /// Every sampler.
+    pub const ALL: [Sampler; 3] = [
+        Sampler::FittedGaussian,
+        Sampler::StandardNormal,
+        Sampler::Prior,
+    ];
+
+    /// The sampler whose judge scores summary.json keeps under `key`.
+    pub fn from_key(key: &str) -> Option<Sampler> {
+        Sampler::ALL.into_iter().find(|s| s.key() == key)
+    }
+
     /// The key of its judge scores in summary.json.
     pub fn key(self) -> &'static str {
         match self {

@@ -98,7 +98,9 @@ fn item_10_classes_txt_is_read_only_when_it_is_a_small_regular_file() {
         let dir = tmp.path().to_path_buf();
         let (done, wait) = std::sync::mpsc::channel();
         std::thread::spawn(move || done.send(class_names(&dir, &[0])).unwrap());
-        let names = wait.recv_timeout(Duration::from_secs(10)).expect("a FIFO blocked");
+        let names = wait
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a FIFO blocked");
         assert_eq!(names, ["0"]);
     }
 }

@@ -257,8 +257,14 @@ mod tests {
     /// Issue 28 item 21: a pasted resume hint runs nothing but the tool.
     #[test]
     fn resume_hints_are_quoted_for_the_shell() {
-        assert_eq!(shell_quote("out/checkpoint.safetensors"), "out/checkpoint.safetensors");
-        assert_eq!(shell_quote("my run;echo INJECTED"), "'my run;echo INJECTED'");
+        assert_eq!(
+            shell_quote("out/checkpoint.safetensors"),
+            "out/checkpoint.safetensors"
+        );
+        assert_eq!(
+            shell_quote("my run;echo INJECTED"),
+            "'my run;echo INJECTED'"
+        );
         assert_eq!(shell_quote("it's"), "'it'\\''s'");
         assert_eq!(shell_quote(""), "''");
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::error::Result;
 use crate::metrics::{metrics_table, EpochRecord, Summary};
-use crate::model::{Architecture, ModelKind};
+use crate::model::{Architecture, Sampler};
 use crate::viz::report::{write_report, Report, ReportFigure};
 
 /// What the report needs beyond the summary.
@@ -47,9 +47,11 @@ pub fn write(inputs: &ReportInputs) -> Result<()> {
 /// `loss` (the --loss flag, which a VAE does not use) says what its loss is.
 fn config_json(inputs: &ReportInputs) -> String {
     let mut config = serde_json::to_value(&inputs.summary.config).expect("config serialises");
-    if inputs.arch.kind == ModelKind::Vae {
+    let rules = inputs.arch.kind.rules();
+    if !rules.takes_loss_flag {
         if let Some(loss) = config.get_mut("loss") {
-            *loss = format!("{} (--loss does not apply to a VAE)", inputs.loss_name).into();
+            let note = format!("(--loss does not apply to --model {})", rules.name);
+            *loss = format!("{} {note}", inputs.loss_name).into();
         }
     }
     serde_json::to_string_pretty(&config).expect("config serialises")
@@ -57,12 +59,10 @@ fn config_json(inputs: &ReportInputs) -> String {
 
 /// The digit judge's generators, as the report names them.
 fn generator_name(key: &str) -> String {
-    match key {
-        "test_digits" => "real test digits (the ceiling)".into(),
-        "ae_normal" => "decoded codes z ~ N(0, I)".into(),
-        "ae_fitted" => "decoded codes z ~ the Gaussian fitted to the training codes".into(),
-        "vae_normal" => "decoded codes z ~ N(0, I), the VAE's prior".into(),
-        other => other.replace('_', " "),
+    match (key, Sampler::from_key(key)) {
+        ("test_digits", _) => "real test digits (the ceiling)".into(),
+        (_, Some(sampler)) => format!("decoded codes {}", sampler.describe()),
+        (other, None) => other.replace('_', " "),
     }
 }
 
@@ -92,20 +92,17 @@ fn judge_lines(judge: &serde_json::Value) -> Vec<String> {
 /// The architecture in words: the widths, and a VAE's two heads.
 fn architecture_line(inputs: &ReportInputs) -> String {
     let arch = inputs.arch;
-    let heads = match arch.kind {
-        ModelKind::Vae => format!(
+    let heads = match arch.variational() {
+        true => format!(
             "; ({z}+{z}) is the encoder's two heads, μ and log σ², {z} numbers each, and the decoder reads a {z}-number code z = μ + σ ⊙ ε",
             z = arch.latent
         ),
-        ModelKind::Ae => format!("; the middle width, {}, is the code", arch.latent),
+        false => format!("; the middle width, {}, is the code", arch.latent),
     };
     format!(
         "{} ({} model: layer widths from the {}-pixel image to the code and back{heads})",
         inputs.summary.architecture,
-        match arch.kind {
-            ModelKind::Ae => "autoencoder",
-            ModelKind::Vae => "variational autoencoder",
-        },
+        arch.kind.rules().title,
         arch.input
     )
 }
@@ -188,7 +185,7 @@ fn figure_descriptions(inputs: &ReportInputs) -> Vec<ReportFigure> {
         f("interpolation.png", "Interpolation", "Each row walks a straight line in latent space from one test digit's code to another's (of a different class); the first and last decoded images are the two reconstructions. Where the middle of the line decodes to no digit at all, the latent space has holes.".into(),
             "Rows of decoded images, each morphing from one test digit at the left into a digit of another class at the right through in-between shapes.".into()),
     ];
-    if inputs.arch.kind == ModelKind::Vae {
+    if inputs.arch.kind.rules().samplers[0] == Sampler::Prior {
         figures[7] = f("samples.png", "Sampling new digits", "Codes drawn from N(0, I), the prior, decoded. The KL term trains the encoder's distributions toward that prior, so a VAE's decoder has learned what to do with such codes: this is the generator that works.".into(),
             "Rows of new digits decoded from codes sampled from N(0, I), the VAE's prior.".into());
         figures[8] = f(
