@@ -355,16 +355,21 @@ fn draw_manifold(run: &Run) -> Result<()> {
     draw_digit_sheet(
         &run.out_dir.join("manifold.png"),
         title,
-        &sheet_of(decoded.view()),
+        &sheet_of(decoded.view(), MANIFOLD_SIDE),
         run.inputs.shape,
     )?;
+    // The animation shows every other row and column (a quarter of the
+    // bytes), so that the report can embed most of its frames.
+    let what = "2-D manifold, every other row and column";
     let frames: Vec<(String, Vec<ImageRow>)> = run
         .snapshots
         .iter()
         .filter_map(|snap| {
-            snap.manifold
-                .as_ref()
-                .map(|m| (caption(snap, "2-D manifold"), sheet_of(m.view())))
+            let m = snap.manifold.as_ref()?;
+            Some((
+                caption(snap, what),
+                sheet_of(every_other(m.view()).view(), MANIFOLD_SIDE / 2),
+            ))
         })
         .collect();
     draw_digit_animation(
@@ -375,10 +380,20 @@ fn draw_manifold(run: &Run) -> Result<()> {
     )
 }
 
-/// A 20×20 grid of images (400, D) as sheet rows.
-fn sheet_of(images: ArrayView2<f32>) -> Vec<ImageRow> {
+/// The images of the even rows and columns of the MANIFOLD_SIDE² grid
+/// `images` (side², D), in grid order: a grid of half the side.
+fn every_other(images: ArrayView2<f32>) -> Array2<f32> {
+    let side = MANIFOLD_SIDE;
+    let kept: Vec<usize> = (0..side * side)
+        .filter(|i| (i / side) % 2 == 0 && (i % side) % 2 == 0)
+        .collect();
+    images.select(Axis(0), &kept)
+}
+
+/// A side×side grid of images (side², D) as sheet rows.
+fn sheet_of(images: ArrayView2<f32>, side: usize) -> Vec<ImageRow> {
     images
-        .axis_chunks_iter(Axis(0), MANIFOLD_SIDE)
+        .axis_chunks_iter(Axis(0), side)
         .map(|row| ImageRow {
             label: String::new(),
             images: rows_of(row),

@@ -205,8 +205,8 @@ fn figure_descriptions(inputs: &ReportInputs) -> Vec<ReportFigure> {
         figures.push(f(
             "manifold.gif",
             "The manifold over training",
-            "The same grid decoded after each drawn epoch.".into(),
-            "Animation of the 20 by 20 grid of decoded digits, one frame per epoch, from grey blurs to a smooth map of digit styles.".into(),
+            "Every other row and column of the same grid (10×10), decoded after each drawn epoch.".into(),
+            "Animation of a 10 by 10 grid of decoded digits, one frame per epoch, from grey blurs to a smooth map of digit styles.".into(),
         ));
     }
     figures

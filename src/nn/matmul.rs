@@ -525,7 +525,7 @@ mod tests {
         })
     }
 
-    /// Largest absolute difference from the f64 reference, plus `offset`.
+    /// Largest absolute difference from the f64 reference.
     fn max_error(c: &Array2<f32>, expected: &Array2<f64>) -> f64 {
         (&c.mapv(f64::from) - expected)
             .mapv(f64::abs)
