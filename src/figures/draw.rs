@@ -385,7 +385,7 @@ fn draw_manifold(run: &Run) -> Result<()> {
 fn every_other(images: ArrayView2<f32>) -> Array2<f32> {
     let side = MANIFOLD_SIDE;
     let kept: Vec<usize> = (0..side * side)
-        .filter(|i| (i / side) % 2 == 0 && (i % side) % 2 == 0)
+        .filter(|i| (i / side).is_multiple_of(2) && (i % side).is_multiple_of(2))
         .collect();
     images.select(Axis(0), &kept)
 }
