@@ -4,6 +4,7 @@
 //! about the rest of the crate.
 
 pub mod activation;
+pub mod conv;
 pub mod dense;
 pub mod kernel;
 pub mod loss;
