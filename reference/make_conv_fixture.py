@@ -13,8 +13,9 @@ For each case `{case}.x`, `.weight` (PyTorch's layout: (out, in, kh, kw) for
 Conv2d, (in, out, kh, kw) for ConvTranspose2d), `.bias`, `.y` = layer(x), `.dy`,
 and the gradients of L = sum(y * dy): `.dx`, `.dweight`, `.dbias`. The metadata
 entry `{case}` reads e.g. "conv2d stride=2 padding=1 output_padding=0". Same
-seed, same tensors (the header lists the metadata in
-varying order, so the file's bytes differ between runs); 20 KB. Needs torch and safetensors; not run by CI.
+seed, same tensors (the header lists the metadata in varying order, so the
+file's bytes differ between runs); 20 KB. Needs torch and safetensors; not run
+by CI.
 
     python3 reference/make_conv_fixture.py
 """

@@ -717,6 +717,15 @@ mod tests {
         ((n * 2654435761 + salt * 40503 + 17) % 1000) as f32 / 500.0 - 1.0
     }
 
+    /// A 4-D shape: (B, C, H, W) or a weight's.
+    type Shape = (usize, usize, usize, usize);
+
+    /// A test case: the input's shape, the weight's, the geometry.
+    type Case = (Shape, Shape, ConvGeometry);
+
+    /// Where the gradient check perturbs a layer.
+    type Slot = fn(&mut Layer) -> &mut [f32];
+
     fn tensor(shape: (usize, usize, usize, usize), salt: usize) -> Array4<f32> {
         let mut n = 0;
         Array4::from_shape_simple_fn(shape, || {
@@ -811,11 +820,7 @@ mod tests {
 
     /// (x shape, w shape, geometry) of Conv2d cases: stride 1 and 2, padding 0
     /// and 1, odd and even and non-square images, a non-square kernel.
-    fn conv2d_cases() -> Vec<(
-        (usize, usize, usize, usize),
-        (usize, usize, usize, usize),
-        ConvGeometry,
-    )> {
+    fn conv2d_cases() -> Vec<Case> {
         vec![
             ((2, 3, 5, 5), (4, 3, 3, 3), ConvGeometry::new(1, 0)),
             ((2, 3, 6, 6), (4, 3, 3, 3), ConvGeometry::new(1, 1)),
@@ -827,11 +832,7 @@ mod tests {
     }
 
     /// (x shape, w shape, geometry) of ConvTranspose2d cases, output padding included.
-    fn conv_transpose2d_cases() -> Vec<(
-        (usize, usize, usize, usize),
-        (usize, usize, usize, usize),
-        ConvGeometry,
-    )> {
+    fn conv_transpose2d_cases() -> Vec<Case> {
         let with_output_padding = |stride, padding, output_padding| ConvGeometry {
             stride,
             padding,
@@ -996,7 +997,7 @@ mod tests {
                 .map(|(&a, &b)| a as f64 * b as f64)
                 .sum::<f64>()
         };
-        let slots: [(&str, &[f32], fn(&mut Layer) -> &mut [f32]); 3] = [
+        let slots: [(&str, &[f32], Slot); 3] = [
             ("dx", dx.as_slice().unwrap(), |l| {
                 l.x.as_slice_mut().unwrap()
             }),
