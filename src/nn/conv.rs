@@ -128,6 +128,7 @@ impl ConvGeometry {
             self.output_padding,
             self.stride
         );
+        assert!(input > 0, "conv_transpose: the input is empty");
         let full = (input - 1) * self.stride + kernel + self.output_padding;
         assert!(
             full > 2 * self.padding,
