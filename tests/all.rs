@@ -24,6 +24,8 @@ mod judge;
 mod resume;
 #[path = "support.rs"]
 mod support;
+#[path = "torch_conv.rs"]
+mod torch_conv;
 #[path = "torch_reference.rs"]
 mod torch_reference;
 #[path = "training.rs"]

@@ -5,6 +5,7 @@
 //! is worth splitting across threads.
 
 pub mod activation;
+pub mod conv;
 pub mod dense;
 pub mod kernel;
 pub mod loss;
