@@ -119,6 +119,15 @@ fn positive_finite(flag: &'static str, value: f32) -> Result<()> {
 /// `Err` naming `flag` unless `path` names a file ending in `.extension`
 /// (any case): the file written is of that format.
 fn check_extension(flag: &'static str, path: &std::path::Path, extension: &str) -> Result<()> {
+    if path.is_dir() || path.as_os_str().to_string_lossy().ends_with('/') {
+        return Err(Error::bad_flag(
+            flag,
+            format!(
+                "{} is a folder; give a file name ending in .{extension}",
+                path.display()
+            ),
+        ));
+    }
     let ext = path.extension().and_then(|e| e.to_str());
     let has_stem = path.file_stem().is_some_and(|s| !s.is_empty() && s != ".");
     if has_stem && ext.is_some_and(|e| e.eq_ignore_ascii_case(extension)) {
@@ -200,16 +209,7 @@ impl JudgeConfig {
         at_least_one("--hidden", self.hidden)?;
         at_least_one("--epochs", self.epochs)?;
         check_threads("--threads", self.threads)?;
-        if self.out.is_dir() || self.out.as_os_str().to_string_lossy().ends_with('/') {
-            return Err(Error::bad_flag(
-                "--out",
-                format!(
-                    "{} is a folder; give a file name such as judge.safetensors",
-                    self.out.display()
-                ),
-            ));
-        }
-        Ok(())
+        check_extension("--out", &self.out, "safetensors")
     }
 
     /// Refuses a judge whose training buffers for images of `pixels` pixels
