@@ -69,19 +69,20 @@ pub fn run(config: &JudgeConfig) -> Result<f64> {
         )
     })?;
     save(config, &judge, test_accuracy, threads)?;
-    let real = images(
-        &test,
-        &(0..SCORED_TEST_DIGITS.min(test.len())).collect::<Vec<_>>(),
-    );
-    let scores = pool.install(|| judge.scores(real.view()));
-    println!(
-        "on the first {} test digits: confident {:.3}  coverage {:.3}  score {:.3}",
-        real.nrows(),
-        scores.confident,
-        scores.coverage,
-        scores.score
-    );
+    pool.install(|| print_ceiling(&judge, &test));
     Ok(test_accuracy)
+}
+
+/// The judge's scores of the first real test digits: the ceiling generated
+/// digits are compared with.
+fn print_ceiling(judge: &Judge, test: &Dataset) {
+    let count = SCORED_TEST_DIGITS.min(test.len());
+    let real = images(test, &(0..count).collect::<Vec<_>>());
+    let scores = judge.scores(real.view());
+    println!(
+        "on the first {count} test digits: confident {:.3}  coverage {:.3}  score {:.3}",
+        scores.confident, scores.coverage, scores.score
+    );
 }
 
 /// The training and test sets, checked: flags, labels 0-9, equal image sizes.
