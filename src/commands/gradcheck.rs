@@ -43,20 +43,13 @@ pub fn run(config: &GradcheckConfig) -> Result<Band> {
         if config.samples == 0 { "all".to_string() } else { format!("up to {}", config.samples) }
     );
     // A VAE's ε is held fixed (seeded) so the loss is a function of θ alone.
-    let noise = Array2::random_using(
+    let vae_eps = Array2::random_using(
         (x.nrows(), arch.latent),
         StandardNormal,
         &mut seeds::rng(config.seed, Purpose::GradcheckNoise),
     );
-    let checks = check_model(
-        &params,
-        &arch,
-        &x,
-        Some(&noise),
-        config.loss,
-        config.eps,
-        samples,
-    );
+    let (loss, step) = (config.loss, config.eps);
+    let checks = check_model(&params, &arch, &x, Some(&vae_eps), loss, step, samples);
     let (table, worst) = report(&checks);
     print!("{table}");
     println!(
