@@ -15,6 +15,7 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -25,15 +26,23 @@ use crate::error::{Error, Result};
 pub fn temp_path(path: &Path) -> PathBuf {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let temp_name = match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() => format!(".{stem}.tmp.{ext}"),
-        _ => format!(".{name}.tmp"),
+        Some((stem, ext)) if !stem.is_empty() => format!(".{stem}.{TEMP_MARK}.{ext}"),
+        _ => format!(".{name}.{TEMP_MARK}"),
     };
     path.with_file_name(temp_name)
 }
 
+/// The mark in every temporary name this tool makes, so that removing stale
+/// temporaries never touches a user's own `.notes.tmp`.
+const TEMP_MARK: &str = "mnist-autoencoder-tmp";
+
+/// The lock file's name in an output folder.
+pub const LOCK_NAME: &str = ".mnist-autoencoder.lock";
+
 /// True for a name [`temp_path`] makes.
 fn is_temp_name(name: &str) -> bool {
-    name.starts_with('.') && (name.contains(".tmp.") || name.ends_with(".tmp"))
+    let dotted = format!(".{TEMP_MARK}");
+    name.starts_with('.') && (name.contains(&format!("{dotted}.")) || name.ends_with(&dotted))
 }
 
 /// Writes `bytes` to `path` atomically (temporary file, fsync, rename).
@@ -126,23 +135,40 @@ pub struct OutDirLock {
 }
 
 impl Drop for OutDirLock {
+    /// Removes the lock file if it is still ours (holds this process's id).
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        let ours = std::process::id().to_string();
+        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        if text.trim() == ours {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
+}
+
+/// Whether process `pid` is alive and is this tool (after a reboot, the pid
+/// of a lock left behind may belong to an unrelated process).
+fn is_running_tool(pid: u32) -> bool {
+    let Ok(command) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let program = command.split(|&b| b == 0).next().unwrap_or_default();
+    let ours = std::env::current_exe().ok();
+    let ours = ours.as_deref().and_then(|p| p.file_name());
+    let name = Path::new(std::ffi::OsStr::from_bytes(program)).file_name();
+    name.is_some() && name == ours
 }
 
 /// Takes the lock on `dir` (see [`OutDirLock`]); writing the lock file also
 /// proves the folder is writable.
 fn lock_out_dir(dir: &Path) -> Result<OutDirLock> {
-    let path = dir.join(".lock");
+    let path = dir.join(LOCK_NAME);
     let ours = std::process::id();
     if let Ok(text) = std::fs::read_to_string(&path) {
-        let alive = |pid: u32| Path::new(&format!("/proc/{pid}")).exists();
         if let Ok(pid) = text.trim().parse::<u32>() {
-            if pid != ours && alive(pid) {
+            if pid != ours && is_running_tool(pid) {
                 return Err(Error::bad_file(
                     dir,
-                    format!("another run (process {pid}) is writing into this folder; wait for it to finish or choose another --out-dir"),
+                    format!("another run (process {pid}) is writing into this folder; wait for it to finish or choose another --out-dir (if no run is, remove {LOCK_NAME})"),
                 ));
             }
         }
@@ -171,11 +197,17 @@ mod tests {
     fn temporary_names_keep_the_extension_and_hide_the_file() {
         assert_eq!(
             temp_path(Path::new("out/losses.png")),
-            Path::new("out/.losses.tmp.png")
+            Path::new("out/.losses.mnist-autoencoder-tmp.png")
         );
-        assert_eq!(temp_path(Path::new("metrics")), Path::new(".metrics.tmp"));
-        assert!(is_temp_name(".losses.tmp.png"));
+        assert_eq!(
+            temp_path(Path::new("metrics")),
+            Path::new(".metrics.mnist-autoencoder-tmp")
+        );
+        assert!(is_temp_name(".losses.mnist-autoencoder-tmp.png"));
         assert!(!is_temp_name("losses.png"));
+        // Issue 28 item 11: a user's own hidden temporaries are not ours.
+        assert!(!is_temp_name(".notes.tmp"));
+        assert!(!is_temp_name(".thesis.tmp.tex"));
     }
 
     #[test]

@@ -420,20 +420,55 @@ fn messages_name_the_problem() {
 #[test]
 fn a_second_run_into_a_busy_folder_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    // A lock held by a live process (this test's own process stands in).
-    std::fs::write(
-        tmp.path().join(".lock"),
-        format!("{}\n", std::process::id()),
-    )
-    .unwrap();
-    fails_with(&run(&q_with(&["--no-figures"], tmp.path())), "another run");
-    // A lock left by a process that no longer exists is taken over.
-    std::fs::write(tmp.path().join(".lock"), "4000000000\n").unwrap();
-    succeeds(&run(&q_with(&["--no-figures"], tmp.path())));
+    let lock = tmp.path().join(".mnist-autoencoder.lock");
+    // A live run of this tool: a long one into another folder.
+    let out = tmp.path().join("elsewhere");
+    let mut live = Command::new(BIN)
+        .args([
+            "train",
+            "--limit",
+            "600",
+            "--val-size",
+            "100",
+            "--epochs",
+            "100000",
+        ])
+        .args([
+            "--hidden",
+            "8",
+            "--latent",
+            "2",
+            "--threads",
+            "1",
+            "--no-figures",
+        ])
+        .args(["--out-dir", out.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300)); // until it runs the tool's code
+    std::fs::write(&lock, format!("{}\n", live.id())).unwrap();
+    let refused = run(&q_with(&["--no-figures"], tmp.path()));
     assert!(
-        !tmp.path().join(".lock").exists(),
-        "the lock is removed at the end"
+        live.try_wait().unwrap().is_none(),
+        "the stand-in run is alive"
     );
+    live.kill().unwrap();
+    live.wait().unwrap();
+    fails_with(&refused, "another run");
+    // Issue 28 item 22: a pid that now belongs to another program (a reboot
+    // reuses pids) is not a run of this tool: the lock is taken over.
+    let mut other = Command::new("sleep").arg("30").spawn().unwrap();
+    std::fs::write(&lock, format!("{}\n", other.id())).unwrap();
+    let taken_over = run(&q_with(&["--no-figures"], tmp.path()));
+    other.kill().unwrap();
+    other.wait().unwrap();
+    succeeds(&taken_over);
+    // A lock left by a process that no longer exists is taken over.
+    std::fs::write(&lock, "4000000000\n").unwrap();
+    succeeds(&run(&q_with(&["--no-figures"], tmp.path())));
+    assert!(!lock.exists(), "the lock is removed at the end");
 }
 
 /// Flag values a curious user can type, extremes included.

@@ -206,3 +206,94 @@ proptest! {
         ]);
     }
 }
+
+#[test]
+fn item_23_a_run_that_fails_on_its_data_leaves_no_output_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("new/run");
+    let missing = tmp.path().join("no-data");
+    let output = run(&[
+        "train",
+        "--data-dir",
+        missing.to_str().unwrap(),
+        "--out-dir",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(!tmp.path().join("new").exists(), "an empty folder was left");
+}
+
+#[test]
+fn item_3_a_png_whose_header_claims_a_huge_size_is_refused_before_decoding() {
+    // A valid 1×1 PNG whose IHDR is then rewritten to say 40000×40000.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("bomb.png");
+    let mut bytes = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut bytes, 1, 1);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder
+            .write_header()
+            .unwrap()
+            .write_image_data(&[0])
+            .unwrap();
+    }
+    bytes[16..20].copy_from_slice(&40000u32.to_be_bytes()); // IHDR width
+    bytes[20..24].copy_from_slice(&40000u32.to_be_bytes()); // IHDR height
+    let crc = crc32(&bytes[12..29]);
+    bytes[29..33].copy_from_slice(&crc.to_be_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let error = mnist_autoencoder::commands::reconstruct::read_gray_png(&path).unwrap_err();
+    assert!(error.to_string().contains("40000×40000"), "{error}");
+}
+
+/// CRC-32 (IEEE) of `bytes`, as PNG chunks carry it.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn item_4_a_test_set_of_one_to_three_images_draws_every_map_without_hanging() {
+    for count in [1usize, 2, 3] {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        crate::support::write_dataset(&data, 60, count, |i| (i % 3) as u8, count);
+        let out = tmp.path().join("out");
+        let output = run(&[
+            "train",
+            "--epochs",
+            "1",
+            "--hidden",
+            "8",
+            "--latent",
+            "2",
+            "--batch-size",
+            "16",
+            "--val-size",
+            "10",
+            "--threads",
+            "1",
+            "--tsne-points",
+            "10",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--out-dir",
+            out.to_str().unwrap(),
+        ]);
+        let message = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{count} test images: {message}");
+        assert!(out.join("latent_tsne.png").exists());
+    }
+}

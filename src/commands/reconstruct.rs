@@ -49,6 +49,9 @@ pub fn run(config: &ReconstructConfig) -> Result<f64> {
     Ok(mse)
 }
 
+/// The most pixels `read_gray_png` decodes (4096 × 4096).
+pub const MAX_PNG_PIXELS: u64 = 1 << 24;
+
 /// Reads a PNG as 8-bit grayscale intensities in [0, 1] (colour is converted by
 /// luminance, alpha composited on black, 16-bit reduced to 8).
 pub fn read_gray_png(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
@@ -58,6 +61,15 @@ pub fn read_gray_png(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
     let mut reader = decoder
         .read_info()
         .map_err(|e| Error::bad_file(path, format!("not a readable PNG: {e}")))?;
+    // The header's size is checked before anything is allocated from it.
+    let (width, height) = (reader.info().width, reader.info().height);
+    if u64::from(width) * u64::from(height) > MAX_PNG_PIXELS {
+        let message = format!(
+            "the PNG says it is {width}×{height}: larger than any model's images \
+             (at most {MAX_PNG_PIXELS} pixels are read)"
+        );
+        return Err(Error::bad_file(path, message));
+    }
     let mut buffer = vec![0; reader.output_buffer_size()];
     let info = reader
         .next_frame(&mut buffer)

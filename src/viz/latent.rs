@@ -21,16 +21,25 @@ pub fn limits_of(maps: &[Array2<f32>]) -> Limits {
     for map in maps {
         for p in map.rows() {
             for a in 0..2 {
-                lo[a] = lo[a].min(p[a]);
-                hi[a] = hi[a].max(p[a]);
+                if p[a].is_finite() {
+                    lo[a] = lo[a].min(p[a]);
+                    hi[a] = hi[a].max(p[a]);
+                }
             }
         }
     }
-    let pad = |a: usize| ((hi[a] - lo[a]) * 0.05).max(1e-3);
-    (
-        (lo[0] - pad(0), hi[0] + pad(0)),
-        (lo[1] - pad(1), hi[1] + pad(1)),
-    )
+    // Every range is finite with a span of at least 2e-3: no point, NaN
+    // points (t-SNE of one to three codes) or identical points give
+    // (−1, 1) or a small box around the point, never a range plotters
+    // cannot divide into ticks.
+    let range = |a: usize| {
+        if lo[a] > hi[a] {
+            return (-1.0, 1.0);
+        }
+        let pad = ((hi[a] - lo[a]) * 0.05).max(1e-3);
+        (lo[a] - pad, hi[a] + pad)
+    };
+    (range(0), range(1))
 }
 
 const SIZE: (u32, u32) = (820, 700);

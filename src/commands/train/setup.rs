@@ -22,9 +22,11 @@ impl Session {
         let (config, resumed) = configure(args)?;
         install_signal_handler();
         let started = Instant::now();
-        let lock = prepare_out_dir(&config.out_dir)?;
+        // The data and the memory check first: a run that fails on them
+        // leaves no output folder behind.
         let splits = load_splits(&config.data_dir, config.val_size, config.limit, config.seed)?;
         config.check_memory(splits.train.pixels())?;
+        let lock = prepare_out_dir(&config.out_dir)?;
         let arch = config.architecture(splits.train.pixels());
         print_setup(&config, &splits, &arch);
         let pool = build_pool(config.thread_count())?;
