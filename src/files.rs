@@ -239,10 +239,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let error = write_atomic(dir.path(), b"x").unwrap_err();
         assert!(error.to_string().contains("is a folder"), "{error}");
-        let stale = dir.path().join(".checkpoint.tmp.safetensors");
+        let stale = temp_path(&dir.path().join("checkpoint.safetensors"));
         std::fs::write(&stale, b"half").unwrap();
+        let users = dir.path().join(".notes.tmp");
+        std::fs::write(&users, b"mine").unwrap();
         prepare_out_dir(dir.path()).unwrap();
         assert!(!stale.exists());
+        assert!(users.exists(), "a user's file was removed");
         let file = dir.path().join("file");
         std::fs::write(&file, b"x").unwrap();
         let error = prepare_out_dir(&file).unwrap_err();
