@@ -28,7 +28,7 @@ use mnist_autoencoder::figures::{images, CHUNK};
 use mnist_autoencoder::judge::{bundled_judge, Judge};
 use mnist_autoencoder::model::{decode, encode, reconstruct, Architecture, Params};
 use mnist_autoencoder::prior::features::judge_features;
-use mnist_autoencoder::prior::gmm::{fit, GmmConfig};
+use mnist_autoencoder::prior::gmm::{fit_with_progress, GmmConfig};
 use mnist_autoencoder::reduce::frechet::FrechetReference;
 use mnist_autoencoder::reduce::gaussian::Gaussian;
 use mnist_autoencoder::reduce::nearest::{median, nearest_distances};
@@ -265,7 +265,12 @@ fn main() {
                 ..GmmConfig::default()
             };
             let start = Instant::now();
-            let result = fit(train_codes.view(), &config).unwrap_or_else(|e| exit(&e));
+            let result = fit_with_progress(train_codes.view(), &config, |iteration, objective| {
+                if iteration % 10 == 0 {
+                    eprintln!("  K = {k}: iteration {iteration}, J/N {objective:.4}, {:.1} s", start.elapsed().as_secs_f64());
+                }
+            })
+            .unwrap_or_else(|e| exit(&e));
             let seconds = start.elapsed().as_secs_f64();
             let validation = result.gmm.log_likelihood(validation_codes.view());
             let iterations = result.objective.len() - 1;
