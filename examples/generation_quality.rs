@@ -267,7 +267,10 @@ fn main() {
             let start = Instant::now();
             let result = fit_with_progress(train_codes.view(), &config, |iteration, objective| {
                 if iteration % 10 == 0 {
-                    eprintln!("  K = {k}: iteration {iteration}, J/N {objective:.4}, {:.1} s", start.elapsed().as_secs_f64());
+                    eprintln!(
+                        "  K = {k}: iteration {iteration}, J/N {objective:.4}, {:.1} s",
+                        start.elapsed().as_secs_f64()
+                    );
                 }
             })
             .unwrap_or_else(|e| exit(&e));

@@ -381,7 +381,9 @@ fn maximise(
         .into_par_iter()
         .map(|c| {
             let r_all = responsibilities.row(c); // (N)
-            let kept: Vec<usize> = (0..n).filter(|&i| r_all[i] > RESPONSIBILITY_CUTOFF).collect();
+            let kept: Vec<usize> = (0..n)
+                .filter(|&i| r_all[i] > RESPONSIBILITY_CUTOFF)
+                .collect();
             let r: Array1<f64> = kept.iter().map(|&i| r_all[i]).collect(); // (M)
             let count: f64 = r.sum(); // N_k
             if kept.is_empty() || count <= 0.0 {
@@ -393,7 +395,7 @@ fn maximise(
             let centred = &codes - &mean; // (M, Z)
             let weighted = &centred * &r.view().insert_axis(Axis(1)); // r_n (z_n − μ_k)
             let mut covariance = weighted.t().dot(&centred) / count; // (Z, Z)
-            // Exactly symmetric, then the floor.
+                                                                     // Exactly symmetric, then the floor.
             let symmetric = (&covariance + &covariance.t()) * 0.5;
             covariance.assign(&symmetric);
             covariance.diag_mut().mapv_inplace(|v| v + floor);
@@ -457,11 +459,11 @@ fn kmeans(x: ArrayView2<f64>, k: usize, rounds: usize, seed: u64) -> (Array2<f64
             sums.row_mut(c).scaled_add(1.0, &row);
             counts[c] += 1;
         }
-        for c in 0..k {
-            if counts[c] > 0 {
-                centres
-                    .row_mut(c)
-                    .assign(&(&sums.row(c) / counts[c] as f64));
+        for ((mut centre, sum), &count) in
+            centres.rows_mut().into_iter().zip(sums.rows()).zip(&counts)
+        {
+            if count > 0 {
+                centre.assign(&(&sum / count as f64));
             }
         }
         assignment = assign(x, centres.view());
