@@ -18,6 +18,25 @@
 //! ```
 //! Run it from the project's root (it reads data/mnist). The validation split
 //! is the training run's default (5,000 images, seed 0).
+//!
+//! Measured 2026-12-03 on the default model (test MSE 0.006423), seed 0 unless
+//! said, τ = 1 / τ = 0.9 (targets: score ≥ 8.8, confident ≥ 0.90, fd ≤ 2.2, novelty ≥ 0.9):
+//!
+//! | samples | confident | score | fd | novelty | validation log-likelihood |
+//! |---|---|---|---|---|---|
+//! | real (fd: 10,000 random training digits) | 0.939 | 9.13 | 1.29 | 1.09 | |
+//! | reconstructions (fd: of 10,000 training digits) | 0.920 | 9.04 | 1.98 | 1.00 (of training digits 0.51) | |
+//! | one Gaussian | 0.361 | 4.83 | 17.25 | 1.32 | |
+//! | K = 100, floor 1e-3 | 0.892 / 0.907 | 8.86 / 8.96 | 2.57 / 2.56 | 1.02 / 1.00 | −36.50 |
+//! | K = 100, floor 1e-4 | 0.887 / 0.901 | 8.81 / 8.93 | 2.47 / 2.48 | 1.02 / 1.00 | −36.21 |
+//! | K = 200, floor 1e-3 | 0.916 / 0.926 | 9.02 / 9.12 | 2.30 / 2.29 | 1.01 / 1.00 | −35.63 |
+//! | K = 200, floor 1e-3, seed 1 | 0.897 / 0.911 | 8.91 / 9.03 | 2.29 / 2.30 | 1.00 / 0.98 | −35.88 |
+//! | K = 200, floor 1e-4 | 0.921 / 0.926 | 9.02 / 9.12 | 2.25 / 2.25 | 1.00 / 0.99 | −35.42 |
+//! | K = 200, floor 1e-5 | 0.921 / 0.926 | 9.06 / 9.15 | 2.24 / 2.24 | 1.00 / 0.99 | −35.43 |
+//! | K = 300, floor 1e-3 | 0.908 / 0.916 | 9.04 / 9.13 | 2.48 / 2.47 | 1.02 / 1.00 | −35.67 |
+//! | K = 300, floor 1e-5 | 0.908 / 0.919 | 8.99 / 9.09 | 2.57 / 2.56 | 1.01 / 0.99 | −35.72 |
+//!
+//! τ = 0.8 (K = 200, floor 1e-3): confident 0.940, score 9.22, fd 2.36, novelty 0.98.
 
 use std::path::PathBuf;
 use std::time::Instant;
