@@ -48,6 +48,7 @@ pub mod model;
 pub mod nn;
 pub mod optim;
 pub mod parallel;
+pub mod prior;
 pub mod reduce;
 pub mod seeds;
 pub mod train;

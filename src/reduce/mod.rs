@@ -1,7 +1,9 @@
 //! Dimensionality reduction, the Gaussian fit used for sampling, and the small
 //! linear algebra they need: math only, no drawing and no model.
 
+pub mod frechet;
 pub mod gaussian;
 pub mod linalg;
+pub mod nearest;
 pub mod pca;
 pub mod tsne;
