@@ -43,7 +43,7 @@ use std::time::Instant;
 
 use mnist_autoencoder::checkpoint::load_model;
 use mnist_autoencoder::data::mnist::{load_splits, Dataset};
-use mnist_autoencoder::figures::{images, CHUNK};
+use mnist_autoencoder::figures::{images, ROWS_PER_PASS as CHUNK};
 use mnist_autoencoder::judge::{bundled_judge, Judge};
 use mnist_autoencoder::model::{decode, encode, reconstruct, Architecture, Params};
 use mnist_autoencoder::prior::features::judge_features;
