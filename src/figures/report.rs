@@ -75,15 +75,19 @@ fn judge_lines(judge: &serde_json::Value) -> Vec<String> {
     let number = |v: &serde_json::Value, key: &str| v[key].as_f64().unwrap_or(f64::NAN);
     let mut keys: Vec<&String> = object.keys().collect();
     keys.sort_by_key(|k| k.as_str() != "test_digits");
-    let mut lines = vec!["digit judge (a classifier, assets/judge.safetensors) on 1,000 images from each source: confident = share classified with confidence ≥ 0.9; coverage = entropy of the predicted classes over ln 10 (1 when the ten classes are equally common); MNIST score = exp(E KL(p(y|x) ‖ p(y))), at most 10".to_string()];
+    let mut lines = vec!["digit judge (a classifier, assets/judge.safetensors) on 1,000 images from each source: confident = share classified with confidence ≥ 0.9; coverage = entropy of the predicted classes over ln 10 (1 when the ten classes are equally common); MNIST score = exp(E KL(p(y|x) ‖ p(y))), at most 10; novelty = median distance to the nearest training image over that of the model's reconstructions of test digits (copies of training digits score about 0.5, new digits about 1); fd = Fréchet distance between the judge's hidden features of 10,000 samples and of the 10,000 test digits (lower is closer; the reconstructions are this decoder's floor)".to_string()];
     lines.extend(keys.into_iter().map(|key| {
         let v = &object[key];
         format!(
-            "judge on {}: confident {:.1}%, coverage {:.3}, score {:.2}",
+            "judge on {}: confident {:.1}%, coverage {:.3}, score {:.2}, novelty {:.2}{}",
             generator_name(key),
             100.0 * number(v, "confident"),
             number(v, "coverage"),
-            number(v, "score")
+            number(v, "score"),
+            number(v, "novelty"),
+            v.get("fd")
+                .and_then(|f| f.as_f64())
+                .map_or(String::new(), |fd| format!(", fd {fd:.2}"))
         )
     }));
     lines

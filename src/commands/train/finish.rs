@@ -109,7 +109,7 @@ fn judge_generated(
         inputs,
         &state.params,
         &state.arch,
-        &splits.test,
+        splits,
         config.seed,
     )?;
     match verdict {
