@@ -37,7 +37,7 @@ const Q: &[&str] = &[
 ];
 
 /// Runs the binary with `args`, killed after 60 s (a hang fails the test).
-fn run(args: &[&str]) -> Output {
+pub fn run(args: &[&str]) -> Output {
     let mut child = Command::new(BIN)
         .args(args)
         .stdout(std::process::Stdio::piped())

@@ -3,33 +3,14 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mnist_autoencoder::config::{Cli, Command as Parsed, Subcommands};
 use mnist_autoencoder::data::idx::encode_idx;
 use mnist_autoencoder::figures::class_names;
 use proptest::prelude::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mnist-autoencoder");
-
-/// Runs the binary with `args`, killed after 60 s (a hang fails the test).
-fn run(args: &[&str]) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(60) {
-            child.kill().unwrap();
-            panic!("hung: {args:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
+use crate::hardening::run;
 
 /// Asserts a clean one-line failure (exit 1, no panic) naming `needle`.
 fn fails_with(output: &Output, needle: &str) {
