@@ -46,6 +46,7 @@ pub mod model;
 pub mod nn;
 pub mod optim;
 pub mod parallel;
+pub mod prior;
 pub mod reduce;
 pub mod train;
 pub mod viz;
