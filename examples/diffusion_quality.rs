@@ -16,6 +16,7 @@ use std::time::Instant;
 use clap::Parser;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use ndarray_rand::rand::rngs::StdRng;
+use ndarray_rand::rand::seq::SliceRandom;
 use ndarray_rand::rand::SeedableRng;
 use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
@@ -28,7 +29,8 @@ use mnist_autoencoder::model::{decode, encode, reconstruct};
 use mnist_autoencoder::nn::{activation_forward, dense_forward, Activation};
 use mnist_autoencoder::parallel::build_pool;
 use mnist_autoencoder::prior::diffusion::{
-    train, BetaSchedule, Nonlinearity, Sampler, TrainConfig,
+    sample_ancestral, sample_ddim, train, BetaSchedule, DiffusionPrior, Nonlinearity, Sampler,
+    TrainConfig,
 };
 use mnist_autoencoder::reduce::linalg::symmetric_eigen;
 
@@ -77,6 +79,21 @@ struct Args {
     threads: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Write the trained prior's tensors here (raw little-endian f32).
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// Read a prior written by --save (same --hidden/--embed/--act/--schedule) instead of training.
+    #[arg(long)]
+    load: Option<PathBuf>,
+}
+
+/// Every tensor of the prior, in order: W, b per layer, then mean, std, low, high.
+fn tensors(prior: &mut DiffusionPrior) -> Vec<&mut [f32]> {
+    let mut all = prior.net.params.slices_mut();
+    for t in [&mut prior.mean, &mut prior.std, &mut prior.low, &mut prior.high] {
+        all.push(t.as_slice_mut().unwrap());
+    }
+    all
 }
 
 fn parse_sampler(name: &str) -> Sampler {
@@ -141,13 +158,13 @@ fn all(data: &Dataset) -> Vec<usize> {
     (0..data.len()).collect()
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let args = Args::parse();
     let pool = build_pool(args.threads)?;
     pool.install(|| run(&args))
 }
 
-fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (params, arch) = load_model(&args.model)?;
     let splits = load_splits(&args.data_dir, 5000, None, 0)?;
     let judge = bundled_judge()?;
@@ -173,12 +190,26 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     println!("config {config:?}");
     let start = Instant::now();
-    let prior = train(codes.view(), &config, |epoch, loss| {
-        if epoch == 1 || epoch % 5 == 0 || epoch == args.epochs {
-            println!("epoch {epoch:>3}  loss {loss:.4}  {:.1} s", start.elapsed().as_secs_f64());
+    let mut prior = if let Some(path) = &args.load {
+        let mut prior = train(codes.view(), &TrainConfig { epochs: 0, ..config.clone() }, |_, _| {});
+        let bytes = std::fs::read(path)?;
+        let mut values = bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap()));
+        for tensor in tensors(&mut prior) {
+            tensor.iter_mut().for_each(|v| *v = values.next().expect("file too short"));
         }
-    });
+        prior
+    } else {
+        train(codes.view(), &config, |epoch, loss| {
+            if epoch == 1 || epoch % 5 == 0 || epoch == args.epochs {
+                println!("epoch {epoch:>3}  loss {loss:.4}  {:.1} s", start.elapsed().as_secs_f64());
+            }
+        })
+    };
     let train_seconds = start.elapsed().as_secs_f64();
+    if let Some(path) = &args.save {
+        let bytes: Vec<u8> = tensors(&mut prior).iter().flat_map(|t| t.iter().flat_map(|v| v.to_le_bytes())).collect();
+        std::fs::write(path, bytes)?;
+    }
     println!("net {} trained in {train_seconds:.1} s", prior.net.describe());
 
     let needs_fd = args.fd_count > 0 || args.fd_check;
@@ -189,18 +220,35 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         (mean, cov, root)
     });
     if let (true, Some(reference)) = (args.fd_check, &reference) {
-        let first: Vec<usize> = (0..10_000).collect();
-        let recon = reconstruct(&params, &arch, images(&splits.train, &first).view(), CHUNK);
+        // 10,000 training digits chosen at random, raw and reconstructed.
+        let mut order: Vec<usize> = all(&splits.train);
+        order.shuffle(&mut StdRng::seed_from_u64(1));
+        let chosen = images(&splits.train, &order[..10_000]);
+        let fd = frechet(reference, features(&judge, chosen.view()).view());
+        println!("fd of 10,000 random training digits: {fd:.3} (PyTorch reference 1.38)");
+        let recon = reconstruct(&params, &arch, chosen.view(), CHUNK);
         let fd = frechet(reference, features(&judge, recon.view()).view());
-        println!("fd of 10,000 reconstructed training digits: {fd:.3} (PyTorch reference 2.00)");
+        println!("fd of their reconstructions: {fd:.3} (PyTorch reference 2.00)");
     }
     for (k, name) in args.samplers.iter().enumerate() {
-        let sampler = parse_sampler(name);
+        let (base, clip) = match name.strip_suffix("-noclip") {
+            Some(base) => (base, false),
+            None => (name.as_str(), true),
+        };
+        let sampler = parse_sampler(base);
         let mut rng = StdRng::seed_from_u64(args.seed + 100);
         let count = if k == 0 { args.count.max(args.fd_count) } else { args.count };
         let noise = Array2::<f32>::random_using((count, codes.ncols()), StandardNormal, &mut rng);
         let start = Instant::now();
-        let sampled = prior.sample(noise.view(), sampler, &mut rng);
+        let sampled = if clip {
+            prior.sample(noise.view(), sampler, &mut rng)
+        } else {
+            let x0 = match sampler {
+                Sampler::Ancestral => sample_ancestral(&prior.net, &prior.schedule, noise.view(), None, &mut rng),
+                Sampler::Ddim { steps, eta } => sample_ddim(&prior.net, &prior.schedule, noise.view(), steps, eta, None, &mut rng),
+            };
+            x0 * &prior.std + &prior.mean
+        };
         let sample_seconds = start.elapsed().as_secs_f64();
         let digits = decode(&params, &arch, sampled.view(), CHUNK);
         let scores = judge.scores(digits.slice(ndarray::s![..args.count, ..]));

@@ -35,10 +35,14 @@
 //! xₛ = √ᾱₛ·x̂₀ + √(1 − ᾱₛ − σ²)·ε̂ + σ·z,   σ = η·√((1 − ᾱₛ)/(1 − ᾱₜ))·√(1 − ᾱₜ/ᾱₛ)
 //! ```
 //! η = 0 is deterministic; η = 1 with S = T is the ancestral sampler above.
+//! Both samplers clip x̂₀ to the box of the training data (per dimension): at
+//! t near T, ᾱₜ is near 0 (2·10⁻⁹ at T for the cosine schedule) and x̂₀
+//! multiplies the network's error by 1/√ᾱₜ; unclipped, a DDIM step from T
+//! to T − 20 blew the samples up (score 5.4, fd 129 after 20 epochs).
 
 use std::f64::consts::PI;
 
-use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2, Axis, Zip};
+use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis, Zip};
 use ndarray_rand::rand::rngs::StdRng;
 use ndarray_rand::rand::seq::SliceRandom;
 use ndarray_rand::rand::{Rng, SeedableRng};
@@ -430,6 +434,10 @@ pub struct DiffusionPrior {
     pub mean: Array1<f32>,
     /// (Z) the codes' standard deviation.
     pub std: Array1<f32>,
+    /// (Z) the smallest standardised training code, per dimension: x̂₀'s floor.
+    pub low: Array1<f32>,
+    /// (Z) the largest, x̂₀'s ceiling.
+    pub high: Array1<f32>,
 }
 
 /// `ema ← d·ema + (1 − d)·θ`, for every tensor.
@@ -453,6 +461,8 @@ pub fn train(
     let mean = codes.mean_axis(Axis(0)).expect("codes are not empty");
     let std = codes.std_axis(Axis(0), 0.0).mapv(|s| s.max(1e-6));
     let data = (&codes - &mean) / &std; // (N, Z) standardised
+    let low = data.fold_axis(Axis(0), f32::INFINITY, |&a, &b| a.min(b));
+    let high = data.fold_axis(Axis(0), f32::NEG_INFINITY, |&a, &b| a.max(b));
     let schedule = NoiseSchedule::new(config.schedule, STEPS);
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut net = EpsNet::init(latent, config.embed, &config.hidden, config.nonlinearity, &mut rng);
@@ -493,6 +503,8 @@ pub fn train(
         schedule,
         mean,
         std,
+        low,
+        high,
     }
 }
 
@@ -515,12 +527,53 @@ fn predict_noise(
     }
 }
 
+/// Clips every row of x̂₀ (N, Z) to the box `[low, high]` (Z each), if given.
+fn clip_rows(x0: &mut Array2<f32>, bounds: Option<(ArrayView1<f32>, ArrayView1<f32>)>) {
+    if let Some((low, high)) = bounds {
+        for mut row in x0.rows_mut() {
+            Zip::from(&mut row)
+                .and(&low)
+                .and(&high)
+                .for_each(|x, &lo, &hi| *x = x.clamp(lo, hi));
+        }
+    }
+}
+
+/// x̂₀ = (xₜ − √(1 − ᾱₜ)·ε̂)/√ᾱₜ for every row, clipped to `bounds`.
+fn predict_x0(
+    x: ArrayView2<f32>,
+    eps: ArrayView2<f32>,
+    alpha_bar: f64,
+    bounds: Option<(ArrayView1<f32>, ArrayView1<f32>)>,
+) -> Array2<f32> {
+    let (scale, eps_scale) = (
+        (1.0 / alpha_bar.sqrt()) as f32,
+        ((1.0 - alpha_bar) / alpha_bar).sqrt() as f32,
+    );
+    let mut x0 = Array2::zeros(x.dim());
+    Zip::from(&mut x0)
+        .and(&x)
+        .and(&eps)
+        .for_each(|x0, &x, &e| *x0 = scale * x - eps_scale * e);
+    clip_rows(&mut x0, bounds);
+    x0
+}
+
 /// The ancestral DDPM sampler (module docs): T steps from `noise` = x_T (N, Z),
 /// fresh z from `rng` at every step but the last. Returns x₀ (N, Z), standardised.
+///
+/// The mean is computed through x̂₀, as Ho et al.'s code does:
+/// ```text
+/// μₜ = √ᾱₜ₋₁·βₜ/(1 − ᾱₜ) · x̂₀ + √αₜ·(1 − ᾱₜ₋₁)/(1 − ᾱₜ) · xₜ
+/// ```
+/// which equals `1/√αₜ · (xₜ − βₜ/√(1 − ᾱₜ)·ε̂)` when x̂₀ is not clipped. Near
+/// t = T, where ᾱₜ → 0, x̂₀ multiplies the network's error by 1/√ᾱₜ: `bounds`
+/// (the training data's box, per dimension) keeps x̂₀ where data can be.
 pub fn sample_ancestral(
     net: &EpsNet,
     schedule: &NoiseSchedule,
     noise: ArrayView2<f32>,
+    bounds: Option<(ArrayView1<f32>, ArrayView1<f32>)>,
     rng: &mut impl Rng,
 ) -> Array2<f32> {
     let mut x = noise.to_owned();
@@ -528,16 +581,20 @@ pub fn sample_ancestral(
     let mut ws = EpsWorkspace::new(net, SAMPLE_CHUNK.min(x.nrows()).max(1));
     for t in (1..=schedule.steps()).rev() {
         predict_noise(net, &mut ws, x.view(), t, eps.view_mut());
-        let (beta, alpha_bar) = (schedule.beta(t), schedule.alpha_bar(t));
-        let scale = (1.0 / (1.0 - beta).sqrt()) as f32; // 1/√αₜ
-        let eps_scale = (beta / (1.0 - alpha_bar).sqrt()) as f32; // βₜ/√(1 − ᾱₜ)
-        // xₜ₋₁ = 1/√αₜ · (xₜ − βₜ/√(1 − ᾱₜ)·ε̂)
+        let (beta, now, then) = (
+            schedule.beta(t),
+            schedule.alpha_bar(t),
+            schedule.alpha_bar(t - 1),
+        );
+        let x0 = predict_x0(x.view(), eps.view(), now, bounds);
+        let x0_weight = (then.sqrt() * beta / (1.0 - now)) as f32;
+        let x_weight = ((1.0 - beta).sqrt() * (1.0 - then) / (1.0 - now)) as f32;
         Zip::from(&mut x)
-            .and(&eps)
-            .for_each(|x, &e| *x = scale * (*x - eps_scale * e));
+            .and(&x0)
+            .for_each(|x, &x0| *x = x0_weight * x0 + x_weight * *x); // xₜ₋₁ = μₜ
         if t > 1 {
             // + σₜ·z, σₜ² = β̃ₜ = βₜ·(1 − ᾱₜ₋₁)/(1 − ᾱₜ)
-            let sigma = (beta * (1.0 - schedule.alpha_bar(t - 1)) / (1.0 - alpha_bar)).sqrt();
+            let sigma = (beta * (1.0 - then) / (1.0 - now)).sqrt();
             let z = Array2::<f32>::random_using(x.dim(), StandardNormal, rng);
             x.scaled_add(sigma as f32, &z);
         }
@@ -555,14 +612,15 @@ pub fn ddim_steps(total: usize, steps: usize) -> Vec<usize> {
 }
 
 /// The DDIM sampler (module docs) with `steps` S network calls and stochasticity
-/// `eta` η (0: deterministic, `rng` unused) from `noise` = x_T (N, Z).
-/// Returns x₀ (N, Z), standardised.
+/// `eta` η (0: deterministic, `rng` unused) from `noise` = x_T (N, Z), x̂₀
+/// clipped to `bounds` (see [`sample_ancestral`]). Returns x₀ (N, Z), standardised.
 pub fn sample_ddim(
     net: &EpsNet,
     schedule: &NoiseSchedule,
     noise: ArrayView2<f32>,
     steps: usize,
     eta: f64,
+    bounds: Option<(ArrayView1<f32>, ArrayView1<f32>)>,
     rng: &mut impl Rng,
 ) -> Array2<f32> {
     let mut x = noise.to_owned();
@@ -573,15 +631,23 @@ pub fn sample_ddim(
         let earlier = taus.get(i + 1).copied().unwrap_or(0);
         predict_noise(net, &mut ws, x.view(), t, eps.view_mut());
         let (now, then) = (schedule.alpha_bar(t), schedule.alpha_bar(earlier));
+        let x0 = predict_x0(x.view(), eps.view(), now, bounds);
+        if bounds.is_some() {
+            // ε̂ consistent with the clipped x̂₀: ε̂ = (xₜ − √ᾱₜ·x̂₀)/√(1 − ᾱₜ)
+            let (a, b) = (now.sqrt() as f32, (1.0 / (1.0 - now).sqrt()) as f32);
+            Zip::from(&mut eps)
+                .and(&x)
+                .and(&x0)
+                .for_each(|e, &x, &x0| *e = b * (x - a * x0));
+        }
         let sigma = eta * ((1.0 - then) / (1.0 - now)).sqrt() * (1.0 - now / then).sqrt();
-        let (x0_scale, x0_eps) = (1.0 / now.sqrt(), (1.0 - now).sqrt() / now.sqrt());
         let direction = (1.0 - then - sigma * sigma).max(0.0).sqrt();
-        // x̂₀ = (xₜ − √(1 − ᾱₜ)·ε̂)/√ᾱₜ;  xₛ = √ᾱₛ·x̂₀ + √(1 − ᾱₛ − σ²)·ε̂
+        // xₛ = √ᾱₛ·x̂₀ + √(1 − ᾱₛ − σ²)·ε̂
         let (a, b) = (then.sqrt() as f32, direction as f32);
-        Zip::from(&mut x).and(&eps).for_each(|x, &e| {
-            let x0 = x0_scale as f32 * *x - x0_eps as f32 * e;
-            *x = a * x0 + b * e;
-        });
+        Zip::from(&mut x)
+            .and(&x0)
+            .and(&eps)
+            .for_each(|x, &x0, &e| *x = a * x0 + b * e);
         if sigma > 0.0 {
             let z = Array2::<f32>::random_using(x.dim(), StandardNormal, rng); // + σ·z
             x.scaled_add(sigma as f32, &z);
@@ -608,10 +674,11 @@ impl DiffusionPrior {
         sampler: Sampler,
         rng: &mut impl Rng,
     ) -> Array2<f32> {
+        let bounds = Some((self.low.view(), self.high.view()));
         let x0 = match sampler {
-            Sampler::Ancestral => sample_ancestral(&self.net, &self.schedule, noise, rng),
+            Sampler::Ancestral => sample_ancestral(&self.net, &self.schedule, noise, bounds, rng),
             Sampler::Ddim { steps, eta } => {
-                sample_ddim(&self.net, &self.schedule, noise, steps, eta, rng)
+                sample_ddim(&self.net, &self.schedule, noise, steps, eta, bounds, rng)
             }
         };
         x0 * &self.std + &self.mean
@@ -683,7 +750,14 @@ mod tests {
         let mut grads = net.params.clone();
         grads.fill(f32::NAN); // every gradient must be written
         eps_backward(&net, &mut ws, &mut grads, rows, true);
-        let eps = 1e-2;
+        // ReLU: a smaller step, so that few θ ± ε cross a kink (where the
+        // difference quotient is no derivative); SiLU is smooth.
+        // The smaller step leaves more f32 rounding in the quotient: a looser bound,
+        // still far below the 0.1 to 1 of a wrong line.
+        let (eps, tolerance) = match nonlinearity {
+            Nonlinearity::Silu => (1e-2, 2e-3),
+            Nonlinearity::Relu => (1e-3, 5e-3),
+        };
         for l in 0..net.layer_count() {
             let numeric = numeric_gradient(
                 &mut net,
@@ -692,7 +766,7 @@ mod tests {
                 |n| loss(n, &input),
             );
             let error = compare(grads.layers[l].w.as_slice().unwrap(), &numeric).tensor_error;
-            assert!(error < 2e-3, "{nonlinearity:?} W{l}: relative error {error}");
+            assert!(error < tolerance, "{nonlinearity:?} W{l}: relative error {error}");
             let numeric = numeric_gradient(
                 &mut net,
                 |n| n.params.layers[l].b.as_slice_mut().unwrap(),
@@ -700,7 +774,7 @@ mod tests {
                 |n| loss(n, &input),
             );
             let error = compare(grads.layers[l].b.as_slice().unwrap(), &numeric).tensor_error;
-            assert!(error < 2e-3, "{nonlinearity:?} b{l}: relative error {error}");
+            assert!(error < tolerance, "{nonlinearity:?} b{l}: relative error {error}");
         }
         let mut perturbed = input.clone();
         let numeric = numeric_gradient(
@@ -714,7 +788,7 @@ mod tests {
             let analytic: Vec<f32> = ws.d_input.slice(columns).iter().copied().collect();
             let numeric: Vec<f64> = numeric.slice(columns).iter().copied().collect();
             let error = compare(&analytic, &numeric).tensor_error;
-            assert!(error < 2e-3, "{nonlinearity:?} dX[{name}]: relative error {error}");
+            assert!(error < tolerance, "{nonlinearity:?} dX[{name}]: relative error {error}");
         }
     }
 
