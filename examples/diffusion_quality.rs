@@ -90,7 +90,12 @@ struct Args {
 /// Every tensor of the prior, in order: W, b per layer, then mean, std, low, high.
 fn tensors(prior: &mut DiffusionPrior) -> Vec<&mut [f32]> {
     let mut all = prior.net.params.slices_mut();
-    for t in [&mut prior.mean, &mut prior.std, &mut prior.low, &mut prior.high] {
+    for t in [
+        &mut prior.mean,
+        &mut prior.std,
+        &mut prior.low,
+        &mut prior.high,
+    ] {
         all.push(t.as_slice_mut().unwrap());
     }
     all
@@ -100,7 +105,9 @@ fn parse_sampler(name: &str) -> Sampler {
     if name == "ancestral" {
         return Sampler::Ancestral;
     }
-    let rest = name.strip_prefix("ddim").expect("sampler: ddimS, ddimS-eta1 or ancestral");
+    let rest = name
+        .strip_prefix("ddim")
+        .expect("sampler: ddimS, ddimS-eta1 or ancestral");
     let (steps, eta) = match rest.split_once("-eta") {
         Some((steps, eta)) => (steps, eta.parse().expect("η")),
         None => (rest, 0.0),
@@ -168,8 +175,17 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (params, arch) = load_model(&args.model)?;
     let splits = load_splits(&args.data_dir, 5000, None, 0)?;
     let judge = bundled_judge()?;
-    let codes = encode(&params, &arch, images(&splits.train, &all(&splits.train)).view(), CHUNK);
-    println!("{} training codes of width {}", codes.nrows(), codes.ncols());
+    let codes = encode(
+        &params,
+        &arch,
+        images(&splits.train, &all(&splits.train)).view(),
+        CHUNK,
+    );
+    println!(
+        "{} training codes of width {}",
+        codes.nrows(),
+        codes.ncols()
+    );
     let config = TrainConfig {
         hidden: args.hidden.clone(),
         embed: args.embed,
@@ -191,26 +207,46 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     println!("config {config:?}");
     let start = Instant::now();
     let mut prior = if let Some(path) = &args.load {
-        let mut prior = train(codes.view(), &TrainConfig { epochs: 0, ..config.clone() }, |_, _| {});
+        let mut prior = train(
+            codes.view(),
+            &TrainConfig {
+                epochs: 0,
+                ..config.clone()
+            },
+            |_, _| {},
+        );
         let bytes = std::fs::read(path)?;
-        let mut values = bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap()));
+        let mut values = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()));
         for tensor in tensors(&mut prior) {
-            tensor.iter_mut().for_each(|v| *v = values.next().expect("file too short"));
+            tensor
+                .iter_mut()
+                .for_each(|v| *v = values.next().expect("file too short"));
         }
         prior
     } else {
         train(codes.view(), &config, |epoch, loss| {
             if epoch == 1 || epoch % 5 == 0 || epoch == args.epochs {
-                println!("epoch {epoch:>3}  loss {loss:.4}  {:.1} s", start.elapsed().as_secs_f64());
+                println!(
+                    "epoch {epoch:>3}  loss {loss:.4}  {:.1} s",
+                    start.elapsed().as_secs_f64()
+                );
             }
         })
     };
     let train_seconds = start.elapsed().as_secs_f64();
     if let Some(path) = &args.save {
-        let bytes: Vec<u8> = tensors(&mut prior).iter().flat_map(|t| t.iter().flat_map(|v| v.to_le_bytes())).collect();
+        let bytes: Vec<u8> = tensors(&mut prior)
+            .iter()
+            .flat_map(|t| t.iter().flat_map(|v| v.to_le_bytes()))
+            .collect();
         std::fs::write(path, bytes)?;
     }
-    println!("net {} trained in {train_seconds:.1} s", prior.net.describe());
+    println!(
+        "net {} trained in {train_seconds:.1} s",
+        prior.net.describe()
+    );
 
     let needs_fd = args.fd_count > 0 || args.fd_check;
     let reference = needs_fd.then(|| {
@@ -237,15 +273,29 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         };
         let sampler = parse_sampler(base);
         let mut rng = StdRng::seed_from_u64(args.seed + 100);
-        let count = if k == 0 { args.count.max(args.fd_count) } else { args.count };
+        let count = if k == 0 {
+            args.count.max(args.fd_count)
+        } else {
+            args.count
+        };
         let noise = Array2::<f32>::random_using((count, codes.ncols()), StandardNormal, &mut rng);
         let start = Instant::now();
         let sampled = if clip {
             prior.sample(noise.view(), sampler, &mut rng)
         } else {
             let x0 = match sampler {
-                Sampler::Ancestral => sample_ancestral(&prior.net, &prior.schedule, noise.view(), None, &mut rng),
-                Sampler::Ddim { steps, eta } => sample_ddim(&prior.net, &prior.schedule, noise.view(), steps, eta, None, &mut rng),
+                Sampler::Ancestral => {
+                    sample_ancestral(&prior.net, &prior.schedule, noise.view(), None, &mut rng)
+                }
+                Sampler::Ddim { steps, eta } => sample_ddim(
+                    &prior.net,
+                    &prior.schedule,
+                    noise.view(),
+                    steps,
+                    eta,
+                    None,
+                    &mut rng,
+                ),
             };
             x0 * &prior.std + &prior.mean
         };

@@ -55,12 +55,8 @@ mod tests {
         let mut grad = r.clone();
         silu_backward(grad.view_mut(), z.view());
         let mut state = z.clone();
-        let numeric = numeric_gradient(
-            &mut state,
-            |z| z.as_slice_mut().unwrap(),
-            1e-2,
-            |z| loss(z),
-        );
+        let numeric =
+            numeric_gradient(&mut state, |z| z.as_slice_mut().unwrap(), 1e-2, |z| loss(z));
         let error = compare(grad.as_slice().unwrap(), &numeric).tensor_error;
         assert!(error < 1e-4, "SiLU gradient relative error {error}");
     }

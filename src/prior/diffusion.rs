@@ -55,7 +55,9 @@ use ndarray_rand::RandomExt;
 use crate::model::{Dense, Params};
 use crate::nn::loss::{mse_backward, mse_forward};
 use crate::nn::silu::{silu_backward, silu_forward};
-use crate::nn::{activation_backward, activation_forward, dense_backward, dense_forward, Activation};
+use crate::nn::{
+    activation_backward, activation_forward, dense_backward, dense_forward, Activation,
+};
 use crate::optim::Adam;
 
 /// T, the number of diffusion steps.
@@ -303,7 +305,10 @@ fn set_embedding(net: &EpsNet, ws: &mut EpsWorkspace, t: &[usize]) {
 /// Fills the input rows `[xₜ, emb(t)]`: x: (rows, Z); t: rows steps.
 pub fn set_input(net: &EpsNet, ws: &mut EpsWorkspace, x: ArrayView2<f32>, t: &[usize]) {
     let (rows, latent) = x.dim();
-    assert!(rows <= ws.capacity, "set_input: more rows than the workspace holds");
+    assert!(
+        rows <= ws.capacity,
+        "set_input: more rows than the workspace holds"
+    );
     assert_eq!(t.len(), rows, "set_input: one step per row");
     ws.inputs[0].slice_mut(s![..rows, ..latent]).assign(&x);
     set_embedding(net, ws, t);
@@ -390,8 +395,16 @@ pub fn ddpm_loss_forward(
     noise: ArrayView2<f32>,
 ) -> f64 {
     let rows = x0.nrows();
-    assert_eq!(x0.dim(), noise.dim(), "ddpm_loss_forward: x0 and ε differ in shape");
-    assert_eq!(x0.ncols(), net.latent, "ddpm_loss_forward: x0 is not Z wide");
+    assert_eq!(
+        x0.dim(),
+        noise.dim(),
+        "ddpm_loss_forward: x0 and ε differ in shape"
+    );
+    assert_eq!(
+        x0.ncols(),
+        net.latent,
+        "ddpm_loss_forward: x0 is not Z wide"
+    );
     assert_eq!(t.len(), rows, "ddpm_loss_forward: one step per row");
     let latent = net.latent;
     for (n, &step) in t.iter().enumerate() {
@@ -500,7 +513,13 @@ pub fn train(
     let high = data.fold_axis(Axis(0), f32::NEG_INFINITY, |&a, &b| a.max(b));
     let schedule = NoiseSchedule::new(config.schedule, STEPS);
     let mut rng = StdRng::seed_from_u64(config.seed);
-    let mut net = EpsNet::init(latent, config.embed, &config.hidden, config.nonlinearity, &mut rng);
+    let mut net = EpsNet::init(
+        latent,
+        config.embed,
+        &config.hidden,
+        config.nonlinearity,
+        &mut rng,
+    );
     let mut grads = net.params.clone();
     let mut adam = Adam::new(&net.params, config.lr);
     let mut ema = net.params.clone();
@@ -526,7 +545,11 @@ pub fn train(
             adam.update(&mut net.params, &grads);
             // Early on the average forgets faster: d = min(decay, (1 + k)/(10 + k)).
             let k = adam.step as f32;
-            ema_update(&mut ema, &net.params, config.ema_decay.min((1.0 + k) / (10.0 + k)));
+            ema_update(
+                &mut ema,
+                &net.params,
+                config.ema_decay.min((1.0 + k) / (10.0 + k)),
+            );
         }
         report(epoch, loss_sum / steps_per_epoch as f64);
     }
@@ -555,7 +578,12 @@ fn predict_noise(
     let steps = vec![t; ws.capacity];
     for start in (0..x.nrows()).step_by(ws.capacity) {
         let rows = ws.capacity.min(x.nrows() - start);
-        set_input(net, ws, x.slice(s![start..start + rows, ..]), &steps[..rows]);
+        set_input(
+            net,
+            ws,
+            x.slice(s![start..start + rows, ..]),
+            &steps[..rows],
+        );
         eps_forward(net, ws, rows);
         out.slice_mut(s![start..start + rows, ..])
             .assign(&ws.prediction(rows));
@@ -735,8 +763,16 @@ mod tests {
         for kind in [BetaSchedule::Linear, BetaSchedule::Cosine] {
             let schedule = NoiseSchedule::new(kind, STEPS);
             assert_eq!(schedule.alpha_bar(0), 1.0);
-            assert!(schedule.alpha_bar(1) > 0.99, "{kind:?}: ᾱ₁ {}", schedule.alpha_bar(1));
-            assert!(schedule.alpha_bar(STEPS) < 1e-4, "{kind:?}: ᾱ_T {}", schedule.alpha_bar(STEPS));
+            assert!(
+                schedule.alpha_bar(1) > 0.99,
+                "{kind:?}: ᾱ₁ {}",
+                schedule.alpha_bar(1)
+            );
+            assert!(
+                schedule.alpha_bar(STEPS) < 1e-4,
+                "{kind:?}: ᾱ_T {}",
+                schedule.alpha_bar(STEPS)
+            );
             assert!(schedule.alpha_bars.windows(2).all(|w| w[1] < w[0]));
         }
         let linear = NoiseSchedule::new(BetaSchedule::Linear, STEPS);
@@ -807,7 +843,10 @@ mod tests {
                 |n| loss(n, &x, &embedding),
             );
             let error = compare(grads.layers[l].w.as_slice().unwrap(), &numeric).tensor_error;
-            assert!(error < tolerance, "{nonlinearity:?} W{l}: relative error {error}");
+            assert!(
+                error < tolerance,
+                "{nonlinearity:?} W{l}: relative error {error}"
+            );
             let numeric = numeric_gradient(
                 &mut net,
                 |n| n.params.layers[l].b.as_slice_mut().unwrap(),
@@ -815,7 +854,10 @@ mod tests {
                 |n| loss(n, &x, &embedding),
             );
             let error = compare(grads.layers[l].b.as_slice().unwrap(), &numeric).tensor_error;
-            assert!(error < tolerance, "{nonlinearity:?} b{l}: relative error {error}");
+            assert!(
+                error < tolerance,
+                "{nonlinearity:?} b{l}: relative error {error}"
+            );
         }
         let mut perturbed = x.clone();
         let numeric = numeric_gradient(
@@ -826,7 +868,10 @@ mod tests {
         );
         let analytic = ws.x_gradient(rows, 3).to_owned();
         let error = compare(analytic.as_slice().unwrap(), &numeric).tensor_error;
-        assert!(error < tolerance, "{nonlinearity:?} dL/dxₜ: relative error {error}");
+        assert!(
+            error < tolerance,
+            "{nonlinearity:?} dL/dxₜ: relative error {error}"
+        );
         let mut perturbed = embedding.clone();
         let numeric = numeric_gradient(
             &mut perturbed,
@@ -836,7 +881,10 @@ mod tests {
         );
         let analytic = ws.embedding_gradient(rows, 4);
         let error = compare(analytic.as_slice().unwrap(), &numeric).tensor_error;
-        assert!(error < tolerance, "{nonlinearity:?} dL/d emb(t): relative error {error}");
+        assert!(
+            error < tolerance,
+            "{nonlinearity:?} dL/d emb(t): relative error {error}"
+        );
     }
 
     #[test]
@@ -893,7 +941,11 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut data = Array2::<f32>::random_using((n, 2), StandardNormal, &mut rng) * 0.3;
         for mut row in data.rows_mut() {
-            let centre = if rng.random::<f32>() < 0.3 { [-2.0, 1.0] } else { [2.0, -1.0] };
+            let centre = if rng.random::<f32>() < 0.3 {
+                [-2.0, 1.0]
+            } else {
+                [2.0, -1.0]
+            };
             row[0] += centre[0];
             row[1] += centre[1];
         }
@@ -928,12 +980,28 @@ mod tests {
         let prior = train(data.view(), &config, |_, loss| assert!(loss.is_finite()));
         let mut rng = StdRng::seed_from_u64(5);
         let noise = Array2::<f32>::random_using((1000, 2), StandardNormal, &mut rng);
-        for sampler in [Sampler::Ddim { steps: 50, eta: 0.0 }, Sampler::Ancestral] {
+        for sampler in [
+            Sampler::Ddim {
+                steps: 50,
+                eta: 0.0,
+            },
+            Sampler::Ancestral,
+        ] {
             let samples = prior.sample(noise.view(), sampler, &mut rng);
             let (small, large) = mode_shares(&samples);
-            assert!((small - 0.3).abs() < 0.07, "{sampler:?}: {small:.3} near the 0.3 mode");
-            assert!((large - 0.7).abs() < 0.07, "{sampler:?}: {large:.3} near the 0.7 mode");
-            assert!(small + large > 0.93, "{sampler:?}: {:.3} between the modes", 1.0 - small - large);
+            assert!(
+                (small - 0.3).abs() < 0.07,
+                "{sampler:?}: {small:.3} near the 0.3 mode"
+            );
+            assert!(
+                (large - 0.7).abs() < 0.07,
+                "{sampler:?}: {large:.3} near the 0.7 mode"
+            );
+            assert!(
+                small + large > 0.93,
+                "{sampler:?}: {:.3} between the modes",
+                1.0 - small - large
+            );
         }
     }
 
