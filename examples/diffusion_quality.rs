@@ -3,13 +3,39 @@
 //! standardised codes, samples codes, decodes them, and scores the digits with
 //! the bundled judge (confident, coverage, score from 1,000 samples) and,
 //! with `--fd-count 10000`, the Fréchet distance of the judge's hidden
-//! features to those of the 10,000 test digits.
+//! features to those of the 10,000 test digits (computed here; `--fd-check`
+//! prints the fd of 10,000 random training digits, 1.348 against PyTorch's
+//! 1.38, and of their reconstructions, 2.123 against 2.00).
 //!
 //! ```text
-//! cargo run --release -- train --out-dir /tmp/diff-default
-//! cargo run --release --example diffusion_quality -- --model /tmp/diff-default/model.safetensors
+//! cargo run --release -- train --out-dir /tmp/diff-default      # test MSE 0.006423
+//! cargo run --release --example diffusion_quality -- --model /tmp/diff-default/model.safetensors \
+//!     --fd-count 10000          # the defaults: run F below
 //! ```
-
+//!
+//! Measured 2026-12-03 on the default model (2 threads, on a machine shared
+//! with 5 other builders: load 4 to 15, so times are inflated, up to 5×).
+//! SiLU, E = 32, Adam with the learning rate decayed linearly to 0, EMA 0.999,
+//! seed 0; score and confident of 1,000 samples, fd of 10,000 (first sampler).
+//!
+//! | run | ε-network, time embedding | β | epochs × batch (steps), lr | sampler | confident | coverage | score | fd | training |
+//! |---|---|---|---|---|---|---|---|---|---|
+//! | smoke | 512³, input only, Transformer ω | cosine | 3 × 256 (642), 1e-3 | DDIM 50, x̂₀ unclipped | 0.783 | 0.958 | 7.51 | - | 49.6 s |
+//! | A | 512³, input only, Transformer ω | cosine | 20 × 256 (4,280), 1e-3 | DDIM 50, unclipped | 0.572 | 0.903 | 5.37 | 129.0 | 390.6 s |
+//! | A | | | | DDIM 50 η = 1, unclipped | 0.636 | 0.659 | 3.48 | | |
+//! | A | | | | ancestral, unclipped | 0.669 | 0.995 | 7.24 | | |
+//! | B | as A (x̂₀ clipped from here on) | cosine | 20 × 256, 1e-3 | DDIM 50 | 0.685 | 0.998 | 7.33 | 4.262 | 377.1 s |
+//! | B | | | | DDIM 100 | 0.680 | 0.997 | 7.34 | | |
+//! | B | | | | ancestral | 0.673 | 0.996 | 7.24 | | |
+//! | C | as A | linear | 20 × 256, 1e-3 | DDIM 50 | 0.597 | 0.998 | 6.78 | 4.308 | 362.5 s |
+//! | C | | | | DDIM 50, unclipped | 0.600 | 0.997 | 6.80 | | |
+//! | D | 512³, every layer, Transformer ω | cosine | 20 × 256, 1e-3 | DDIM 50 | 0.719 | 0.998 | 7.51 | 4.275 | 352.7 s |
+//! | D | | | | ancestral | 0.664 | 0.997 | 7.20 | | |
+//! | E | 512³, every layer, ω from 2π/20 to π/2T | cosine | 20 × 128 (8,580), 2e-3 | DDIM 50 | 0.715 | 0.995 | 7.52 | 4.256 | 192.7 s |
+//! | E | | | | DDIM 100 | 0.714 | 0.996 | 7.53 | | |
+//! | F | as E | cosine | 60 × 128 (25,740), 2e-3 | DDIM 50 | 0.766 | 0.997 | 7.94 | 3.565 | 202.3 s |
+//! | F | | | | ancestral | 0.810 | 0.998 | 8.32 | | |
+//! | G | 256³, as E | cosine | 12 × 128 (5,148), 2e-3 | DDIM 50 | 0.674 | 0.998 | 7.17 | 5.071 | 20.9 s |
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -51,11 +77,11 @@ struct Args {
     /// linear or cosine.
     #[arg(long, default_value = "cosine")]
     schedule: String,
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 60)]
     epochs: usize,
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 128)]
     batch: usize,
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 2e-3)]
     lr: f32,
     /// Keep the learning rate constant (default: linear decay to 0).
     #[arg(long)]
@@ -64,7 +90,7 @@ struct Args {
     #[arg(long, default_value_t = 0.999)]
     ema: f32,
     /// Samplers to score: ddimS (η = 0), ddimS-eta1, ancestral.
-    #[arg(long, default_value = "ddim50", value_delimiter = ',')]
+    #[arg(long, default_value = "ddim50,ancestral", value_delimiter = ',')]
     samplers: Vec<String>,
     /// Samples scored by the judge.
     #[arg(long, default_value_t = 1000)]
