@@ -71,6 +71,10 @@ struct Options {
     temperatures: Vec<f64>,
     seed: u64,
     references: bool,
+    /// EM's stopping tolerance (J/N per iteration).
+    tolerance: f64,
+    /// Fit to the first N training codes only.
+    codes: usize,
 }
 
 fn list<T: std::str::FromStr>(text: &str) -> Vec<T> {
@@ -97,6 +101,8 @@ fn options() -> Options {
         temperatures: vec![1.0],
         seed: 0,
         references: true,
+        tolerance: GmmConfig::default().tolerance,
+        codes: usize::MAX,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -113,6 +119,8 @@ fn options() -> Options {
             "--floors" => o.floors = list(&value()),
             "--temperatures" => o.temperatures = list(&value()),
             "--seed" => o.seed = list(&value())[0],
+            "--tolerance" => o.tolerance = list(&value())[0],
+            "--codes" => o.codes = list(&value())[0],
             "--no-references" => {
                 o.references = false;
                 i += 1;
@@ -281,10 +289,12 @@ fn main() {
                 components: k,
                 floor,
                 seed: o.seed,
+                tolerance: o.tolerance,
                 ..GmmConfig::default()
             };
             let start = Instant::now();
-            let result = fit_with_progress(train_codes.view(), &config, |iteration, objective| {
+            let fitted = train_codes.slice(s![..o.codes.min(train_codes.nrows()), ..]);
+            let result = fit_with_progress(fitted, &config, |iteration, objective| {
                 if iteration % 10 == 0 {
                     eprintln!(
                         "  K = {k}: iteration {iteration}, J/N {objective:.4}, {:.1} s",

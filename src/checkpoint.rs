@@ -46,7 +46,7 @@ pub const CHECKPOINT_FORMAT: &str = "mnist-autoencoder-checkpoint";
 /// Named little-endian f32 tensors waiting to be serialised: borrowed where
 /// the memory already has the file's layout, copied where it must be transposed.
 #[derive(Default)]
-struct Tensors<'a>(Vec<(String, Vec<usize>, Cow<'a, [u8]>)>);
+pub(crate) struct Tensors<'a>(Vec<(String, Vec<usize>, Cow<'a, [u8]>)>);
 
 /// The bytes of f32 values as stored in safetensors (little-endian), without a
 /// copy on little-endian machines.
@@ -62,7 +62,7 @@ impl<'a> Tensors<'a> {
     /// Every layer of `params` as `{prefix}{layer}.weight` and `.bias`; weights
     /// (out, in) as PyTorch stores them if `pytorch_layout`, else (in, out) as
     /// this crate does (no copy: used for Adam's moments in checkpoints).
-    fn push_params(
+    pub(crate) fn push_params(
         &mut self,
         prefix: &str,
         params: &'a Params,
@@ -93,13 +93,34 @@ impl<'a> Tensors<'a> {
         }
     }
 
+    /// `values` as tensor `name` of `shape` (row-major, as many values as the shape holds).
+    pub(crate) fn push(&mut self, name: String, shape: Vec<usize>, values: &'a [f32]) {
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            values.len(),
+            "{name}: shape and values"
+        );
+        self.0.push((name, shape, le_bytes(values)));
+    }
+
+    /// [`Tensors::push`] of values computed for the file (owned by it).
+    pub(crate) fn push_owned(&mut self, name: String, shape: Vec<usize>, values: Vec<f32>) {
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            values.len(),
+            "{name}: shape and values"
+        );
+        self.0
+            .push((name, shape, Cow::Owned(le_bytes(&values).into_owned())));
+    }
+
     fn push_array(&mut self, name: String, array: &'a CowArray<'_, f32, Ix2>) {
         let bytes = le_bytes(array.as_slice().expect("snapshots are contiguous"));
         self.0.push((name, array.shape().to_vec(), bytes));
     }
 
     /// Streams the file to `path` through the one atomic writer (see [`Tensors::write_to`]).
-    fn write(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
+    pub(crate) fn write(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
         write_atomic_with(path, |file| {
             let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
             self.write_to(&mut out, metadata).map_err(|e| e.to_string())
@@ -109,7 +130,7 @@ impl<'a> Tensors<'a> {
     /// The one safetensors writer: the 8-byte header length, the JSON header
     /// (names, shapes, byte offsets, metadata), then each tensor's bytes in
     /// order, without building the file in memory.
-    fn write_to(
+    pub(crate) fn write_to(
         &self,
         out: &mut impl std::io::Write,
         metadata: HashMap<String, String>,

@@ -16,6 +16,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand,
 use crate::error::{Error, Result};
 use crate::model::{Architecture, ModelKind};
 use crate::nn::{Activation, LossKind};
+use crate::prior::PriorKind;
 
 /// What the command line asks for.
 #[derive(Debug, Clone)]
@@ -26,6 +27,7 @@ pub enum Command {
     Generate(GenerateConfig),
     Reconstruct(ReconstructConfig),
     Judge(JudgeConfig),
+    TrainPrior(TrainPriorConfig),
 }
 
 /// `train`'s configuration and the flags given on the command line (by their
@@ -61,6 +63,7 @@ pub fn parse_command_line() -> Command {
         Some(Subcommands::Generate(c)) => Command::Generate(c),
         Some(Subcommands::Reconstruct(c)) => Command::Reconstruct(c),
         Some(Subcommands::Judge(c)) => Command::Judge(c),
+        Some(Subcommands::TrainPrior(c)) => Command::TrainPrior(c),
     }
 }
 
@@ -73,6 +76,7 @@ impl Command {
             Command::Gradcheck(config) => config.validate(),
             Command::Generate(config) => config.validate(),
             Command::Judge(config) => config.validate(),
+            Command::TrainPrior(config) => config.validate(),
             Command::Eval(_) | Command::Reconstruct(_) => Ok(()),
         }
     }
@@ -186,7 +190,17 @@ impl GradcheckConfig {
 impl GenerateConfig {
     /// The flags' values.
     pub fn validate(&self) -> Result<()> {
-        check_extension("--out", &self.out, "png")?;
+        if check_extension("--out", &self.out, "idx").is_err() {
+            check_extension("--out", &self.out, "png").map_err(|_| {
+                Error::bad_flag(
+                    "--out",
+                    format!(
+                        "{} must be a file name ending in .png (a sheet of digits) or .idx (u8 images like MNIST's)",
+                        self.out.display()
+                    ),
+                )
+            })?;
+        }
         if self.count == 0 || self.count > MAX_GENERATED {
             return Err(Error::bad_flag(
                 "--count",
@@ -200,8 +214,49 @@ impl GenerateConfig {
     }
 }
 
-/// The most digits `generate` draws on one sheet.
+/// The most digits `generate` draws on one sheet or writes to one IDX file.
 pub const MAX_GENERATED: usize = 10_000;
+
+impl TrainPriorConfig {
+    /// The flags' values.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(out) = &self.out {
+            check_extension("--out", out, "safetensors")?;
+        }
+        if self.components.is_empty() || self.components.contains(&0) {
+            return Err(Error::bad_flag(
+                "--components",
+                "every K must be at least 1",
+            ));
+        }
+        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+            return Err(Error::bad_flag(
+                "--temperature",
+                format!("must be a positive finite number, got {}", self.temperature),
+            ));
+        }
+        at_least_one("--epochs", self.epochs)?;
+        check_threads("--threads", self.threads)
+    }
+
+    /// The thread count: `--threads`, or every core.
+    pub fn thread_count(&self) -> usize {
+        self.threads.unwrap_or_else(available_cores)
+    }
+
+    /// The fitting settings these flags ask for.
+    pub fn fit_config(&self) -> crate::prior::FitConfig {
+        let mut config = crate::prior::FitConfig {
+            components: self.components.clone(),
+            temperature: self.temperature,
+            ..Default::default()
+        };
+        config.gmm.seed = self.seed;
+        config.diffusion.seed = self.seed;
+        config.diffusion.epochs = self.epochs;
+        config
+    }
+}
 
 impl JudgeConfig {
     /// The flags' values.
@@ -277,6 +332,25 @@ pub enum Subcommands {
     Reconstruct(ReconstructConfig),
     /// Train the digit judge (a classifier) that scores generated digits.
     Judge(JudgeConfig),
+    /// Fit a prior over a saved model's training codes (a mixture of
+    /// Gaussians, a latent diffusion model or one Gaussian) for `generate --prior`.
+    TrainPrior(TrainPriorConfig),
+}
+
+/// `--prior`'s values.
+impl ValueEnum for PriorKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &PriorKind::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let help = match self {
+            PriorKind::Gmm => "a mixture of full-covariance Gaussians fitted by EM (the default)",
+            PriorKind::Diffusion => "a latent diffusion model (DDPM) trained on the codes",
+            PriorKind::Gaussian => "one Gaussian N(μ, Σ) fitted to the codes",
+        };
+        Some(PossibleValue::new(self.name()).help(help))
+    }
 }
 
 /// `--model`'s values: every kind, named and described by its own rules.
@@ -376,6 +450,59 @@ pub struct GenerateConfig {
     /// Folder with the training images whose codes the Gaussian is fitted to.
     #[arg(long, value_name = "PATH", default_value = "data/mnist")]
     pub data_dir: PathBuf,
+    /// Sample codes from the prior of this kind saved beside the model
+    /// (prior-KIND.safetensors, written by `train` or `train-prior`). Without
+    /// it: prior-gmm.safetensors if it is there, else the model's own sampler.
+    #[arg(long, value_name = "KIND")]
+    pub prior: Option<PriorKind>,
+}
+
+/// Settings of `train-prior`.
+#[derive(Debug, Clone, Args)]
+pub struct TrainPriorConfig {
+    /// A model.safetensors or checkpoint.safetensors written by `train`.
+    #[arg(long, value_name = "PATH")]
+    pub model: PathBuf,
+    /// The kind of prior.
+    #[arg(long, value_name = "KIND", default_value = "gmm")]
+    pub prior: PriorKind,
+    /// Output file [default: prior-KIND.safetensors beside the model].
+    #[arg(long, value_name = "FILE.safetensors")]
+    pub out: Option<PathBuf>,
+    /// Folder with the IDX files whose training codes the prior is fitted to.
+    #[arg(long, value_name = "PATH", default_value = "data/mnist")]
+    pub data_dir: PathBuf,
+    /// Training images held out for validation (as `train`'s --val-size):
+    /// their codes choose the number of mixture components.
+    #[arg(long, value_name = "N", default_value_t = 5000)]
+    pub val_size: usize,
+    /// Seed of the validation split (as `train`'s --seed), the k-means start
+    /// and the diffusion model's initialisation and noise.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+    /// Mixture: the numbers of components to try, comma-separated; the best by
+    /// the validation codes' log-likelihood is kept.
+    #[arg(
+        long,
+        value_name = "K,K,...",
+        default_value = "200",
+        value_delimiter = ','
+    )]
+    pub components: Vec<usize>,
+    /// Mixture: sampling temperature τ (every covariance scaled by τ).
+    #[arg(
+        long,
+        value_name = "T",
+        default_value_t = 0.9,
+        allow_negative_numbers = true
+    )]
+    pub temperature: f64,
+    /// Diffusion: passes over the training codes.
+    #[arg(long, value_name = "N", default_value_t = crate::prior::diffusion::TrainConfig::default().epochs)]
+    pub epochs: usize,
+    /// Worker threads [default: all cores].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
 }
 
 /// Settings of `reconstruct`.
@@ -519,9 +646,21 @@ pub struct TrainConfig {
     #[serde(default)]
     pub resume: Option<PathBuf>,
 
-    /// Skip the pictures and report (for benchmarks and tests).
+    /// Skip the pictures and report (for benchmarks and tests); no prior is fitted either.
     #[arg(long)]
     pub no_figures: bool,
+
+    /// The prior fitted to the training codes after training: its samples lead
+    /// samples.png, the judge scores them, and `generate` uses its file
+    /// (OUT/prior-KIND.safetensors).
+    #[arg(long, value_name = "KIND", default_value = "gmm")]
+    #[serde(default = "default_prior")]
+    pub prior: PriorKind,
+
+    /// Fit no prior after training (samples come from the model's own sampler only).
+    #[arg(long)]
+    #[serde(default)]
+    pub no_prior: bool,
 
     /// Draw every Nth epoch in the animations (the untrained model and the last epoch are always drawn).
     #[arg(long, value_name = "N", default_value_t = 1)]
@@ -534,6 +673,10 @@ pub struct TrainConfig {
 
 fn default_activation() -> Activation {
     Activation::Relu
+}
+
+fn default_prior() -> PriorKind {
+    PriorKind::DEFAULT
 }
 
 /// Encoder hidden widths, e.g. `[256, 128]`; parsed from and shown as `256,128`.
@@ -664,6 +807,8 @@ const MAY_CHANGE_ON_RESUME: &[&str] = &[
     "out_dir",
     "threads",
     "no_figures",
+    "prior",
+    "no_prior",
     "frames_every",
     "tsne_points",
     "data_dir",

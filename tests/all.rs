@@ -20,6 +20,8 @@ mod hardening;
 mod hardening_second;
 #[path = "judge.rs"]
 mod judge;
+#[path = "priors.rs"]
+mod priors;
 #[path = "resume.rs"]
 mod resume;
 #[path = "support.rs"]

@@ -4,6 +4,7 @@
 //! - [`eval`], [`generate`], [`reconstruct`]: on saved weights
 //! - [`gradcheck`]: the backward pass against finite differences
 //! - [`judge`]: trains the digit classifier that scores generated samples
+//! - [`train_prior`]: fits a prior over a saved model's codes, for `generate --prior`
 
 pub mod eval;
 pub mod generate;
@@ -11,6 +12,7 @@ pub mod gradcheck;
 pub mod judge;
 pub mod reconstruct;
 pub mod train;
+pub mod train_prior;
 
 use crate::config::Command;
 use crate::error::Result;
@@ -25,5 +27,6 @@ pub fn run(command: &Command) -> Result<()> {
         Command::Generate(config) => generate::run(config),
         Command::Reconstruct(config) => reconstruct::run(config).map(|_| ()),
         Command::Judge(config) => judge::run(config).map(|_| ()),
+        Command::TrainPrior(config) => train_prior::run(config).map(|_| ()),
     }
 }

@@ -205,7 +205,7 @@ fn interrupted(epoch: usize, step: usize, checkpoint: PathBuf) -> Error {
 
 /// `text` as one word for a POSIX shell: unchanged if it holds only safe
 /// characters, else in single quotes (a ' inside written as '\'').
-fn shell_quote(text: &str) -> String {
+pub(crate) fn shell_quote(text: &str) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c);
     if !text.is_empty() && text.chars().all(safe) {
         return text.to_string();

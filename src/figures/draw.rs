@@ -6,10 +6,12 @@ use std::path::Path;
 use ndarray::{s, Array2, ArrayView2, Axis};
 use ndarray_rand::rand_distr::{Distribution, StandardNormal};
 
+use super::judging::judge_numbers;
 use super::{rows_of, FigureInputs, Snapshot, ROWS_PER_PASS};
 use crate::error::Result;
 use crate::metrics::EpochRecord;
 use crate::model::{decode, encode, reconstruct, Architecture, Params};
+use crate::prior::Prior;
 use crate::reduce::linalg::procrustes_align;
 use crate::reduce::pca::Pca;
 use crate::reduce::tsne::{affinities, embed, TsneOptions};
@@ -48,6 +50,11 @@ pub struct Run<'a> {
     pub seed: u64,
     /// t-SNE's perplexity.
     pub perplexity: f64,
+    /// The prior fitted after training, if any: its block leads samples.png.
+    pub prior: Option<&'a Prior>,
+    /// The digit judge's scores (summary.json's `judge` block), shown beside
+    /// each block of samples.png.
+    pub judge: Option<&'a serde_json::Value>,
 }
 
 /// Draws every figure of `run`; returns the PCA map's frames (the last one is
@@ -172,7 +179,24 @@ fn draw_samples(run: &Run) -> Result<()> {
         .last()
         .expect("at least the untrained snapshot");
     let samplers = run.arch.kind.rules().samplers;
+    // A block's heading, and the judge's numbers on a line of their own.
+    let headings = |text: &str, key: &str| {
+        let scores = run.judge.and_then(|j| j.get(key));
+        let verdict = scores.map(|v| heading(&format!("    judge: {}", judge_numbers(v))));
+        std::iter::once(heading(text)).chain(verdict)
+    };
     let mut rows = Vec::new();
+    if let Some(prior) = run.prior {
+        let mut rng = seeds::rng(run.seed, Purpose::SampleNoise);
+        let codes = prior.sample(run.inputs.eps.nrows(), &mut rng);
+        let decoded = decode(run.params, run.arch, codes.view(), ROWS_PER_PASS);
+        let key = prior.kind().key();
+        rows.extend(headings(&prior.describe(), &key));
+        rows.extend(image_rows(
+            &format!("prior {}", prior.kind().name()),
+            decoded.view(),
+        ));
+    }
     for (k, &sampler) in samplers.iter().enumerate() {
         let decoded = match k {
             0 => last.generated.clone(),
@@ -181,7 +205,7 @@ fn draw_samples(run: &Run) -> Result<()> {
                 decode(run.params, run.arch, codes.view(), ROWS_PER_PASS)
             }
         };
-        rows.push(heading(sampler.describe()));
+        rows.extend(headings(sampler.describe(), sampler.key()));
         rows.extend(image_rows(sampler.label(), decoded.view()));
     }
     draw_digit_sheet(

@@ -16,6 +16,7 @@
 //! | `ae_normal` | plain autoencoder, z ~ N(0, I) |
 //! | `ae_fitted` | plain autoencoder, z ~ the Gaussian fitted to the training codes |
 //! | `vae_normal` | VAE, z ~ N(0, I), its prior |
+//! | `prior_gmm`, `prior_diffusion`, `prior_gaussian` | the prior fitted after training ([`crate::prior`]) |
 
 use ndarray::{s, Array2, ArrayView2};
 use ndarray_rand::rand_distr::StandardNormal;
@@ -28,6 +29,7 @@ use crate::error::Result;
 use crate::judge::{Judge, Scores};
 use crate::model::{decode, reconstruct, Architecture, Params};
 use crate::prior::features::judge_features;
+use crate::prior::Prior;
 use crate::reduce::frechet::FrechetReference;
 use crate::reduce::nearest::{median, nearest_distances};
 use crate::seeds::{self, Purpose};
@@ -106,6 +108,7 @@ pub fn judge_samples(
     params: &Params,
     arch: &Architecture,
     splits: &Splits,
+    prior: Option<&Prior>,
     seed: u64,
 ) -> Result<std::result::Result<Value, String>> {
     let test = &splits.test;
@@ -147,6 +150,11 @@ pub fn judge_samples(
         let decoded = decode(params, arch, codes.view(), ROWS_PER_PASS);
         object.insert(sampler.key().into(), yardstick.measure(decoded.view()));
     }
+    if let Some(prior) = prior {
+        let codes = prior.sample(FD_SAMPLES, &mut seeds::rng(seed, Purpose::JudgedNoise));
+        let decoded = decode(params, arch, codes.view(), ROWS_PER_PASS);
+        object.insert(prior.kind().key(), yardstick.measure(decoded.view()));
+    }
     Ok(Ok(Value::Object(object)))
 }
 
@@ -155,20 +163,24 @@ pub fn judge_line(scores: &serde_json::Value) -> String {
     let Some(object) = scores.as_object() else {
         return String::new();
     };
-    let number = |v: &serde_json::Value, key: &str| v[key].as_f64().unwrap_or(f64::NAN);
     let parts: Vec<String> = object
         .iter()
-        .map(|(name, v)| {
-            let fd = v.get("fd").and_then(|f| f.as_f64());
-            let fd = fd.map_or(String::new(), |fd| format!(" fd {fd:.2}"));
-            format!(
-                "{name} confident {:.3} coverage {:.3} score {:.2} novelty {:.2}{fd}",
-                number(v, "confident"),
-                number(v, "coverage"),
-                number(v, "score"),
-                number(v, "novelty")
-            )
-        })
+        .map(|(name, v)| format!("{name} {}", judge_numbers(v)))
         .collect();
     parts.join("; ")
+}
+
+/// One generator's numbers: `confident 0.93 coverage 1.00 score 9.1 novelty 1.00 fd 2.25`
+/// (fd only where it was measured).
+pub fn judge_numbers(v: &serde_json::Value) -> String {
+    let number = |key: &str| v[key].as_f64().unwrap_or(f64::NAN);
+    let fd = v.get("fd").and_then(|f| f.as_f64());
+    let fd = fd.map_or(String::new(), |fd| format!(" fd {fd:.2}"));
+    format!(
+        "confident {:.3} coverage {:.3} score {:.2} novelty {:.2}{fd}",
+        number("confident"),
+        number("coverage"),
+        number("score"),
+        number("novelty")
+    )
 }

@@ -62,7 +62,12 @@ fn generator_name(key: &str) -> String {
     match (key, Sampler::from_key(key)) {
         ("test_digits", _) => "real test digits (the ceiling)".into(),
         (_, Some(sampler)) => format!("decoded codes {}", sampler.describe()),
-        (other, None) => other.replace('_', " "),
+        (other, None) => match other.strip_prefix("prior_") {
+            Some(prior) => {
+                format!("decoded codes sampled from the {prior} prior fitted after training")
+            }
+            None => other.replace('_', " "),
+        },
     }
 }
 

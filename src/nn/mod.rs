@@ -10,6 +10,7 @@ pub mod dense;
 pub mod kernel;
 pub mod loss;
 pub mod matmul;
+pub mod silu;
 pub mod softmax;
 pub mod vae;
 

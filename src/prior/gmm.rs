@@ -91,7 +91,10 @@ impl Default for GmmConfig {
             components: 200,
             floor: 1e-4,
             max_iterations: 100,
-            tolerance: 1e-3,
+            // 10⁻² stops after 13 iterations instead of 46 on the default
+            // model, with the same validation log-likelihood (−35.421 against
+            // −35.420) and judge (score 9.10 against 9.12, fd 2.28 against 2.25).
+            tolerance: 1e-2,
             kmeans_iterations: 10,
             seed: 0,
         }

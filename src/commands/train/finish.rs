@@ -17,6 +17,7 @@ use crate::figures::{pca_test_mse, FigureInputs, Snapshot};
 use crate::files::write_atomic;
 use crate::judge::bundled_judge;
 use crate::metrics::{metrics_csv, summary_json, Summary, SummaryConfig};
+use crate::prior::{codes_of, FitConfig, Prior};
 use crate::reduce::tsne::TsneOptions;
 use crate::train::{evaluate, median, Evaluation, TrainState};
 use crate::viz::loss::Baseline;
@@ -33,14 +34,20 @@ pub(super) fn finish(run: &Session) -> Result<Summary> {
             ),
         ));
     }
-    let summary = evaluate_and_save(run)?;
+    let (summary, prior) = evaluate_and_save(run)?;
     print_results(&summary, &run.config);
     if let Some(inputs) = &run.inputs {
         let drawing = Instant::now();
         DRAWING.store(true, Ordering::SeqCst);
+        let figures = Figures {
+            inputs,
+            snapshots: &run.snapshots,
+            summary: &summary,
+            prior: prior.as_ref(),
+        };
         let drawn = run
             .pool
-            .install(|| draw_everything(&run.config, state, inputs, &run.snapshots, &summary));
+            .install(|| draw_everything(&run.config, state, &figures));
         DRAWING.store(false, Ordering::SeqCst);
         drawn?;
         println!(
@@ -53,9 +60,9 @@ pub(super) fn finish(run: &Session) -> Result<Summary> {
     Ok(summary)
 }
 
-/// Test evaluation, model.safetensors, the judge's scores, summary.json and
-/// the final metrics.csv.
-fn evaluate_and_save(run: &Session) -> Result<Summary> {
+/// Test evaluation, model.safetensors, the prior and its file, the judge's
+/// scores, summary.json and the final metrics.csv.
+fn evaluate_and_save(run: &Session) -> Result<(Summary, Option<Prior>)> {
     let (config, state, splits, pool) = (&run.config, &run.trainer.state, &run.splits, &run.pool);
     let arch = &state.arch;
     let test =
@@ -67,8 +74,13 @@ fn evaluate_and_save(run: &Session) -> Result<Summary> {
         .as_ref()
         .map(|_| pool.install(|| pca_test_mse(splits, config.latent)));
     let mut summary = summary(config, state, splits, test, pca_test_mse, run.started);
+    let mut prior = None;
     if let Some(inputs) = &run.inputs {
-        summary.judge = pool.install(|| judge_generated(config, state, splits, inputs))?;
+        if !config.no_prior {
+            prior = Some(pool.install(|| fit_prior(config, state, splits))?);
+        }
+        summary.judge =
+            pool.install(|| judge_generated(config, state, splits, inputs, prior.as_ref()))?;
     }
     let out = &config.out_dir;
     write_atomic(&out.join("summary.json"), summary_json(&summary).as_bytes())?;
@@ -76,7 +88,40 @@ fn evaluate_and_save(run: &Session) -> Result<Summary> {
         &out.join("metrics.csv"),
         metrics_csv(&state.history).as_bytes(),
     )?;
-    Ok(summary)
+    Ok((summary, prior))
+}
+
+/// `--prior` fitted to the training split's codes (the validation split's
+/// choose the mixture's K), saved as OUT/prior-KIND.safetensors.
+fn fit_prior(config: &TrainConfig, state: &TrainState, splits: &Splits) -> Result<Prior> {
+    let started = Instant::now();
+    let train = codes_of(&state.params, &state.arch, &splits.train);
+    let validation = codes_of(&state.params, &state.arch, &splits.validation);
+    let mut fit = FitConfig::default();
+    fit.gmm.seed = config.seed;
+    fit.diffusion.seed = config.seed;
+    println!(
+        "fitting the {} prior to {} training codes (--no-prior skips it)",
+        config.prior.name(),
+        train.nrows()
+    );
+    let mut progress = |line: String| println!("  {line}");
+    let prior = Prior::fit(
+        config.prior,
+        train.view(),
+        validation.view(),
+        &fit,
+        &mut progress,
+    )?;
+    let path = config.out_dir.join(config.prior.file_name());
+    prior.save(&path, &state.params)?;
+    println!(
+        "{} in {:.1} s -> {}",
+        prior.describe(),
+        started.elapsed().as_secs_f64(),
+        path.display()
+    );
+    Ok(prior)
 }
 
 /// The lines printed after the test evaluation.
@@ -102,6 +147,7 @@ fn judge_generated(
     state: &TrainState,
     splits: &Splits,
     inputs: &FigureInputs,
+    prior: Option<&Prior>,
 ) -> Result<Option<serde_json::Value>> {
     let judge = bundled_judge()?;
     let verdict = judge_samples(
@@ -110,6 +156,7 @@ fn judge_generated(
         &state.params,
         &state.arch,
         splits,
+        prior,
         config.seed,
     )?;
     match verdict {
@@ -124,14 +171,22 @@ fn judge_generated(
     }
 }
 
+/// What the figures are drawn from, beside the configuration and the state.
+struct Figures<'a> {
+    inputs: &'a FigureInputs,
+    snapshots: &'a [Snapshot],
+    summary: &'a Summary,
+    prior: Option<&'a Prior>,
+}
+
 /// Every figure, then report.html.
-fn draw_everything(
-    config: &TrainConfig,
-    state: &TrainState,
-    inputs: &FigureInputs,
-    snapshots: &[Snapshot],
-    summary: &Summary,
-) -> Result<()> {
+fn draw_everything(config: &TrainConfig, state: &TrainState, figures: &Figures) -> Result<()> {
+    let Figures {
+        inputs,
+        snapshots,
+        summary,
+        prior,
+    } = *figures;
     let arch = &state.arch;
     let objective = config.model.objective(config.loss);
     let baseline = summary
@@ -154,6 +209,8 @@ fn draw_everything(
         noise: config.noise,
         seed: config.seed,
         perplexity,
+        prior,
+        judge: summary.judge.as_ref(),
     };
     let pca_frames = draw_figures(&run)?;
     let last = snapshots.last().expect("at least the untrained snapshot");
