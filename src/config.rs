@@ -190,16 +190,16 @@ impl GradcheckConfig {
 impl GenerateConfig {
     /// The flags' values.
     pub fn validate(&self) -> Result<()> {
-        if check_extension("--out", &self.out, "idx").is_err() {
-            check_extension("--out", &self.out, "png").map_err(|_| {
-                Error::bad_flag(
-                    "--out",
-                    format!(
-                        "{} must be a file name ending in .png (a sheet of digits) or .idx (u8 images like MNIST's)",
-                        self.out.display()
-                    ),
-                )
-            })?;
+        let png = check_extension("--out", &self.out, "png");
+        if png.is_err() && check_extension("--out", &self.out, "idx").is_err() {
+            let text = self.out.as_os_str().to_string_lossy();
+            if self.out.is_dir() || text.ends_with('/') {
+                return png; // "is a folder"
+            }
+            return Err(Error::bad_flag(
+                "--out",
+                format!("{text} must be a file name ending in .png (a sheet of digits) or .idx (u8 images like MNIST's)"),
+            ));
         }
         if self.count == 0 || self.count > MAX_GENERATED {
             return Err(Error::bad_flag(

@@ -31,26 +31,25 @@
 //! them: `judge.0.weight` (H, D), `judge.0.bias`, `judge.2.weight` (C, H),
 //! `judge.2.bias`; weights (out, in), the transpose of our `W`.
 
-use std::collections::HashMap;
-use std::path::Path;
-
 use ndarray::{s, Array2, ArrayView2, ArrayViewMut2};
 
+pub mod file;
 pub mod scores;
+pub mod train;
 
+pub use file::{
+    bundled_judge, judge_from_bytes, load_judge, save_judge, save_judge_with_provenance, Provenance,
+};
 use scores::argmax;
 pub use scores::{Scores, CONFIDENCE};
+pub use train::{learning_rate, train_judge, train_judge_epoch};
 
-use crate::checkpoint::{save_params, Reader};
-use crate::data::augment::shift_images;
-use crate::data::mnist::{epoch_order, fill_batch, Dataset};
-use crate::error::{Error, Result};
+use crate::data::mnist::{fill_batch, Dataset};
 use crate::model::{Dense, Params};
-use crate::nn::softmax::{softmax, softmax_cross_entropy_backward, softmax_cross_entropy_forward};
+use crate::nn::softmax::{softmax, softmax_cross_entropy_backward};
 use crate::nn::{
     activation_backward, activation_forward, dense_backward, dense_forward, Activation,
 };
-use crate::optim::Adam;
 use crate::seeds::{self, Purpose};
 
 /// Where the committed judge lives (made by `cargo run --release -- judge`).
@@ -73,15 +72,6 @@ const CHUNK_ROWS: usize = 1000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Judge {
     pub params: Params,
-}
-
-/// How a judge file was made, written into its metadata.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Provenance {
-    /// Accuracy on the 10,000 test images.
-    pub test_accuracy: f64,
-    /// The command that made the file.
-    pub command: String,
 }
 
 /// The buffers of one forward and backward pass, (B, ·) each, allocated once.
@@ -173,7 +163,7 @@ impl Judge {
     /// The stored name and (in, out) shape of each layer.
     fn named_shapes(pixels: usize, hidden: usize) -> Vec<(String, (usize, usize))> {
         let shapes = [(pixels, hidden), (hidden, CLASSES)];
-        let names = (0..2).map(layer_name);
+        let names = (0..2).map(file::layer_name);
         names.zip(shapes).collect()
     }
 
@@ -244,162 +234,11 @@ impl Judge {
     }
 }
 
-/// Adam's learning rate in epoch `epoch` of `epochs` (from 1): `lr` decayed
-/// linearly, `lr · (1 − (epoch − 1)/epochs)`, so the last epoch takes small
-/// steps and the final weights do not depend on where a large step happened to land.
-pub fn learning_rate(lr: f32, epoch: usize, epochs: usize) -> f32 {
-    lr * (1.0 - (epoch - 1) as f32 / epochs as f32)
-}
-
-/// One pass over `train` in the order `epoch_order(n, seed, epoch)`, in
-/// mini-batches of `batch`: shift each image at random by up to MAX_SHIFT
-/// pixels, forward, cross-entropy, backward, Adam at `adam.lr`. Returns the
-/// epoch's mean training loss (nats per image, on the shifted images).
-pub fn train_judge_epoch(
-    judge: &mut Judge,
-    adam: &mut Adam,
-    train: &Dataset,
-    epoch: usize,
-    seed: u64,
-    batch: usize,
-) -> f64 {
-    assert!(batch > 0, "train_judge_epoch: batch size 0");
-    let mut ws = Buffers::new(batch, judge.pixels(), judge.hidden());
-    let mut grads = judge.params.clone(); // any values: backward overwrites them
-    let mut labels = Vec::with_capacity(batch);
-    let mut scratch = vec![0.0f32; train.pixels()];
-    // The shifts' own stream, seeded by (seed, epoch) like the order.
-    let mut rng = seeds::rng(seed, Purpose::JudgeShifts { epoch });
-    let mut loss_sum = 0.0f64;
-    for indices in epoch_order(train.len(), seed, epoch).chunks(batch) {
-        let rows = indices.len();
-        labels.clear();
-        labels.extend(indices.iter().map(|&i| train.labels[i]));
-        fill_batch(&train.images, indices, ws.x.view_mut());
-        shift_images(
-            ws.x.slice_mut(s![..rows, ..]),
-            train.rows,
-            train.cols,
-            MAX_SHIFT,
-            &mut rng,
-            &mut scratch,
-        );
-        classify_forward(
-            &judge.params,
-            ws.hidden.slice_mut(s![..rows, ..]),
-            ws.logits.slice_mut(s![..rows, ..]),
-            ws.x.slice(s![..rows, ..]),
-        );
-        let loss = softmax_cross_entropy_forward(ws.logits.slice(s![..rows, ..]), &labels);
-        loss_sum += loss * rows as f64;
-        classify_backward(&judge.params, &mut grads, &mut ws, &labels);
-        adam.update(&mut judge.params, &grads);
-    }
-    loss_sum / train.len().max(1) as f64
-}
-
-/// Trains a D-H-C judge on `train` for `epochs` epochs: Adam from learning
-/// rate `lr` decayed linearly ([`learning_rate`]), mini-batches of `batch`,
-/// reshuffled and reshifted every epoch; seeded by `seed`. After each epoch
-/// `after_epoch(epoch, train_loss, &judge)` reports (the `judge` command
-/// prints and measures there); an error from it, or a loss that is not
-/// finite, stops training.
-pub fn train_judge(
-    train: &Dataset,
-    hidden: usize,
-    epochs: usize,
-    seed: u64,
-    batch: usize,
-    lr: f32,
-    mut after_epoch: impl FnMut(usize, f64, &Judge) -> Result<()>,
-) -> Result<Judge> {
-    let mut judge = Judge::init(train.pixels(), hidden, seed);
-    let mut adam = Adam::new(&judge.params, lr);
-    for epoch in 1..=epochs {
-        adam.lr = learning_rate(lr, epoch, epochs);
-        let train_loss = train_judge_epoch(&mut judge, &mut adam, train, epoch, seed, batch);
-        if !train_loss.is_finite() {
-            return Err(Error::Diverged {
-                epoch,
-                step: train.len().div_ceil(batch),
-                what: format!("the judge's training loss is {train_loss}"),
-            });
-        }
-        after_epoch(epoch, train_loss, &judge)?;
-    }
-    Ok(judge)
-}
-
-/// The name of layer `l` in a judge file (`judge.0`, `judge.2`: indices of
-/// `nn.Sequential(Linear, ReLU, Linear)`).
-fn layer_name(l: usize) -> String {
-    format!("judge.{}", 2 * l)
-}
-
-/// Writes `judge` to `path` (atomically) with the format and architecture in
-/// its metadata.
-pub fn save_judge(path: &Path, judge: &Judge) -> Result<()> {
-    write_judge(path, judge, HashMap::new())
-}
-
-/// [`save_judge`], adding how the file was made (test accuracy, command) to its metadata.
-pub fn save_judge_with_provenance(
-    path: &Path,
-    judge: &Judge,
-    provenance: &Provenance,
-) -> Result<()> {
-    let metadata = HashMap::from([
-        (
-            "test_accuracy".to_string(),
-            provenance.test_accuracy.to_string(),
-        ),
-        ("command".to_string(), provenance.command.clone()),
-    ]);
-    write_judge(path, judge, metadata)
-}
-
-fn write_judge(path: &Path, judge: &Judge, mut metadata: HashMap<String, String>) -> Result<()> {
-    let (pixels, hidden) = (judge.pixels(), judge.hidden());
-    metadata.insert("format".into(), JUDGE_FORMAT.into());
-    metadata.insert("input".into(), pixels.to_string());
-    metadata.insert("hidden".into(), hidden.to_string());
-    metadata.insert("classes".into(), CLASSES.to_string());
-    metadata.insert(
-        "architecture".into(),
-        format!("{pixels}-{hidden}-{CLASSES}, ReLU hidden layer, softmax output"),
-    );
-    let names: Vec<String> = (0..2).map(layer_name).collect();
-    save_params(path, &judge.params, &names, metadata)
-}
-
-/// Reads a judge written by [`save_judge`]; every problem names the file and
-/// the field or tensor at fault. Shapes are checked before anything is copied,
-/// and NaN or infinite weights are refused.
-pub fn load_judge(path: &Path) -> Result<Judge> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    judge_from_bytes(&bytes, path)
-}
-
-/// The committed judge, built into the program so a run finds it from any folder.
-pub fn bundled_judge() -> Result<Judge> {
-    judge_from_bytes(
-        include_bytes!("../assets/judge.safetensors"),
-        Path::new(JUDGE_PATH),
-    )
-}
-
-/// Parses judge bytes; `path` names the file in errors.
-pub fn judge_from_bytes(bytes: &[u8], path: &Path) -> Result<Judge> {
-    let file = Reader::open(bytes, path, &[JUDGE_FORMAT])?;
-    let (pixels, hidden) = (file.number("input")?, file.number("hidden")?);
-    let params = file.params(&Judge::named_shapes(pixels, hidden), "", true)?;
-    Ok(Judge { params })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::gradcheck::{compare, numeric_gradient};
+    use crate::nn::softmax::softmax_cross_entropy_forward;
 
     /// A tiny judge D = 5, H = 4 with non-zero biases, and a batch of 3.
     fn tiny() -> (Judge, Buffers, Vec<u8>) {
@@ -452,12 +291,5 @@ mod tests {
                 "layer {l}: dW {error_w}, db {error_b}"
             );
         }
-    }
-
-    #[test]
-    fn the_learning_rate_decays_linearly_over_the_epochs() {
-        assert_eq!(learning_rate(1e-3, 1, 10), 1e-3);
-        assert!((learning_rate(1e-3, 6, 10) - 5e-4).abs() < 1e-9);
-        assert!((learning_rate(1e-3, 10, 10) - 1e-4).abs() < 1e-9);
     }
 }

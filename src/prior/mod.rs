@@ -415,11 +415,19 @@ impl Prior {
 /// The fewest training codes per mixture component.
 pub const MIN_CODES_PER_COMPONENT: usize = 10;
 
+/// The most memory a mixture's covariances and their factors may take.
+pub const MIXTURE_BYTES: usize = 256 << 20;
+
+/// The widest code a training run fits a prior to after training (wider codes
+/// make the mixture slow: each EM iteration costs K·N·Z² operations);
+/// `train-prior` fits one to any width.
+pub const MAX_TRAIN_PRIOR_LATENT: usize = 64;
+
 /// Images encoded per pass by [`codes_of`] (bounds the f32 copy of the images).
 const ENCODE_CHUNK: usize = 5000;
 
 /// The codes (N, Z) of every image of `data` (a VAE's μ), encoded
-/// [`ENCODE_CHUNK`] images at a time.
+/// 5,000 images at a time.
 pub fn codes_of(params: &Params, arch: &Architecture, data: &Dataset) -> Array2<f32> {
     let mut codes = Array2::zeros((data.len(), arch.latent));
     let mut batch = Array2::zeros((ENCODE_CHUNK.min(data.len()), data.pixels()));
@@ -444,14 +452,19 @@ fn fit_mixture(
     progress: &mut dyn FnMut(String),
 ) -> Result<Gmm> {
     let mut best: Option<(f64, Gmm)> = None;
-    // Each component needs a few codes; fewer codes get fewer components.
-    let most = (train.nrows() / MIN_CODES_PER_COMPONENT).max(1);
+    // Each component needs a few codes, and its three Z×Z f64 matrices
+    // (Σ_k, L_k, L_k⁻¹) must fit in MIXTURE_BYTES.
+    let z = train.ncols().max(1);
+    let by_codes = (train.nrows() / MIN_CODES_PER_COMPONENT).max(1);
+    let by_memory = (MIXTURE_BYTES / (3 * 8 * z * z)).max(1);
+    let most = by_codes.min(by_memory);
     let mut components: Vec<usize> = config.components.iter().map(|&k| k.min(most)).collect();
     components.dedup();
     if components != config.components {
         progress(format!(
-            "gmm: {} codes allow at most {most} components ({MIN_CODES_PER_COMPONENT} codes each): K = {components:?}",
-            train.nrows()
+            "gmm: {} codes of width {z} allow at most {most} components ({MIN_CODES_PER_COMPONENT} codes each, {} MB of covariances): K = {components:?}",
+            train.nrows(),
+            MIXTURE_BYTES >> 20
         ));
     }
     for &k in &components {

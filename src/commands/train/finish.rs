@@ -17,7 +17,7 @@ use crate::figures::{pca_test_mse, FigureInputs, Snapshot};
 use crate::files::write_atomic;
 use crate::judge::bundled_judge;
 use crate::metrics::{metrics_csv, summary_json, Summary, SummaryConfig};
-use crate::prior::{codes_of, FitConfig, Prior};
+use crate::prior::{codes_of, FitConfig, Prior, MAX_TRAIN_PRIOR_LATENT};
 use crate::reduce::tsne::TsneOptions;
 use crate::train::{evaluate, median, Evaluation, TrainState};
 use crate::viz::loss::Baseline;
@@ -76,7 +76,14 @@ fn evaluate_and_save(run: &Session) -> Result<(Summary, Option<Prior>)> {
     let mut summary = summary(config, state, splits, test, pca_test_mse, run.started);
     let mut prior = None;
     if let Some(inputs) = &run.inputs {
-        if !config.no_prior {
+        if config.no_prior {
+        } else if state.arch.latent > MAX_TRAIN_PRIOR_LATENT {
+            println!(
+                "note: no prior fitted: codes of width {} are wider than {MAX_TRAIN_PRIOR_LATENT} (slow); `train-prior --model {}` fits one",
+                state.arch.latent,
+                model_path.display()
+            );
+        } else {
             prior = Some(pool.install(|| fit_prior(config, state, splits))?);
         }
         summary.judge =
