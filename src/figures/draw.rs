@@ -19,6 +19,7 @@ use crate::seeds::{self, Purpose};
 use crate::viz::digits::{draw_digit_animation, draw_digit_sheet, ImageRow};
 use crate::viz::latent::{draw_latent_animation, draw_latent_map};
 use crate::viz::loss::{draw_losses, Baseline};
+use crate::viz::marginals::{draw_marginals, Marginal};
 
 /// Digits per row in the sheets.
 const COLUMNS: usize = 10;
@@ -63,6 +64,7 @@ pub fn draw_figures(run: &Run) -> Result<Vec<Array2<f32>>> {
     draw_loss_plot(run)?;
     draw_reconstructions(run)?;
     draw_samples(run)?;
+    draw_code_marginals(run)?;
     draw_interpolation(run)?;
     if run.noise > 0.0 {
         draw_denoising(run)?;
@@ -232,6 +234,66 @@ fn draw_samples(run: &Run) -> Result<()> {
         run.inputs.shape,
         DIGIT_FRAME_MS,
     )
+}
+
+/// Panels in code_marginals.png.
+const MARGINAL_PANELS: usize = 4;
+
+/// `code_marginals.png`: the code dimensions whose training codes (those the
+/// Gaussian is fitted to) are least Gaussian, by the Jarque–Bera statistic
+/// n/6·(S² + K²/4) (S skewness, K excess kurtosis), each against its fitted
+/// Gaussian and the prior's samples: why one Gaussian samples badly.
+fn draw_code_marginals(run: &Run) -> Result<()> {
+    let codes = encode(
+        run.params,
+        run.arch,
+        run.inputs.fit_images.view(),
+        ROWS_PER_PASS,
+    );
+    let prior_codes = run.prior.map(|prior| {
+        let mut rng = seeds::rng(run.seed, Purpose::SampleNoise);
+        prior.sample(codes.nrows(), &mut rng)
+    });
+    let moments: Vec<(usize, f64, f64, f64)> = codes
+        .columns()
+        .into_iter()
+        .enumerate()
+        .map(|(d, column)| {
+            let (mean, std, jarque_bera) = shape_of(column.iter().map(|&v| f64::from(v)));
+            (d, mean, std, jarque_bera)
+        })
+        .collect();
+    let mut ranked = moments.clone();
+    ranked.sort_by(|a, b| b.3.total_cmp(&a.3));
+    let panels: Vec<Marginal> = ranked
+        .iter()
+        .take(MARGINAL_PANELS)
+        .map(|&(d, mean, std, jarque_bera)| Marginal {
+            title: format!("code dimension {} (Jarque–Bera {jarque_bera:.0})", d + 1),
+            codes: codes.column(d).to_vec(),
+            gaussian: (mean, std),
+            prior: prior_codes.as_ref().map(|p| p.column(d).to_vec()),
+        })
+        .collect();
+    let title = format!(
+        "The {} least Gaussian of {} code dimensions ({} training codes)",
+        panels.len(),
+        run.arch.latent,
+        codes.nrows()
+    );
+    draw_marginals(&run.out_dir.join("code_marginals.png"), &title, &panels)
+}
+
+/// Mean, standard deviation and Jarque–Bera statistic of `values`.
+fn shape_of(values: impl Iterator<Item = f64> + Clone) -> (f64, f64, f64) {
+    let n = values.clone().count().max(1) as f64;
+    let mean = values.clone().sum::<f64>() / n;
+    let moment = |p: i32| values.clone().map(|v| (v - mean).powi(p)).sum::<f64>() / n;
+    let variance = moment(2).max(1e-24);
+    let skewness = moment(3) / variance.powf(1.5);
+    let excess_kurtosis = moment(4) / (variance * variance) - 3.0;
+    let jarque_bera = n / 6.0 * (skewness * skewness + excess_kurtosis * excess_kurtosis / 4.0);
+    (mean, variance.sqrt(), jarque_bera)
 }
 
 /// Pairs of shown digits of different classes to interpolate between: up to

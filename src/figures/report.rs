@@ -26,6 +26,8 @@ pub struct ReportInputs<'a> {
     pub manifold: bool,
     /// The explorer's HTML section (empty if none).
     pub explorer: String,
+    /// The prior fitted after training, described ([`crate::prior::Prior::describe`]).
+    pub prior: Option<String>,
 }
 
 /// Writes report.html.
@@ -204,6 +206,16 @@ fn figure_descriptions(inputs: &ReportInputs) -> Vec<ReportFigure> {
             "Animation of the same N(0, I) codes decoded after each epoch, from grey blurs to digits.".into(),
         );
     }
+    if let Some(prior) = &inputs.prior {
+        let then = match inputs.arch.kind.rules().samplers[0] == Sampler::Prior {
+            true => "Then codes from N(0, I), the VAE's own prior",
+            false => "Then codes from one Gaussian fitted to the training codes, and the same noise used directly as codes, z ~ N(0, I)",
+        };
+        figures[7] = f("samples.png", "Sampling new digits", format!("First block: codes sampled from the prior fitted to the training codes after training ({prior}), decoded. {then}. The judge's numbers are beside each block (summary.json's judge block): a plain autoencoder's codes fill a lumpy region that one Gaussian covers badly (see code_marginals.png) and N(0, I) misses altogether; a density that follows the lumps samples digits as the judge scores real ones."),
+            "Blocks of generated digits: the prior's samples, clear digits of every class; one fitted Gaussian's, blurrier shapes; N(0, I)'s, blots.".into());
+    }
+    figures.push(f("code_marginals.png", "Why one Gaussian samples badly", "Histograms of the training codes in the code dimensions that are least Gaussian (by the Jarque–Bera statistic), against the marginal density of one Gaussian fitted to the codes (black) and the histogram of the prior's samples where there is one. Skewed, heavy-tailed or many-humped marginals are where a single Gaussian puts codes that decode to no digit.".into(),
+        "Four histograms of code values, each with a smooth bell curve over it that misses the histogram's skew or humps, and a step line of the prior's samples that follows the histogram.".into()));
     if inputs.denoising {
         figures.push(f("denoising.png", "Denoising", "Test digits with Gaussian noise added (the training noise level, clipped to [0, 1]), the model's output, and the clean originals. The model was trained to map noisy inputs to clean targets.".into(),
             "Rows of test digits in threes: speckled with noise, the model's cleaned output, and the clean original.".into()));

@@ -331,84 +331,111 @@ impl Prior {
     /// Parses a prior file's bytes; `path` names it in errors.
     fn from_bytes(bytes: &[u8], path: &Path) -> Result<Prior> {
         let file = Reader::open(bytes, path, &[PRIOR_FORMAT])?;
-        let bad = |message: String| Error::bad_file(path, message);
         let kind = PriorKind::from_name(file.field("prior")?)
-            .map_err(|e| bad(format!("metadata field 'prior': {e}")))?;
-        let z = file.number("latent")?;
-        let finite = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
-            let values = file.values(name, shape)?;
-            match values.iter().all(|v| v.is_finite()) {
-                true => Ok(values),
-                false => Err(bad(format!("tensor '{name}' holds NaN or infinite values"))),
-            }
+            .map_err(|e| Error::bad_file(path, format!("metadata field 'prior': {e}")))?;
+        let file = PriorFile {
+            z: file.number("latent")?,
+            file,
+            path,
         };
-        let vector = |name: &str| finite(name, &[z]).map(Array1::from);
         match kind {
-            PriorKind::Gaussian => {
-                let cholesky = Array2::from_shape_vec((z, z), finite("cholesky", &[z, z])?)
-                    .expect("shape checked");
-                Ok(Prior::Gaussian(Gaussian {
-                    mean: vector("mean")?,
-                    cholesky,
-                }))
-            }
-            PriorKind::Gmm => {
-                let k = file.number("components")?;
-                let wide = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
-                let weights = Array1::from(wide(finite("weights", &[k])?));
-                let means = Array2::from_shape_vec((k, z), wide(finite("means", &[k, z])?))
-                    .expect("shape checked");
-                let covariances =
-                    Array3::from_shape_vec((k, z, z), wide(finite("covariances", &[k, z, z])?))
-                        .expect("shape checked");
-                let gmm = Gmm::new(weights, means, covariances).map_err(bad)?;
-                let temperature = file
-                    .field("temperature")?
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|t| t.is_finite() && *t > 0.0)
-                    .ok_or_else(|| {
-                        bad("metadata field 'temperature' is not a positive number".into())
-                    })?;
-                Ok(Prior::Gmm { gmm, temperature })
-            }
-            PriorKind::Diffusion => {
-                let parse = |key: &str| -> Result<String> { Ok(file.field(key)?.to_string()) };
-                let hidden = crate::config::parse_hidden(&parse("hidden")?)
-                    .map_err(|e| bad(format!("metadata field 'hidden': {e}")))?
-                    .0;
-                let embed = file.number("embed")?;
-                let nonlinearity = diffusion::Nonlinearity::from_name(&parse("nonlinearity")?)
-                    .map_err(|e| bad(format!("metadata field 'nonlinearity': {e}")))?;
-                let schedule = diffusion::BetaSchedule::from_name(&parse("schedule")?)
-                    .map_err(|e| bad(format!("metadata field 'schedule': {e}")))?;
-                let walk = parse_walk(&parse("walk")?)
-                    .map_err(|e| bad(format!("metadata field 'walk': {e}")))?;
-                let mut widths = vec![z];
-                widths.extend(&hidden);
-                widths.push(z);
-                let names = eps_layer_names(widths.len() - 1);
-                let shapes: Vec<(String, (usize, usize))> = names
-                    .into_iter()
-                    .zip(widths.windows(2).map(|w| (w[0] + embed, w[1])))
-                    .collect();
-                let net = EpsNet {
-                    params: file.params(&shapes, "", true)?,
-                    latent: z,
-                    embed,
-                    nonlinearity,
-                };
-                let prior = DiffusionPrior {
-                    net,
-                    schedule: diffusion::NoiseSchedule::new(schedule, diffusion::STEPS),
-                    mean: vector("mean")?,
-                    std: vector("std")?,
-                    low: vector("low")?,
-                    high: vector("high")?,
-                };
-                Ok(Prior::Diffusion { prior, walk })
-            }
+            PriorKind::Gaussian => Ok(Prior::Gaussian(Gaussian {
+                mean: file.vector("mean")?,
+                cholesky: Array2::from_shape_vec(
+                    (file.z, file.z),
+                    file.finite("cholesky", &[file.z, file.z])?,
+                )
+                .expect("shape checked"),
+            })),
+            PriorKind::Gmm => file.gmm(),
+            PriorKind::Diffusion => file.diffusion(),
         }
+    }
+}
+
+/// A prior file being read: its tensors, metadata and code width Z.
+struct PriorFile<'a> {
+    file: Reader<'a>,
+    path: &'a Path,
+    z: usize,
+}
+
+impl PriorFile<'_> {
+    fn bad(&self, message: String) -> Error {
+        Error::bad_file(self.path, message)
+    }
+
+    /// Tensor `name` of `shape`, refused if it holds NaN or infinite values.
+    fn finite(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let values = self.file.values(name, shape)?;
+        match values.iter().all(|v| v.is_finite()) {
+            true => Ok(values),
+            false => Err(self.bad(format!("tensor '{name}' holds NaN or infinite values"))),
+        }
+    }
+
+    /// A (Z) tensor.
+    fn vector(&self, name: &str) -> Result<Array1<f32>> {
+        self.finite(name, &[self.z]).map(Array1::from)
+    }
+
+    /// Metadata field `key` parsed by `parse`.
+    fn setting<T>(
+        &self,
+        key: &str,
+        parse: impl Fn(&str) -> std::result::Result<T, String>,
+    ) -> Result<T> {
+        parse(self.file.field(key)?).map_err(|e| self.bad(format!("metadata field '{key}': {e}")))
+    }
+
+    fn gmm(&self) -> Result<Prior> {
+        let (k, z) = (self.file.number("components")?, self.z);
+        let wide = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
+        let weights = Array1::from(wide(self.finite("weights", &[k])?));
+        let means = Array2::from_shape_vec((k, z), wide(self.finite("means", &[k, z])?))
+            .expect("shape checked");
+        let covariances =
+            Array3::from_shape_vec((k, z, z), wide(self.finite("covariances", &[k, z, z])?))
+                .expect("shape checked");
+        let gmm = Gmm::new(weights, means, covariances).map_err(|e| self.bad(e))?;
+        let temperature = self.setting("temperature", |text| {
+            text.parse::<f64>()
+                .ok()
+                .filter(|t| t.is_finite() && *t > 0.0)
+                .ok_or_else(|| "not a positive number".to_string())
+        })?;
+        Ok(Prior::Gmm { gmm, temperature })
+    }
+
+    fn diffusion(&self) -> Result<Prior> {
+        let z = self.z;
+        let hidden = self.setting("hidden", |t| crate::config::parse_hidden(t).map(|h| h.0))?;
+        let embed = self.file.number("embed")?;
+        let nonlinearity = self.setting("nonlinearity", diffusion::Nonlinearity::from_name)?;
+        let schedule = self.setting("schedule", diffusion::BetaSchedule::from_name)?;
+        let walk = self.setting("walk", parse_walk)?;
+        let mut widths = vec![z];
+        widths.extend(&hidden);
+        widths.push(z);
+        let shapes: Vec<(String, (usize, usize))> = eps_layer_names(widths.len() - 1)
+            .into_iter()
+            .zip(widths.windows(2).map(|w| (w[0] + embed, w[1])))
+            .collect();
+        let net = EpsNet {
+            params: self.file.params(&shapes, "", true)?,
+            latent: z,
+            embed,
+            nonlinearity,
+        };
+        let prior = DiffusionPrior {
+            net,
+            schedule: diffusion::NoiseSchedule::new(schedule, diffusion::STEPS),
+            mean: self.vector("mean")?,
+            std: self.vector("std")?,
+            low: self.vector("low")?,
+            high: self.vector("high")?,
+        };
+        Ok(Prior::Diffusion { prior, walk })
     }
 }
 

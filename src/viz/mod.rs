@@ -8,6 +8,7 @@
 pub mod digits;
 pub mod latent;
 pub mod loss;
+pub mod marginals;
 pub mod report;
 
 use std::path::Path;

@@ -235,6 +235,7 @@ fn draw_everything(config: &TrainConfig, state: &TrainState, figures: &Figures) 
         denoising: config.noise > 0.0,
         manifold: arch.draws_manifold(),
         explorer,
+        prior: prior.map(|p| p.describe()),
     })
 }
 
