@@ -65,6 +65,7 @@ pub fn draw_figures(run: &Run) -> Result<Vec<Array2<f32>>> {
     draw_reconstructions(run)?;
     draw_samples(run)?;
     draw_code_marginals(run)?;
+    draw_prior_walk(run)?;
     draw_interpolation(run)?;
     if run.noise > 0.0 {
         draw_denoising(run)?;
@@ -230,6 +231,39 @@ fn draw_samples(run: &Run) -> Result<()> {
         .collect();
     draw_digit_animation(
         &run.out_dir.join("generated.gif"),
+        &frames,
+        run.inputs.shape,
+        DIGIT_FRAME_MS,
+    )
+}
+
+/// Codes followed in diffusion.gif, and the steps between its frames.
+const WALK_CODES: usize = 20;
+const WALK_EVERY: usize = 50;
+
+/// `diffusion.gif`, for a prior that walks from noise to codes (the diffusion
+/// prior): 20 codes decoded at every 50th step of ancestral sampling.
+fn draw_prior_walk(run: &Run) -> Result<()> {
+    let mut rng = seeds::rng(run.seed, Purpose::SampleNoise);
+    let Some(walk) = run
+        .prior
+        .and_then(|p| p.trajectory(WALK_CODES, WALK_EVERY, &mut rng))
+    else {
+        return Ok(());
+    };
+    let frames: Vec<(String, Vec<ImageRow>)> = walk
+        .iter()
+        .map(|(t, codes)| {
+            let decoded = decode(run.params, run.arch, codes.view(), ROWS_PER_PASS);
+            let caption = format!(
+                "Ancestral sampling, noise to codes: t = {t} of {}",
+                walk[0].0
+            );
+            (caption, image_rows(&format!("t = {t}"), decoded.view()))
+        })
+        .collect();
+    draw_digit_animation(
+        &run.out_dir.join("diffusion.gif"),
         &frames,
         run.inputs.shape,
         DIGIT_FRAME_MS,

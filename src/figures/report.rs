@@ -28,6 +28,8 @@ pub struct ReportInputs<'a> {
     pub explorer: String,
     /// The prior fitted after training, described ([`crate::prior::Prior::describe`]).
     pub prior: Option<String>,
+    /// Whether diffusion.gif was drawn (the prior walks from noise to codes).
+    pub prior_walk: bool,
 }
 
 /// Writes report.html.
@@ -213,6 +215,10 @@ fn figure_descriptions(inputs: &ReportInputs) -> Vec<ReportFigure> {
         };
         figures[7] = f("samples.png", "Sampling new digits", format!("First block: codes sampled from the prior fitted to the training codes after training ({prior}), decoded. {then}. The judge's numbers are beside each block (summary.json's judge block): a plain autoencoder's codes fill a lumpy region that one Gaussian covers badly (see code_marginals.png) and N(0, I) misses altogether; a density that follows the lumps samples digits as the judge scores real ones."),
             "Blocks of generated digits: the prior's samples, clear digits of every class; one fitted Gaussian's, blurrier shapes; N(0, I)'s, blots.".into());
+    }
+    if inputs.prior_walk {
+        figures.push(f("diffusion.gif", "From noise to codes", "Twenty codes on their way through ancestral sampling of the diffusion prior, decoded at every 50th of the 1,000 steps: pure noise at t = 1000 (decoded to blots), then the ε-network's denoising steps pull them toward where training codes live, until they decode to digits at t = 0.".into(),
+            "Animation of twenty decoded codes, one frame per 50 diffusion steps: blots turning into clear digits.".into()));
     }
     figures.push(f("code_marginals.png", "Why one Gaussian samples badly", "Histograms of the training codes in the code dimensions that are least Gaussian (by the Jarque–Bera statistic), against the marginal density of one Gaussian fitted to the codes (black) and the histogram of the prior's samples where there is one. Skewed, heavy-tailed or many-humped marginals are where a single Gaussian puts codes that decode to no digit.".into(),
         "Four histograms of code values, each with a smooth bell curve over it that misses the histogram's skew or humps, and a step line of the prior's samples that follows the histogram.".into()));

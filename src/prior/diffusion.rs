@@ -684,10 +684,24 @@ pub fn sample_ancestral(
     bounds: Option<(ArrayView1<f32>, ArrayView1<f32>)>,
     rng: &mut impl Rng,
 ) -> Array2<f32> {
+    sample_ancestral_visiting(net, schedule, noise, bounds, rng, |_, _| {})
+}
+
+/// [`sample_ancestral`], calling `visit(t, xₜ)` for t = T … 0 (x_T the noise,
+/// x₀ the result): what diffusion.gif shows.
+pub fn sample_ancestral_visiting(
+    net: &EpsNet,
+    schedule: &NoiseSchedule,
+    noise: ArrayView2<f32>,
+    bounds: Option<(ArrayView1<f32>, ArrayView1<f32>)>,
+    rng: &mut impl Rng,
+    mut visit: impl FnMut(usize, ArrayView2<f32>),
+) -> Array2<f32> {
     let mut x = noise.to_owned();
     let mut eps = Array2::zeros(x.dim());
     let mut ws = EpsWorkspace::new(net, SAMPLE_CHUNK.min(x.nrows()).max(1));
     for t in (1..=schedule.steps()).rev() {
+        visit(t, x.view());
         predict_noise(net, &mut ws, x.view(), t, eps.view_mut());
         let (beta, now, then) = (
             schedule.beta(t),
@@ -707,6 +721,7 @@ pub fn sample_ancestral(
             x.scaled_add(sigma as f32, &z);
         }
     }
+    visit(0, x.view());
     x
 }
 
@@ -786,6 +801,25 @@ impl DiffusionPrior {
             }
         };
         x0 * &self.std + &self.mean
+    }
+
+    /// The ancestral walk from `noise` = x_T (N, Z) as codes in the
+    /// autoencoder's units, at t = T, T − every, …, 0: (t, codes (N, Z)).
+    pub fn trajectory(
+        &self,
+        noise: ArrayView2<f32>,
+        every: usize,
+        rng: &mut impl Rng,
+    ) -> Vec<(usize, Array2<f32>)> {
+        let bounds = Some((self.low.view(), self.high.view()));
+        let mut frames = Vec::new();
+        let mut keep = |t: usize, x: ArrayView2<f32>| {
+            if t % every.max(1) == 0 {
+                frames.push((t, &x * &self.std + &self.mean));
+            }
+        };
+        sample_ancestral_visiting(&self.net, &self.schedule, noise, bounds, rng, &mut keep);
+        frames
     }
 }
 

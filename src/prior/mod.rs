@@ -222,6 +222,27 @@ impl Prior {
         }
     }
 
+    /// Whether [`Prior::trajectory`] gives a walk.
+    pub fn walks(&self) -> bool {
+        matches!(self, Prior::Diffusion { .. })
+    }
+
+    /// For a diffusion prior, `n` codes on their ancestral walk from noise,
+    /// at every `every`th step: (t, codes (n, Z)) from t = T down to 0.
+    /// Other priors have no walk.
+    pub fn trajectory(
+        &self,
+        n: usize,
+        every: usize,
+        rng: &mut StdRng,
+    ) -> Option<Vec<(usize, Array2<f32>)>> {
+        let Prior::Diffusion { prior, .. } = self else {
+            return None;
+        };
+        let x_t = Array2::random_using((n, self.latent()), StandardNormal, &mut *rng);
+        Some(prior.trajectory(x_t.view(), every, rng))
+    }
+
     /// A one-line description: the heading of its block in samples.png.
     pub fn describe(&self) -> String {
         match self {
@@ -670,6 +691,31 @@ mod tests {
         tensors.write_to(&mut bytes, metadata).unwrap();
         let error = Prior::from_bytes(&bytes, Path::new("p.safetensors")).unwrap_err();
         assert!(error.to_string().contains("'mean' holds NaN"), "{error}");
+    }
+
+    /// diffusion.gif's walk: 21 frames from t = 1000 down to 0, finite; other
+    /// priors have none.
+    #[test]
+    fn only_the_diffusion_prior_walks_from_noise_to_codes() {
+        let train = blobs(300, 5);
+        for kind in PriorKind::ALL {
+            let prior = Prior::fit(
+                kind,
+                train.view(),
+                train.view(),
+                &small_config(),
+                &mut |_| {},
+            )
+            .unwrap();
+            let walk = prior.trajectory(4, 50, &mut StdRng::seed_from_u64(1));
+            assert_eq!(walk.is_some(), kind == PriorKind::Diffusion, "{kind:?}");
+            let Some(walk) = walk else { continue };
+            let steps: Vec<usize> = walk.iter().map(|(t, _)| *t).collect();
+            assert_eq!(steps, (0..=20).rev().map(|i| 50 * i).collect::<Vec<_>>());
+            assert!(walk
+                .iter()
+                .all(|(_, codes)| codes.dim() == (4, 3) && codes.iter().all(|v| v.is_finite())));
+        }
     }
 
     #[test]

@@ -236,6 +236,7 @@ fn draw_everything(config: &TrainConfig, state: &TrainState, figures: &Figures) 
         manifold: arch.draws_manifold(),
         explorer,
         prior: prior.map(|p| p.describe()),
+        prior_walk: prior.is_some_and(|p| p.walks()),
     })
 }
 
