@@ -28,6 +28,8 @@ mod resume;
 mod support;
 #[path = "torch_conv.rs"]
 mod torch_conv;
+#[path = "torch_diffusion.rs"]
+mod torch_diffusion;
 #[path = "torch_reference.rs"]
 mod torch_reference;
 #[path = "training.rs"]
