@@ -14,7 +14,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::error::{Error, Result};
-use crate::model::{Architecture, ModelKind};
+use crate::model::{Architecture, ModelKind, Objective};
 use crate::nn::{Activation, LossKind};
 
 /// What the command line asks for.
@@ -137,6 +137,21 @@ fn check_extension(flag: &'static str, path: &std::path::Path, extension: &str) 
         flag,
         format!(
             "{} must be a file name ending in .{extension}",
+            path.display()
+        ),
+    ))
+}
+
+/// `Err` naming `flag` unless `path` is valid UTF-8: a run records its
+/// paths in the checkpoint's JSON metadata, which holds only text.
+fn check_utf8(flag: &'static str, path: &std::path::Path) -> Result<()> {
+    if path.to_str().is_some() {
+        return Ok(());
+    }
+    Err(Error::bad_flag(
+        flag,
+        format!(
+            "{} is not valid UTF-8 (the run records it in its checkpoint); rename it or choose another path",
             path.display()
         ),
     ))
@@ -527,7 +542,8 @@ pub struct TrainConfig {
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub frames_every: usize,
 
-    /// Test images (class-balanced, fixed by the seed) in the latent-space maps.
+    /// Test images (class-balanced, fixed by the seed) in the latent-space
+    /// maps: 10 to 10,000 (exact t-SNE's memory and time grow as N²).
     #[arg(long, value_name = "N", default_value_t = 2000)]
     pub tsne_points: usize,
 }
@@ -579,17 +595,34 @@ impl TrainConfig {
         }
         at_least_one("--val-size", self.val_size)?;
         at_least_one("--frames-every", self.frames_every)?;
-        if self.tsne_points < 10 {
+        if !(10..=MAX_TSNE_POINTS).contains(&self.tsne_points) {
             return Err(Error::bad_flag(
                 "--tsne-points",
                 format!(
-                    "must be at least 10 (one per class), got {}",
+                    "must be between 10 (one per class) and {MAX_TSNE_POINTS} (exact t-SNE's memory and time grow as N²), got {}",
                     self.tsne_points
                 ),
             ));
         }
         positive_finite("--lr", self.lr)?;
         check_hidden(&self.hidden)?;
+        check_utf8("--data-dir", &self.data_dir)?;
+        check_utf8("--out-dir", &self.out_dir)?;
+        if let Some(resume) = &self.resume {
+            check_utf8("--resume", resume)?;
+        }
+        let objective = self.model.objective(self.loss);
+        if self.activation == Activation::Identity && objective != Objective::Mse {
+            // Identity drops the output sigmoid: x̂ leaves [0, 1] and the
+            // cross-entropy's ln x̂ and ln(1 − x̂) are not defined there.
+            return Err(Error::bad_flag(
+                "--activation",
+                format!(
+                    "identity drops the output sigmoid, so it needs --model ae --loss mse; the {} needs outputs in (0, 1)",
+                    objective.describe()
+                ),
+            ));
+        }
         if !(self.noise.is_finite() && (0.0..=10.0).contains(&self.noise)) {
             return Err(Error::bad_flag(
                 "--noise",
@@ -646,6 +679,10 @@ impl TrainConfig {
         self.threads.unwrap_or_else(available_cores)
     }
 }
+
+/// The most test images `--tsne-points` may ask for: MNIST's whole test
+/// set, whose exact t-SNE needs about 1 GB and a minute per frame set.
+pub const MAX_TSNE_POINTS: usize = 10_000;
 
 /// The most worker threads a run may ask for.
 pub const MAX_THREADS: usize = 256;
@@ -801,5 +838,40 @@ mod tests {
             assert!(message.starts_with(flag), "{message}");
         }
         TrainConfig::default().validate().unwrap();
+    }
+
+    /// Issue 28 item 1: a non-UTF-8 path is refused before anything runs.
+    #[test]
+    fn paths_that_are_not_utf8_are_refused_naming_the_flag() {
+        use std::os::unix::ffi::OsStringExt;
+        let bad = || PathBuf::from(std::ffi::OsString::from_vec(b"bad\xffname".to_vec()));
+        let cases = [
+            (
+                TrainConfig {
+                    out_dir: bad(),
+                    ..Default::default()
+                },
+                "--out-dir",
+            ),
+            (
+                TrainConfig {
+                    data_dir: bad(),
+                    ..Default::default()
+                },
+                "--data-dir",
+            ),
+            (
+                TrainConfig {
+                    resume: Some(bad()),
+                    ..Default::default()
+                },
+                "--resume",
+            ),
+        ];
+        for (config, flag) in cases {
+            let message = config.validate().unwrap_err().to_string();
+            assert!(message.starts_with(flag), "{message}");
+            assert!(message.contains("not valid UTF-8"), "{message}");
+        }
     }
 }

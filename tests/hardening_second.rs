@@ -278,3 +278,199 @@ fn item_4_a_test_set_of_one_to_three_images_draws_every_map_without_hanging() {
         assert!(out.join("latent_tsne.png").exists());
     }
 }
+
+#[test]
+fn item_18_identity_activation_is_refused_with_a_cross_entropy_loss() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, out) = (tmp.path().join("no-data"), tmp.path().join("out"));
+    let (data, out) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let place = ["--data-dir", data, "--out-dir", out];
+    for extra in [["--loss", "bce"], ["--model", "vae"]] {
+        let mut args = vec!["train", "--activation", "identity"];
+        args.extend(extra);
+        args.extend(place);
+        fails_with(&run(&args), "--activation");
+    }
+    assert!(!tmp.path().join("out").exists());
+}
+
+/// `train` with the tiny model on `data`, into `out`, with `extra` flags.
+fn tiny_train(data: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "--hidden",
+        "8",
+        "--latent",
+        "2",
+        "--batch-size",
+        "16",
+        "--val-size",
+        "10",
+        "--threads",
+        "1",
+        "--tsne-points",
+        "10",
+    ];
+    args.extend_from_slice(extra);
+    args.extend([
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out-dir",
+        out.to_str().unwrap(),
+    ]);
+    run(&args)
+}
+
+#[test]
+fn item_26_a_divergence_in_epoch_1_says_no_checkpoint_was_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    crate::support::write_dataset(&data, 100, 20, |i| (i % 10) as u8, 1);
+    let out = tmp.path().join("out");
+    let output = tiny_train(&data, &out, &["--lr", "1e30", "--epochs", "3"]);
+    fails_with(&output, "training diverged");
+    fails_with(&output, "at epoch 1,");
+    fails_with(&output, "no checkpoint was written yet");
+    assert!(!out.join("checkpoint.safetensors").exists());
+}
+
+#[test]
+fn item_28_an_out_dir_that_is_a_dangling_symlink_is_named_as_such() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    crate::support::write_dataset(&data, 60, 10, |i| (i % 3) as u8, 1);
+    let link = tmp.path().join("link");
+    std::os::unix::fs::symlink(tmp.path().join("gone"), &link).unwrap();
+    for out in [link.clone(), link.join("run")] {
+        let output = tiny_train(&data, &out, &["--epochs", "1", "--no-figures"]);
+        fails_with(&output, "symbolic link");
+        fails_with(&output, "gone, which does not exist");
+    }
+    assert!(!tmp.path().join("gone").exists());
+}
+
+#[test]
+fn item_1_paths_that_are_not_utf8_are_refused_before_training() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    crate::support::write_dataset(&data, 60, 10, |i| (i % 3) as u8, 1);
+    let mut bad = tmp.path().as_os_str().to_owned().into_vec();
+    bad.extend_from_slice(b"/bad\xffname");
+    let bad = OsString::from_vec(bad);
+    let good_out = tmp.path().join("out").into_os_string();
+    for (flag, data_dir, out_dir) in [
+        ("--out-dir", data.clone().into_os_string(), bad.clone()),
+        ("--data-dir", bad.clone(), good_out.clone()),
+    ] {
+        let args: Vec<OsString> = [
+            "train",
+            "--epochs",
+            "1",
+            "--hidden",
+            "8",
+            "--latent",
+            "2",
+            "--val-size",
+            "10",
+            "--no-figures",
+        ]
+        .map(OsString::from)
+        .into_iter()
+        .chain(["--data-dir".into(), data_dir, "--out-dir".into(), out_dir])
+        .collect();
+        fails_with(&run(&args), flag);
+    }
+    let args = [OsString::from("train"), "--resume".into(), bad.clone()];
+    fails_with(&run(&args), "--resume");
+    assert!(!Path::new(&bad).exists());
+}
+
+#[test]
+fn item_9_tsne_points_has_an_upper_bound_said_in_the_help() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("no-data");
+    let out = tmp.path().join("out");
+    for points in ["10001", "1000000000"] {
+        let args = [
+            "train",
+            "--tsne-points",
+            points,
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--out-dir",
+            out.to_str().unwrap(),
+        ];
+        let output = run(&args);
+        fails_with(&output, "--tsne-points");
+        fails_with(&output, "10000");
+    }
+    let help = run(&["train", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout).replace(char::is_whitespace, "");
+    assert!(help.contains("10to10,000"), "{help}");
+}
+
+#[test]
+fn item_16_extra_classes_do_not_shrink_the_latent_maps() {
+    use mnist_autoencoder::data::mnist::{Dataset, Splits};
+    use mnist_autoencoder::figures::FigureInputs;
+    let set = |labels: Vec<u8>| Dataset {
+        images: ndarray::Array2::zeros((labels.len(), 16)),
+        labels,
+        rows: 4,
+        cols: 4,
+    };
+    let mut labels: Vec<u8> = (0..1000).map(|i| (i % 10) as u8).collect();
+    labels.extend([200, 255]);
+    let splits = Splits {
+        train: set(vec![0; 50]),
+        validation: set(vec![0; 10]),
+        test: set(labels.clone()),
+    };
+    // Labels up to 255, or 300 names in classes.txt: 200 points all the same.
+    for names in [256, 300] {
+        let names = (0..names).map(|c| c.to_string()).collect();
+        let inputs = FigureInputs::new(&splits, 2, 200, 0, names);
+        assert_eq!(inputs.mapped_labels.len(), 200);
+    }
+}
+
+#[test]
+fn item_17_reconstruct_uses_a_model_of_non_square_images() {
+    use mnist_autoencoder::commands::reconstruct::write_gray_png;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    for (split, n) in [("train", 60), ("t10k", 10)] {
+        let pixels: Vec<u8> = (0..n * 16).map(|i| (i * 37 % 256) as u8).collect();
+        let images = encode_idx(&[n, 2, 8], &pixels);
+        std::fs::write(data.join(format!("{split}-images-idx3-ubyte")), images).unwrap();
+        let labels = encode_idx(&[n], &vec![0u8; n]);
+        std::fs::write(data.join(format!("{split}-labels-idx1-ubyte")), labels).unwrap();
+    }
+    let out = tmp.path().join("out");
+    let trained = tiny_train(&data, &out, &["--epochs", "1", "--no-figures"]);
+    assert!(trained.status.success(), "{trained:?}");
+    let (wide, square) = (tmp.path().join("wide.png"), tmp.path().join("square.png"));
+    write_gray_png(&wide, 8, 2, &[128; 16]).unwrap();
+    write_gray_png(&square, 4, 4, &[128; 16]).unwrap();
+    for file in ["model.safetensors", "checkpoint.safetensors"] {
+        let model = out.join(file);
+        let reconstruct = |input: &Path| {
+            let result = tmp.path().join("result.png");
+            run(&[
+                "reconstruct",
+                "--model",
+                model.to_str().unwrap(),
+                "--input",
+                input.to_str().unwrap(),
+                "--out",
+                result.to_str().unwrap(),
+            ])
+        };
+        let output = reconstruct(&wide);
+        assert!(output.status.success(), "{output:?}");
+        fails_with(&reconstruct(&square), "takes 8×2 (width×height)");
+    }
+}

@@ -43,7 +43,7 @@ static DRAWING: AtomicBool = AtomicBool::new(false);
 pub fn run(args: &TrainArgs) -> Result<Summary> {
     let mut run = Session::start(args)?; // configuration, data, model, picture inputs
     for epoch in run.trainer.state.progress.epochs_done + 1..=run.config.epochs {
-        let Some(train_loss) = run.train_epoch(epoch)? else {
+        let Some(train_loss) = run.train_epoch(epoch).map_err(|e| run.diverged(e))? else {
             return Err(run.save_interrupted(epoch)); // Ctrl-C: checkpoint saved
         };
         let val = run.evaluate_validation();
@@ -65,6 +65,8 @@ struct Session {
     inputs: Option<FigureInputs>,
     snapshots: Vec<Snapshot>,
     trainer: Trainer,
+    /// Epochs done when this run started (0, or the resumed checkpoint's).
+    resumed_after: usize,
     started: Instant,
     /// Held while the run writes into its folder.
     _lock: OutDirLock,
@@ -149,6 +151,11 @@ impl Session {
         Ok(())
     }
 
+    /// The images' (rows, cols), recorded in the model and checkpoint files.
+    fn image_shape(&self) -> (usize, usize) {
+        (self.splits.train.rows, self.splits.train.cols)
+    }
+
     fn checkpoint_path(&self) -> PathBuf {
         self.config.out_dir.join("checkpoint.safetensors")
     }
@@ -161,12 +168,37 @@ impl Session {
             &self.checkpoint_path(),
             state,
             &self.config,
+            self.image_shape(),
             &snapshots_to_extra(&self.snapshots),
         )?;
         write_atomic(
             &self.config.out_dir.join("metrics.csv"),
             metrics_csv(&state.history).as_bytes(),
         )
+    }
+
+    /// `error`, and if training diverged, which checkpoint is kept: the one
+    /// this run last wrote, the one it resumed from, or none.
+    fn diverged(&self, error: Error) -> Error {
+        if !matches!(error, Error::Diverged { .. }) {
+            return error;
+        }
+        let done = self.trainer.state.progress.epochs_done;
+        let kept = match &self.config.resume {
+            _ if done > self.resumed_after => format!(
+                "the checkpoint after epoch {done} is kept in {}",
+                self.checkpoint_path().display()
+            ),
+            Some(resumed) => format!(
+                "the checkpoint resumed from, {}, is unchanged",
+                resumed.display()
+            ),
+            None => "no checkpoint was written yet".to_string(),
+        };
+        Error::TrainingDiverged {
+            diverged: Box::new(error),
+            kept,
+        }
     }
 
     /// Saves a checkpoint of an interrupted epoch and returns the error that
@@ -177,6 +209,7 @@ impl Session {
             &self.checkpoint_path(),
             state,
             &self.config,
+            self.image_shape(),
             &snapshots_to_extra(&self.snapshots),
         ) {
             return e;

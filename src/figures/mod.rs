@@ -84,22 +84,50 @@ pub fn images(data: &Dataset, indices: &[usize]) -> Array2<f32> {
     out
 }
 
-/// Up to `per_class` indices of each class present in `data`, in a seeded
-/// random order, grouped by class.
-fn balanced_indices(data: &Dataset, per_class: usize, rng: &mut StdRng) -> Vec<usize> {
+/// The classes present in `labels`, ascending, each with its image count.
+fn class_counts(labels: &[u8]) -> Vec<(u8, usize)> {
+    let mut counts = [0usize; 256];
+    labels.iter().for_each(|&l| counts[l as usize] += 1);
+    (0..=u8::MAX)
+        .filter(|&c| counts[c as usize] > 0)
+        .map(|c| (c, counts[c as usize]))
+        .collect()
+}
+
+/// How many images of each class in `counts` to take so that together they
+/// make `total` (every image, if there are fewer): an equal share each, the
+/// unused share of a small class spread over the others. Deterministic:
+/// classes are served from the smallest count up (ties by label).
+fn shares(counts: &[(u8, usize)], total: usize) -> Vec<(u8, usize)> {
+    let mut by_size: Vec<(u8, usize)> = counts.to_vec();
+    by_size.sort_by_key(|&(class, count)| (count, class));
+    let mut left = total;
+    let mut taken: Vec<(u8, usize)> = by_size
+        .iter()
+        .enumerate()
+        .map(|(served, &(class, count))| {
+            let share = left.div_ceil(by_size.len() - served).min(count);
+            left -= share;
+            (class, share)
+        })
+        .collect();
+    taken.sort_unstable();
+    taken
+}
+
+/// `quota` indices of each `(class, quota)` in `data`, in a seeded random
+/// order, grouped by class.
+fn balanced_indices(data: &Dataset, quotas: &[(u8, usize)], rng: &mut StdRng) -> Vec<usize> {
     let mut order: Vec<usize> = (0..data.len()).collect();
     order.shuffle(rng);
-    let mut classes: Vec<u8> = data.labels.to_vec();
-    classes.sort_unstable();
-    classes.dedup();
-    classes
-        .into_iter()
-        .flat_map(|class| {
+    quotas
+        .iter()
+        .flat_map(|&(class, quota)| {
             order
                 .iter()
                 .copied()
                 .filter(move |&i| data.labels[i] == class)
-                .take(per_class)
+                .take(quota)
         })
         .collect()
 }
@@ -114,11 +142,14 @@ impl FigureInputs {
         class_names: Vec<String>,
     ) -> FigureInputs {
         let test = &splits.test;
-        let classes = class_names.len().max(1);
-        let shown_indices = balanced_indices(test, 2, &mut seeds::rng(seed, Purpose::ShownDigits));
-        let per_class = map_points.div_ceil(classes);
+        let counts = class_counts(&test.labels);
+        let two_each: Vec<(u8, usize)> = counts.iter().map(|&(c, n)| (c, n.min(2))).collect();
+        let shown_rng = &mut seeds::rng(seed, Purpose::ShownDigits);
+        let shown_indices = balanced_indices(test, &two_each, shown_rng);
+        // The points are shared among the classes present, not among every
+        // label up to the largest (labels 0-9 and 255 are 11 classes, not 256).
         let mapped_rng = &mut seeds::rng(seed, Purpose::MappedDigits);
-        let mapped_indices = balanced_indices(test, per_class, mapped_rng);
+        let mapped_indices = balanced_indices(test, &shares(&counts, map_points), mapped_rng);
         let fit_count = GAUSSIAN_FIT_IMAGES.min(splits.train.len());
         let labels = |indices: &[usize]| indices.iter().map(|&i| test.labels[i]).collect();
         FigureInputs {
@@ -372,4 +403,24 @@ pub fn class_names(data_dir: &Path, labels: &[u8]) -> Vec<String> {
         .collect();
     }
     (0..count).map(|c| c.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 28 item 16: the points are shared among the classes present.
+    #[test]
+    fn map_points_are_shared_among_the_classes_present() {
+        let even = [(0, 500), (1, 500), (2, 500)];
+        assert_eq!(shares(&even, 20), [(0, 7), (1, 7), (2, 6)]);
+        // A class of one image gives its unused share to the others.
+        let mut labels: Vec<u8> = (0..1000).map(|i| (i % 10) as u8).collect();
+        labels.extend([200, 255]);
+        let shared = shares(&class_counts(&labels), 200);
+        assert_eq!(shared.iter().map(|s| s.1).sum::<usize>(), 200);
+        assert_eq!(shared[10..], [(200, 1), (255, 1)]);
+        // Fewer images than asked: every image.
+        assert_eq!(shares(&[(3, 2), (7, 1)], 200), [(3, 2), (7, 1)]);
+    }
 }

@@ -61,7 +61,7 @@ fn evaluate_and_save(run: &Session) -> Result<Summary> {
     let test =
         pool.install(|| evaluate(&state.params, arch, &splits.test, config.loss, config.seed));
     let model_path = config.out_dir.join("model.safetensors");
-    save_model(&model_path, &state.params, arch)?;
+    save_model(&model_path, &state.params, arch, run.image_shape())?;
     let pca_test_mse = run
         .inputs
         .as_ref()

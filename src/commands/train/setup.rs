@@ -49,6 +49,7 @@ impl Session {
             seed: config.seed,
             noise: config.noise,
         };
+        let resumed_after = state.progress.epochs_done;
         let trainer = Trainer::new(state, settings);
         let mut session = Session {
             config,
@@ -58,6 +59,7 @@ impl Session {
             inputs,
             snapshots,
             trainer,
+            resumed_after,
             started,
             _lock: lock,
         };
