@@ -529,7 +529,8 @@ pub struct TrainConfig {
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
 
-    /// Continue training from a checkpoint (OUT/checkpoint.safetensors) up to --epochs in total.
+    /// Continue training from a checkpoint (OUT/checkpoint.safetensors) up to
+    /// --epochs in total; without --out-dir, in the checkpoint's folder.
     #[arg(long, value_name = "PATH")]
     #[serde(default)]
     pub resume: Option<PathBuf>,
@@ -709,7 +710,8 @@ const MAY_CHANGE_ON_RESUME: &[&str] = &[
 
 /// The configuration of a resumed run: the checkpoint's (`saved`), with the
 /// given flags that may change taken from `args`; any other given flag must
-/// match the checkpoint. `path` names the checkpoint in errors.
+/// match the checkpoint. Without `--out-dir`, the run continues in the
+/// checkpoint's own folder. `path` names the checkpoint in errors.
 pub fn resume_config(
     args: &TrainArgs,
     saved: &TrainConfig,
@@ -736,6 +738,15 @@ pub fn resume_config(
         }
     }
     merged["resume"] = given["resume"].clone();
+    if !args.given.iter().any(|id| id == "out_dir") {
+        // A copied or moved checkpoint continues where it now is, never in
+        // the folder its metadata recorded (another run's, perhaps).
+        let folder = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => std::path::Path::new("."),
+        };
+        merged["out_dir"] = serde_json::to_value(folder).expect("a checked UTF-8 path");
+    }
     let mut config: TrainConfig = serde_json::from_value(merged)
         .map_err(|e| Error::bad_file(path, format!("metadata field 'config' is malformed: {e}")))?;
     if !args.given.iter().any(|id| id == "epochs") && config.epochs <= saved.epochs {

@@ -474,3 +474,39 @@ fn item_17_reconstruct_uses_a_model_of_non_square_images() {
         fails_with(&reconstruct(&square), "takes 8×2 (width×height)");
     }
 }
+
+#[test]
+fn item_12_a_copied_checkpoint_resumes_in_its_own_folder_not_the_recorded_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    crate::support::write_dataset(&data, 60, 10, |i| (i % 3) as u8, 1);
+    let original = tmp.path().join("original");
+    let first = tiny_train(&data, &original, &["--epochs", "1", "--no-figures"]);
+    assert!(first.status.success(), "{first:?}");
+    let copy = tmp.path().join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    let checkpoint = copy.join("checkpoint.safetensors");
+    std::fs::copy(original.join("checkpoint.safetensors"), &checkpoint).unwrap();
+    let before = std::fs::read(original.join("metrics.csv")).unwrap();
+    let resumed = run(&[
+        "train",
+        "--resume",
+        checkpoint.to_str().unwrap(),
+        "--epochs",
+        "2",
+    ]);
+    assert!(resumed.status.success(), "{resumed:?}");
+    let said = String::from_utf8_lossy(&resumed.stdout);
+    assert!(
+        said.contains("continuing in the checkpoint's folder"),
+        "{said}"
+    );
+    assert_eq!(std::fs::read(original.join("metrics.csv")).unwrap(), before);
+    assert!(copy.join("model.safetensors").exists());
+    let metrics = std::fs::read_to_string(copy.join("metrics.csv")).unwrap();
+    assert_eq!(
+        metrics.lines().count(),
+        3,
+        "header and two epochs: {metrics}"
+    );
+}

@@ -81,6 +81,15 @@ pub(super) fn configure(args: &TrainArgs) -> Result<(TrainConfig, Option<Checkpo
     let checkpoint = load_checkpoint(path)?;
     let config = resume_config(args, &checkpoint.config, path)?;
     config.validate()?;
+    let recorded = &checkpoint.config.out_dir;
+    let same = |a: &Path, b: &Path| a.canonicalize().ok() == b.canonicalize().ok();
+    if !args.given.iter().any(|id| id == "out_dir") && !same(recorded, &config.out_dir) {
+        println!(
+            "note: continuing in the checkpoint's folder {}, not {} where it was first written (--out-dir chooses another)",
+            config.out_dir.display(),
+            recorded.display()
+        );
+    }
     Ok((config, Some(checkpoint)))
 }
 
