@@ -510,3 +510,22 @@ fn item_12_a_copied_checkpoint_resumes_in_its_own_folder_not_the_recorded_one() 
         "header and two epochs: {metrics}"
     );
 }
+
+#[test]
+fn item_14_fashion_mnist_is_recognised_by_its_labels_not_its_folder_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("Fashion_backup/digits");
+    std::fs::create_dir_all(&folder).unwrap();
+    let digits: Vec<u8> = (0..10_000).map(|i| (i % 10) as u8).collect();
+    let names = class_names(&folder, &digits);
+    assert_eq!(names, (0..10).map(|c| c.to_string()).collect::<Vec<_>>());
+    // The real Fashion-MNIST test labels, where Debian's package put them.
+    let fashion = Path::new("/usr/share/datasets/fashion-mnist");
+    if fashion.is_dir() {
+        let labels = mnist_autoencoder::data::mnist::load_split(fashion, "t10k")
+            .unwrap()
+            .labels;
+        let elsewhere = tmp.path().join("plain");
+        assert_eq!(class_names(&elsewhere, &labels)[9], "Ankle boot");
+    }
+}

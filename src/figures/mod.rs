@@ -362,9 +362,22 @@ fn read_classes_file(path: &Path) -> Option<String> {
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// The class names of a dataset: one per line in `classes.txt` in its folder
-/// if there is one, Fashion-MNIST's when the folder looks like it, else the
-/// labels as numbers.
+/// FNV-1a (64 bit) of the 10,000 labels of Fashion-MNIST's
+/// t10k-labels-idx1-ubyte: the dataset is recognised by its files, not by a
+/// folder name (a folder `Fashion_backup/digits` may hold MNIST).
+const FASHION_MNIST_TEST_LABELS: u64 = 0x25bd_f812_3f06_fac3;
+
+/// Whether `labels` are Fashion-MNIST's test labels.
+fn is_fashion_mnist(labels: &[u8]) -> bool {
+    let fnv1a = labels.iter().fold(0xcbf2_9ce4_8422_2325u64, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    labels.len() == 10_000 && fnv1a == FASHION_MNIST_TEST_LABELS
+}
+
+/// The class names of a dataset whose test labels are `labels`: one per line
+/// in `classes.txt` in its folder if there is one, Fashion-MNIST's when the
+/// labels are Fashion-MNIST's, else the labels as numbers.
 pub fn class_names(data_dir: &Path, labels: &[u8]) -> Vec<String> {
     let count = labels.iter().map(|&l| l as usize + 1).max().unwrap_or(1);
     if let Some(text) = read_classes_file(&data_dir.join("classes.txt")) {
@@ -381,11 +394,7 @@ pub fn class_names(data_dir: &Path, labels: &[u8]) -> Vec<String> {
             return (0..count.max(names.len())).map(name).collect();
         }
     }
-    let fashion = data_dir
-        .to_string_lossy()
-        .to_lowercase()
-        .contains("fashion");
-    if fashion && count == 10 {
+    if is_fashion_mnist(labels) {
         return [
             "T-shirt/top",
             "Trouser",
