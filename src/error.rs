@@ -41,6 +41,11 @@ pub enum Error {
         resume: String,
     },
 
+    /// Ctrl-C or SIGTERM between two phases of `train` (outside a training
+    /// step); `message` says when and what was saved.
+    #[error("interrupted {message}")]
+    Stopped { message: String },
+
     /// The loss or a gradient became NaN or infinite: training stops instead
     /// of writing garbage.
     #[error("training diverged: {what} at epoch {epoch}, step {step}")]

@@ -529,3 +529,154 @@ fn item_14_fashion_mnist_is_recognised_by_its_labels_not_its_folder_name() {
         assert_eq!(class_names(&elsewhere, &labels)[9], "Ankle boot");
     }
 }
+
+/// A dataset of 28×28 images (so the digit judge runs too) in `dir`.
+fn digits_dataset(dir: &Path, train: usize, test: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (split, n) in [("train", train), ("t10k", test)] {
+        let pixels: Vec<u8> = (0..n * 784).map(|i| (i * 37 % 251) as u8).collect();
+        let images = encode_idx(&[n, 28, 28], &pixels);
+        std::fs::write(dir.join(format!("{split}-images-idx3-ubyte")), images).unwrap();
+        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+        let labels = encode_idx(&[n], &labels);
+        std::fs::write(dir.join(format!("{split}-labels-idx1-ubyte")), labels).unwrap();
+    }
+}
+
+/// Runs the binary with `args` and sends it `signal` (`"INT"`, `"TERM"`) as
+/// soon as a line of its stdout starts with `after` (or half a second after
+/// the start if `after` is None); killed after 60 s (a hang fails the test).
+fn run_and_signal(args: &[&str], after: Option<&str>, signal: &str) -> Output {
+    use std::io::{BufRead, BufReader, Read};
+    let bin = env!("CARGO_BIN_EXE_mnist-autoencoder");
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut stdout = String::new();
+    match after {
+        Some(prefix) => {
+            for line in lines.by_ref() {
+                let line = line.unwrap();
+                stdout.push_str(&line);
+                stdout.push('\n');
+                if line.starts_with(prefix) {
+                    break;
+                }
+            }
+        }
+        None => std::thread::sleep(Duration::from_millis(500)),
+    }
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), &pid])
+        .status();
+    assert!(sent.unwrap().success());
+    let (done, wait) = std::sync::mpsc::channel();
+    let mut stderr_pipe = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        for line in lines {
+            rest.push_str(&line.unwrap_or_default());
+            rest.push('\n');
+        }
+        let mut err = Vec::new();
+        stderr_pipe.read_to_end(&mut err).unwrap();
+        done.send((rest, err)).unwrap();
+    });
+    let Ok((rest, stderr)) = wait.recv_timeout(Duration::from_secs(60)) else {
+        child.kill().unwrap();
+        panic!("hung after SIG{signal}: {args:?}");
+    };
+    stdout.push_str(&rest);
+    Output {
+        status: child.wait().unwrap(),
+        stdout: stdout.into_bytes(),
+        stderr,
+    }
+}
+
+/// Asserts an interrupted run: exit 130, no panic, the message contains `needle`.
+fn interrupted_with(output: &Output, needle: &str) {
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{message}");
+    assert!(!message.contains("panicked"), "{message}");
+    assert!(
+        message.contains(needle),
+        "expected '{needle}' in: {message}"
+    );
+}
+
+#[test]
+fn item_13_no_figure_of_an_earlier_run_is_left_beside_a_new_model() {
+    use mnist_autoencoder::figures::DRAWN_FILES;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    crate::support::write_dataset(&data, 60, 2000, |i| (i % 10) as u8, 1);
+    let out = tmp.path().join("out");
+    let first = tiny_train(&data, &out, &["--epochs", "1", "--noise", "0.2"]);
+    assert!(first.status.success(), "{first:?}");
+    for entry in std::fs::read_dir(&out).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let drawn = [".png", ".gif", ".html"].iter().any(|e| name.ends_with(e));
+        assert!(!drawn || DRAWN_FILES.contains(&name.as_str()), "{name}");
+    }
+    assert!(out.join("denoising.png").exists());
+    // Without --noise, the earlier denoising.png is not left behind.
+    let second = tiny_train(&data, &out, &["--epochs", "1"]);
+    assert!(second.status.success(), "{second:?}");
+    assert!(
+        !out.join("denoising.png").exists(),
+        "a stale figure was kept"
+    );
+    // Interrupted once the test results are printed (before or while drawing):
+    // the earlier report is gone, and the message says what is there.
+    let mut args = vec!["train", "--epochs", "1", "--hidden", "8", "--latent", "2"];
+    args.extend([
+        "--val-size",
+        "10",
+        "--threads",
+        "1",
+        "--tsne-points",
+        "2000",
+    ]);
+    args.extend(["--data-dir", data.to_str().unwrap()]);
+    args.extend(["--out-dir", out.to_str().unwrap()]);
+    let output = run_and_signal(&args, Some("test_mse"), "INT");
+    interrupted_with(&output, "the figures");
+    assert!(
+        !out.join("report.html").exists(),
+        "an earlier report was kept"
+    );
+}
+
+#[test]
+fn item_6_one_sigterm_after_the_last_epoch_stops_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    digits_dataset(&data, 200, 100);
+    let out = tmp.path().join("out");
+    let mut args = vec!["train", "--epochs", "1", "--hidden", "16", "--latent", "2"];
+    args.extend(["--val-size", "20", "--threads", "1", "--tsne-points", "50"]);
+    args.extend(["--data-dir", data.to_str().unwrap()]);
+    args.extend(["--out-dir", out.to_str().unwrap()]);
+    let output = run_and_signal(&args, Some("epoch   1/1"), "TERM");
+    interrupted_with(&output, "interrupted");
+    assert!(out.join("checkpoint.safetensors").exists());
+}
+
+#[test]
+fn item_6_a_sigterm_while_reading_a_fifo_checkpoint_exits_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("checkpoint.safetensors");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        return;
+    }
+    let args = ["train", "--resume", fifo.to_str().unwrap()];
+    let output = run_and_signal(&args, None, "TERM");
+    interrupted_with(&output, "while reading the checkpoint or the data");
+}

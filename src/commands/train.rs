@@ -31,9 +31,13 @@ use crate::train::{evaluate, Evaluation, Partial, Progress, Trainer};
 mod finish;
 mod setup;
 
-/// Set by Ctrl-C or SIGTERM: training stops after the current step, figure
-/// drawing before the next figure.
+/// Set by Ctrl-C or SIGTERM: training stops after the current step, and a
+/// run stops at the next boundary between phases (see [`stop_requested`]).
 pub static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Set while the checkpoint and the data are read: nothing is written yet
+/// (and a read may block), so a signal ends the process at once.
+static LOADING: AtomicBool = AtomicBool::new(false);
 
 /// Set while the figures are drawn: the model is saved by then, so a signal
 /// ends the process at once instead of waiting for the drawing.
@@ -42,6 +46,7 @@ static DRAWING: AtomicBool = AtomicBool::new(false);
 /// Runs `train` and returns its summary: the epoch loop, in plain sight.
 pub fn run(args: &TrainArgs) -> Result<Summary> {
     let mut run = Session::start(args)?; // configuration, data, model, picture inputs
+    stop_requested("before training began; nothing was trained")?;
     for epoch in run.trainer.state.progress.epochs_done + 1..=run.config.epochs {
         let Some(train_loss) = run.train_epoch(epoch).map_err(|e| run.diverged(e))? else {
             return Err(run.save_interrupted(epoch)); // Ctrl-C: checkpoint saved
@@ -51,8 +56,20 @@ pub fn run(args: &TrainArgs) -> Result<Summary> {
         println!("{}", epoch_line(&record, run.config.epochs));
         run.snapshot_if_drawn(epoch, val.loss.total)?;
         run.write_metrics_and_checkpoint()?;
+        stop_requested(&run.saved(&format!("after epoch {epoch}")))?;
     }
     finish::finish(&run) // test evaluation, model, summary, figures, report
+}
+
+/// `Err` saying the run was interrupted `when`, if Ctrl-C or SIGTERM came
+/// outside a training step; checked at every boundary between phases.
+fn stop_requested(when: &str) -> Result<()> {
+    if STOP.load(Ordering::SeqCst) {
+        return Err(Error::Stopped {
+            message: when.to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// Everything a training run holds between epochs.
@@ -201,6 +218,16 @@ impl Session {
         }
     }
 
+    /// "`when`; checkpoint saved to PATH; continue with: COMMAND".
+    fn saved(&self, when: &str) -> String {
+        let path = self.checkpoint_path();
+        format!(
+            "{when}; checkpoint saved to {}; continue with: {}",
+            path.display(),
+            resume_command(&path)
+        )
+    }
+
     /// Saves a checkpoint of an interrupted epoch and returns the error that
     /// says how to continue.
     fn save_interrupted(&self, epoch: usize) -> Error {
@@ -218,22 +245,27 @@ impl Session {
     }
 }
 
-/// The error that says training was interrupted and how to continue, naming
-/// the program as it was invoked.
+/// The error that says training was interrupted and how to continue.
 fn interrupted(epoch: usize, step: usize, checkpoint: PathBuf) -> Error {
-    let program = std::env::args()
-        .next()
-        .unwrap_or_else(|| "mnist-autoencoder".into());
     Error::Interrupted {
         epoch,
         step,
-        resume: format!(
-            "{} train --resume {}",
-            shell_quote(&program),
-            shell_quote(&checkpoint.display().to_string())
-        ),
+        resume: resume_command(&checkpoint),
         checkpoint,
     }
+}
+
+/// The command that continues from `checkpoint`, naming the program as it
+/// was invoked, quoted for the shell.
+fn resume_command(checkpoint: &std::path::Path) -> String {
+    let program = std::env::args()
+        .next()
+        .unwrap_or_else(|| "mnist-autoencoder".into());
+    format!(
+        "{} train --resume {}",
+        shell_quote(&program),
+        shell_quote(&checkpoint.display().to_string())
+    )
 }
 
 /// `text` as one word for a POSIX shell: unchanged if it holds only safe
@@ -246,22 +278,27 @@ fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
 }
 
-/// Installs the Ctrl-C / SIGTERM handler once per process: the first signal asks
-/// training to stop after the current step (a checkpoint is then written); a
-/// second one exits at once.
+/// Installs the Ctrl-C / SIGTERM handler once per process. While the
+/// checkpoint and data are read, or the figures drawn, a signal exits at
+/// once; otherwise the first asks the run to stop after the current step
+/// or phase (a checkpoint is then written), and a second one exits at once.
 pub fn install_signal_handler() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let installed = ctrlc::set_handler(|| {
+            if LOADING.load(Ordering::SeqCst) {
+                eprintln!("\ninterrupted while reading the checkpoint or the data: nothing was written; exiting");
+                std::process::exit(130);
+            }
             if DRAWING.load(Ordering::SeqCst) {
-                eprintln!("\ninterrupted while drawing the figures: model.safetensors, metrics.csv, summary.json and the checkpoint are already written; exiting");
+                eprintln!("\ninterrupted while drawing the figures: model.safetensors, metrics.csv, summary.json and the checkpoint are written; the figures and report.html are incomplete (an earlier run's were removed before drawing); exiting");
                 std::process::exit(130);
             }
             if STOP.swap(true, Ordering::SeqCst) {
                 eprintln!("\ninterrupted again: exiting now");
                 std::process::exit(130);
             }
-            eprintln!("\ninterrupted: finishing the current step and writing a checkpoint (Ctrl-C again to quit at once)");
+            eprintln!("\ninterrupted: stopping after the current step or phase and writing a checkpoint (Ctrl-C again to quit at once)");
         });
         if let Err(e) = installed {
             eprintln!("warning: cannot handle Ctrl-C ({e}); an interrupted run will not save a checkpoint");

@@ -338,6 +338,39 @@ pub fn pca_test_mse(splits: &Splits, k: usize) -> f64 {
     mse_forward(pca.reconstruct(test.view()).view(), test.view())
 }
 
+/// Every file the figures phase of `train` writes into the output folder.
+pub const DRAWN_FILES: &[&str] = &[
+    "report.html",
+    "losses.png",
+    "reconstructions.png",
+    "reconstructions.gif",
+    "samples.png",
+    "generated.gif",
+    "interpolation.png",
+    "denoising.png",
+    "manifold.png",
+    "manifold.gif",
+    "latent_pca.png",
+    "latent_pca.gif",
+    "latent_tsne.png",
+    "latent_tsne.gif",
+];
+
+/// Removes the [`DRAWN_FILES`] an earlier run left in `out_dir` (report.html
+/// first), so that no figure of another run sits beside this run's model.
+pub fn remove_drawn_files(out_dir: &Path) -> Result<()> {
+    for name in DRAWN_FILES {
+        let path = out_dir.join(name);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io(&path, e));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Rows of `images` (N, D) as owned pixel vectors.
 pub fn rows_of(images: ArrayView2<f32>) -> Vec<Vec<f32>> {
     images.axis_iter(Axis(0)).map(|r| r.to_vec()).collect()

@@ -2,9 +2,10 @@
 //! when resuming), the data, the model, and the state to start from.
 
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::{install_signal_handler, Session};
+use super::{install_signal_handler, Session, LOADING};
 use crate::checkpoint::{load_checkpoint, Checkpoint};
 use crate::config::{resume_config, TrainArgs, TrainConfig};
 use crate::data::mnist::{fingerprint, load_splits, Splits};
@@ -19,12 +20,13 @@ impl Session {
     /// Configuration (merged with --resume's), output folder, data, model, and
     /// the untrained model's snapshot.
     pub(super) fn start(args: &TrainArgs) -> Result<Session> {
-        let (config, resumed) = configure(args)?;
-        install_signal_handler();
         let started = Instant::now();
-        // The data and the memory check first: a run that fails on them
-        // leaves no output folder behind.
-        let splits = load_splits(&config.data_dir, config.val_size, config.limit, config.seed)?;
+        install_signal_handler();
+        // Until the data is read nothing is written: a signal exits at once.
+        LOADING.store(true, Ordering::SeqCst);
+        let loaded = load(args);
+        LOADING.store(false, Ordering::SeqCst);
+        let (config, resumed, splits) = loaded?;
         config.check_memory(splits.train.pixels())?;
         let lock = prepare_out_dir(&config.out_dir)?;
         let arch = config.architecture(splits.train.pixels());
@@ -69,6 +71,15 @@ impl Session {
         }
         Ok(session)
     }
+}
+
+/// The configuration, the checkpoint if resuming, and the data. The data
+/// and the memory check come before the output folder: a run that fails on
+/// them leaves no folder behind.
+fn load(args: &TrainArgs) -> Result<(TrainConfig, Option<Checkpoint>, Splits)> {
+    let (config, resumed) = configure(args)?;
+    let splits = load_splits(&config.data_dir, config.val_size, config.limit, config.seed)?;
+    Ok((config, resumed, splits))
 }
 
 /// The run's configuration (validated; merged with the checkpoint's when
