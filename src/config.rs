@@ -474,7 +474,7 @@ pub struct TrainConfig {
     #[arg(long, value_name = "W,W,...", default_value = "384,192", value_parser = parse_hidden)]
     pub hidden: Hidden,
 
-    /// Size of the latent code.
+    /// Size of the latent code (at most 1024 with figures: they fit Z×Z matrices).
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub latent: usize,
 
@@ -612,6 +612,15 @@ impl TrainConfig {
         if let Some(resume) = &self.resume {
             check_utf8("--resume", resume)?;
         }
+        if !self.no_figures && self.latent > MAX_FIGURES_LATENT {
+            return Err(Error::bad_flag(
+                "--latent",
+                format!(
+                    "at most {MAX_FIGURES_LATENT} with figures (their Gaussian fit and PCA of the codes take Z² memory and Z³ time), got {}; add --no-figures for a larger code",
+                    self.latent
+                ),
+            ));
+        }
         let objective = self.model.objective(self.loss);
         if self.activation == Activation::Identity && objective != Objective::Mse {
             // Identity drops the output sigmoid: x̂ leaves [0, 1] and the
@@ -680,6 +689,10 @@ impl TrainConfig {
         self.threads.unwrap_or_else(available_cores)
     }
 }
+
+/// The largest `--latent` with figures: the Gaussian fitted to the codes
+/// and the PCA of the codes are Z×Z (see [`crate::reduce::gaussian::MAX_DIMENSIONS`]).
+pub const MAX_FIGURES_LATENT: usize = crate::reduce::gaussian::MAX_DIMENSIONS;
 
 /// The most test images `--tsne-points` may ask for: MNIST's whole test
 /// set, whose exact t-SNE needs about 1 GB and a minute per frame set.

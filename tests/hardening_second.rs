@@ -680,3 +680,41 @@ fn item_6_a_sigterm_while_reading_a_fifo_checkpoint_exits_at_once() {
     let output = run_and_signal(&args, None, "TERM");
     interrupted_with(&output, "while reading the checkpoint or the data");
 }
+
+#[test]
+fn item_5_a_latent_too_large_for_the_figures_is_refused_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("no-data");
+    let out = tmp.path().join("out");
+    for model in ["ae", "vae"] {
+        let args = [
+            "train",
+            "--model",
+            model,
+            "--latent",
+            "20000",
+            "--hidden",
+            "16",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--out-dir",
+            out.to_str().unwrap(),
+        ];
+        let output = run(&args);
+        fails_with(&output, "--latent");
+        fails_with(&output, "--no-figures");
+    }
+    // Without figures nothing is Z×Z: the flags are accepted.
+    let args = [
+        "mnist-autoencoder",
+        "train",
+        "--latent",
+        "20000",
+        "--no-figures",
+    ];
+    let cli = <Cli as clap::Parser>::try_parse_from(args).unwrap();
+    let Some(Subcommands::Train(config)) = cli.command else {
+        panic!("train")
+    };
+    config.validate().unwrap();
+}
