@@ -718,3 +718,76 @@ fn item_5_a_latent_too_large_for_the_figures_is_refused_before_training() {
     };
     config.validate().unwrap();
 }
+
+#[test]
+fn item_2_figures_that_would_not_fit_in_memory_are_refused_before_training() {
+    // 1×40000-pixel images: the PCA baseline's 40000×40000 covariance alone
+    // would need 19 GB.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    for (split, n) in [("train", 30), ("t10k", 10)] {
+        let images = encode_idx(&[n, 1, 40_000], &vec![7u8; n * 40_000]);
+        std::fs::write(data.join(format!("{split}-images-idx3-ubyte")), images).unwrap();
+        let labels = encode_idx(&[n], &vec![0u8; n]);
+        std::fs::write(data.join(format!("{split}-labels-idx1-ubyte")), labels).unwrap();
+    }
+    let out = tmp.path().join("out");
+    let output = run(&[
+        "train",
+        "--hidden",
+        "4",
+        "--latent",
+        "2",
+        "--val-size",
+        "5",
+        "--tsne-points",
+        "10",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out-dir",
+        out.to_str().unwrap(),
+    ]);
+    fails_with(&output, "--no-figures");
+    fails_with(&output, "1×40000");
+    assert!(!out.exists(), "nothing is written before the check");
+}
+
+#[test]
+fn item_2_generate_reads_only_the_training_images_it_fits() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    crate::support::write_dataset(&data, 60, 10, |i| (i % 3) as u8, 1);
+    let out = tmp.path().join("out");
+    let trained = tiny_train(&data, &out, &["--epochs", "1", "--no-figures"]);
+    assert!(trained.status.success(), "{trained:?}");
+    // A training file whose header promises 6,000 images but holds 5,000:
+    // generate fits its Gaussian to the first 5,000 and reads no further.
+    let big = tmp.path().join("big");
+    std::fs::create_dir_all(&big).unwrap();
+    let gzip = |bytes: &[u8]| {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), Default::default());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    };
+    let pixels: Vec<u8> = (0..6000 * 16).map(|i| (i * 37 % 256) as u8).collect();
+    let images = encode_idx(&[6000, 4, 4], &pixels);
+    let labels = encode_idx(&[6000], &vec![0u8; 6000]);
+    let cut_images = &images[..16 + 5000 * 16];
+    let cut_labels = &labels[..8 + 5000];
+    std::fs::write(big.join("train-images-idx3-ubyte.gz"), gzip(cut_images)).unwrap();
+    std::fs::write(big.join("train-labels-idx1-ubyte.gz"), gzip(cut_labels)).unwrap();
+    let sheet = tmp.path().join("sheet.png");
+    let output = run(&[
+        "generate",
+        "--model",
+        out.join("model.safetensors").to_str().unwrap(),
+        "--data-dir",
+        big.to_str().unwrap(),
+        "--out",
+        sheet.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(sheet.exists());
+}

@@ -7,7 +7,7 @@ use ndarray_rand::RandomExt;
 use super::eval::check_width;
 use crate::checkpoint::load_model;
 use crate::config::GenerateConfig;
-use crate::data::mnist::load_split;
+use crate::data::mnist::load_split_prefix;
 use crate::error::Result;
 use crate::figures::draw::image_rows;
 use crate::figures::{images, sample_codes, GAUSSIAN_FIT_IMAGES, ROWS_PER_PASS};
@@ -19,7 +19,8 @@ use crate::viz::digits::draw_digit_sheet;
 /// (for a plain autoencoder, N(μ, Σ) fitted to 5,000 training codes).
 pub fn run(config: &GenerateConfig) -> Result<()> {
     let (params, arch) = load_model(&config.model)?;
-    let train = load_split(&config.data_dir, "train")?;
+    // Only the images the Gaussian is fitted to are read.
+    let train = load_split_prefix(&config.data_dir, "train", Some(GAUSSIAN_FIT_IMAGES))?;
     check_width(&arch, train.pixels(), &config.model, &config.data_dir)?;
     let noise = Array2::random_using(
         (config.count, arch.latent),
@@ -27,7 +28,7 @@ pub fn run(config: &GenerateConfig) -> Result<()> {
         &mut seeds::rng(config.seed, Purpose::SampleNoise),
     );
     let sampler = arch.kind.rules().samplers[0];
-    let fit: Vec<usize> = (0..train.len().min(GAUSSIAN_FIT_IMAGES)).collect();
+    let fit: Vec<usize> = (0..train.len()).collect();
     let fit_images = images(&train, &fit);
     let codes = sample_codes(sampler, noise.view(), &params, &arch, fit_images.view())?;
     let source = sampler.describe();

@@ -78,7 +78,12 @@ pub fn parse_idx_prefix(bytes: &[u8], path: &Path, items: Option<usize>) -> Resu
         dims[0] = n;
     }
     let payload_len: usize = dims.iter().product();
-    let mut data = Vec::with_capacity(payload_len);
+    let mut data = Vec::new();
+    data.try_reserve_exact(payload_len).map_err(|_| {
+        source.bad(format!(
+            "dimensions {dims:?} need {payload_len} bytes of memory, which cannot be allocated"
+        ))
+    })?;
     (&mut reader)
         .take(payload_len as u64)
         .read_to_end(&mut data)

@@ -326,16 +326,42 @@ pub fn snapshots_from_extra(
 /// The test MSE of PCA with `k` components fitted on the training images, a
 /// linear baseline (on the data it was fitted to, PCA is the best linear
 /// autoencoder; on the test set it is a baseline, not a bound). `k` is capped
-/// at the pixel count.
+/// at the pixel count. The test images are reconstructed [`ROWS_PER_PASS`] at
+/// a time: whatever the test set's size, they add no more than that to the
+/// memory [`pca_bytes`] counts.
 pub fn pca_test_mse(splits: &Splits, k: usize) -> f64 {
     if k >= splits.train.pixels() {
         return 0.0; // as many components as pixels: PCA reconstructs exactly
     }
-    let all = |d: &Dataset| images(d, &(0..d.len()).collect::<Vec<_>>());
-    let train = all(&splits.train);
+    let train = images(&splits.train, &(0..splits.train.len()).collect::<Vec<_>>());
     let pca = Pca::fit(train.view(), k.max(1));
-    let test = all(&splits.test);
-    mse_forward(pca.reconstruct(test.view()).view(), test.view())
+    drop(train);
+    let test = &splits.test;
+    let indices: Vec<usize> = (0..test.len()).collect();
+    let squared_sum: f64 = indices
+        .chunks(ROWS_PER_PASS)
+        .map(|chunk| {
+            let x = images(test, chunk);
+            mse_forward(pca.reconstruct(x.view()).view(), x.view()) * x.len() as f64
+        })
+        .sum();
+    squared_sum / (test.len() * test.pixels()) as f64
+}
+
+/// Bytes [`pca_test_mse`] needs at most for `n` training images of `d`
+/// pixels and `k` components: the training images as f32, the covariance
+/// (f64 sum and f32 product, D×D), the subspace iteration's vectors, and one
+/// pass of test images. None if it overflows.
+pub fn pca_bytes(n: usize, d: usize, k: usize) -> Option<u128> {
+    let (n, d, k) = (n as u128, d as u128, k.min(d) as u128);
+    let train = n.checked_mul(d)?.checked_mul(4)?;
+    let covariance = d.checked_mul(d)?.checked_mul(12)?;
+    let vectors = d.checked_mul(k + 8)?.checked_mul(8 * 3)?;
+    let pass = (ROWS_PER_PASS as u128).checked_mul(d)?.checked_mul(4 * 4)?;
+    train
+        .checked_add(covariance)?
+        .checked_add(vectors)?
+        .checked_add(pass)
 }
 
 /// Every file the figures phase of `train` writes into the output folder.
@@ -450,6 +476,33 @@ pub fn class_names(data_dir: &Path, labels: &[u8]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 28 item 2: the test images are reconstructed a pass at a time,
+    /// with the same result as all at once.
+    #[test]
+    fn pca_test_mse_in_passes_equals_the_whole_computation() {
+        use crate::data::mnist::Dataset;
+        let set = |n: usize, salt: usize| Dataset {
+            images: Array2::from_shape_fn((n, 12), |(i, j)| ((i * 31 + j * 7 + salt) % 256) as u8),
+            labels: vec![0; n],
+            rows: 3,
+            cols: 4,
+        };
+        let splits = Splits {
+            train: set(300, 0),
+            validation: set(5, 1),
+            test: set(2 * ROWS_PER_PASS + 17, 2),
+        };
+        let all = |d: &Dataset| images(d, &(0..d.len()).collect::<Vec<_>>());
+        let pca = Pca::fit(all(&splits.train).view(), 3);
+        let test = all(&splits.test);
+        let whole = mse_forward(pca.reconstruct(test.view()).view(), test.view());
+        let passes = pca_test_mse(&splits, 3);
+        assert!(
+            (passes - whole).abs() <= 1e-9 * whole,
+            "{passes} vs {whole}"
+        );
+    }
 
     /// Issue 28 item 16: the points are shared among the classes present.
     #[test]

@@ -7,10 +7,10 @@ use std::time::Instant;
 
 use super::{install_signal_handler, Session, LOADING};
 use crate::checkpoint::{load_checkpoint, Checkpoint};
-use crate::config::{resume_config, TrainArgs, TrainConfig};
+use crate::config::{resume_config, TrainArgs, TrainConfig, MAX_TRAINING_BYTES};
 use crate::data::mnist::{fingerprint, load_splits, Splits};
 use crate::error::{Error, Result};
-use crate::figures::{class_names, snapshots_from_extra, FigureInputs, Snapshot};
+use crate::figures::{class_names, pca_bytes, snapshots_from_extra, FigureInputs, Snapshot};
 use crate::files::prepare_out_dir;
 use crate::model::Architecture;
 use crate::parallel::build_pool;
@@ -28,6 +28,7 @@ impl Session {
         LOADING.store(false, Ordering::SeqCst);
         let (config, resumed, splits) = loaded?;
         config.check_memory(splits.train.pixels())?;
+        check_figures_memory(&config, &splits)?;
         let lock = prepare_out_dir(&config.out_dir)?;
         let arch = config.architecture(splits.train.pixels());
         print_setup(&config, &splits, &arch);
@@ -80,6 +81,33 @@ fn load(args: &TrainArgs) -> Result<(TrainConfig, Option<Checkpoint>, Splits)> {
     let (config, resumed) = configure(args)?;
     let splits = load_splits(&config.data_dir, config.val_size, config.limit, config.seed)?;
     Ok((config, resumed, splits))
+}
+
+/// Refuses a run whose figures would need, with training's buffers, more
+/// than [`MAX_TRAINING_BYTES`]: the PCA baseline holds the training images as
+/// f32 and a D×D covariance ([`pca_bytes`]).
+fn check_figures_memory(config: &TrainConfig, splits: &Splits) -> Result<()> {
+    if config.no_figures {
+        return Ok(());
+    }
+    let (n, d) = (splits.train.len(), splits.train.pixels());
+    let training = config.training_bytes(d);
+    let needed = pca_bytes(n, d, config.latent)
+        .zip(training)
+        .map(|(a, b)| a + b);
+    match needed {
+        Some(bytes) if bytes <= MAX_TRAINING_BYTES => Ok(()),
+        _ => Err(Error::bad_flag(
+            "--no-figures",
+            format!(
+                "the figures' PCA baseline of {n} training images of {}×{} pixels would need {} with training (limit {} GiB); add --no-figures, or train on fewer (--limit) or smaller images",
+                splits.train.rows,
+                splits.train.cols,
+                needed.map_or("more than 2^128 bytes".into(), |b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)),
+                MAX_TRAINING_BYTES >> 30
+            ),
+        )),
+    }
 }
 
 /// The run's configuration (validated; merged with the checkpoint's when
