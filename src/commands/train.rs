@@ -32,7 +32,7 @@ mod finish;
 mod setup;
 
 /// Set by Ctrl-C or SIGTERM: training stops after the current step, and a
-/// run stops at the next boundary between phases (see [`stop_requested`]).
+/// run stops at the next boundary between phases (checked by `stop_requested`).
 pub static STOP: AtomicBool = AtomicBool::new(false);
 
 /// Set while the checkpoint and the data are read: nothing is written yet
