@@ -791,3 +791,32 @@ fn item_2_generate_reads_only_the_training_images_it_fits() {
     assert!(output.status.success(), "{output:?}");
     assert!(sheet.exists());
 }
+
+#[test]
+fn item_2_a_test_file_too_large_for_memory_is_refused_before_it_is_read() {
+    // A raw t10k file whose header promises 10^12 bytes of images, and holds
+    // them (a sparse file: no disk space is used).
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    crate::support::write_dataset(&data, 60, 10, |i| (i % 3) as u8, 1);
+    let images = data.join("t10k-images-idx3-ubyte");
+    let mut header = encode_idx(&[1, 1, 1], &[0]);
+    header.truncate(4);
+    for d in [100_000_000u32, 100, 100] {
+        header.extend(d.to_be_bytes());
+    }
+    std::fs::write(&images, &header).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&images)
+        .unwrap();
+    file.set_len(header.len() as u64 + 1_000_000_000_000)
+        .unwrap();
+    let out = tmp.path().join("out");
+    let output = tiny_train(&data, &out, &["--epochs", "1", "--no-figures"]);
+    fails_with(
+        &output,
+        "t10k-images-idx3-ubyte: 100000000 images of 100×100",
+    );
+    assert!(!out.exists());
+}
