@@ -203,14 +203,24 @@ pub fn model_to_bytes(params: &Params, arch: &Architecture) -> Vec<u8> {
     bytes
 }
 
-/// Writes the model to `path` (atomically: a temporary file renamed into place).
-pub fn save_model(path: &Path, params: &Params, arch: &Architecture) -> Result<()> {
-    save_params(
-        path,
-        params,
-        &layer_names(arch),
-        architecture_metadata(FORMAT, arch),
-    )
+/// Writes the model of images `image` = (rows, cols) to `path` (atomically:
+/// a temporary file renamed into place).
+pub fn save_model(
+    path: &Path,
+    params: &Params,
+    arch: &Architecture,
+    image: (usize, usize),
+) -> Result<()> {
+    let mut metadata = architecture_metadata(FORMAT, arch);
+    insert_image_shape(&mut metadata, image);
+    save_params(path, params, &layer_names(arch), metadata)
+}
+
+/// Records the image shape (rows, cols) beside the architecture, which knows
+/// only the pixel count: `reconstruct` needs it for non-square images.
+fn insert_image_shape(metadata: &mut HashMap<String, String>, (rows, cols): (usize, usize)) {
+    metadata.insert("rows".into(), rows.to_string());
+    metadata.insert("cols".into(), cols.to_string());
 }
 
 /// Writes any model of this crate's [`Params`] (the autoencoders, the digit
@@ -237,10 +247,30 @@ pub fn load_model(path: &Path) -> Result<(Params, Architecture)> {
 
 /// Parses the weights of a model file or checkpoint; `path` names the file in errors.
 pub fn model_from_bytes(bytes: &[u8], path: &Path) -> Result<(Params, Architecture)> {
+    let (params, arch, _) = model_and_shape_from_bytes(bytes, path)?;
+    Ok((params, arch))
+}
+
+/// [`load_model`], and the image shape (rows, cols) the file records; None
+/// for files written before it was recorded.
+pub fn load_model_and_shape(path: &Path) -> Result<(Params, Architecture, ImageShape)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    model_and_shape_from_bytes(&bytes, path)
+}
+
+/// An image's (rows, cols) as a file records it: None if it does not.
+pub type ImageShape = Option<(usize, usize)>;
+
+/// [`model_from_bytes`], and the image shape the file records.
+pub fn model_and_shape_from_bytes(
+    bytes: &[u8],
+    path: &Path,
+) -> Result<(Params, Architecture, ImageShape)> {
     let file = Reader::open(bytes, path, &[FORMAT, CHECKPOINT_FORMAT])?;
     let arch = file.architecture()?;
+    let image = file.image_shape(arch.input)?;
     let params = file.params(&named_shapes(&arch), "", true)?;
-    Ok((params, arch))
+    Ok((params, arch, image))
 }
 
 /// Parsed safetensors bytes with their metadata, for reading with clear
@@ -300,6 +330,22 @@ impl<'a> Reader<'a> {
             latent: self.number("latent")?,
             activation,
         })
+    }
+
+    /// The image shape (rows, cols) recorded beside `input` pixels; None
+    /// when neither field is there (files written before they were).
+    fn image_shape(&self, input: usize) -> Result<ImageShape> {
+        if !self.metadata.contains_key("rows") && !self.metadata.contains_key("cols") {
+            return Ok(None);
+        }
+        let (rows, cols) = (self.number("rows")?, self.number("cols")?);
+        if rows.checked_mul(cols) != Some(input) {
+            return Err(Error::bad_file(
+                self.path,
+                format!("metadata fields 'rows' and 'cols' say {rows}×{cols}, but 'input' is {input} pixels"),
+            ));
+        }
+        Ok(Some((rows, cols)))
     }
 
     pub(crate) fn field(&self, key: &str) -> Result<&str> {
@@ -426,11 +472,13 @@ pub struct Checkpoint {
     pub extra: Extra<'static>,
 }
 
-/// Writes a checkpoint of `state` (atomically), with `extra` arrays.
+/// Writes a checkpoint of `state` for images `image` = (rows, cols)
+/// (atomically), with `extra` arrays.
 pub fn save_checkpoint(
     path: &Path,
     state: &TrainState,
     config: &TrainConfig,
+    image: (usize, usize),
     extra: &Extra,
 ) -> Result<()> {
     let arch = &state.arch;
@@ -444,6 +492,7 @@ pub fn save_checkpoint(
     }
     let names: Vec<&str> = extra.arrays.iter().map(|(n, _)| n.as_str()).collect();
     let mut metadata = architecture_metadata(CHECKPOINT_FORMAT, arch);
+    insert_image_shape(&mut metadata, image);
     metadata.insert("adam_step".into(), state.adam.step.to_string());
     metadata.insert("lr".into(), to_json(&state.adam.lr));
     metadata.insert("config".into(), to_json(config));
@@ -465,6 +514,7 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
 pub fn checkpoint_from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     let file = Reader::open(bytes, path, &[CHECKPOINT_FORMAT])?;
     let arch = file.architecture()?;
+    file.image_shape(arch.input)?;
     let bad = |message: String| Error::bad_file(path, message);
     let adam_step = file
         .field("adam_step")?
@@ -553,6 +603,23 @@ mod tests {
         let (loaded, loaded_arch) = model_from_bytes(&bytes, Path::new("m")).unwrap();
         assert_eq!(loaded_arch, arch());
         assert_eq!(loaded, params);
+    }
+
+    /// Issue 28 item 17: the image shape is recorded; files without it
+    /// (older ones) load with None, and a shape that disagrees is refused.
+    #[test]
+    fn the_image_shape_is_recorded_and_checked() {
+        let arch = arch();
+        let params = Params::init(&arch, &mut StdRng::seed_from_u64(0));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.safetensors");
+        save_model(&path, &params, &arch, (3, 4)).unwrap();
+        assert_eq!(load_model_and_shape(&path).unwrap().2, Some((3, 4)));
+        let old = model_to_bytes(&params, &arch);
+        assert_eq!(model_and_shape_from_bytes(&old, &path).unwrap().2, None);
+        save_model(&path, &params, &arch, (2, 5)).unwrap();
+        let error = load_model_and_shape(&path).unwrap_err().to_string();
+        assert!(error.contains("say 2×5, but 'input' is 12"), "{error}");
     }
 
     #[test]

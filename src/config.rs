@@ -14,7 +14,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::error::{Error, Result};
-use crate::model::{Architecture, ModelKind};
+use crate::model::{Architecture, ModelKind, Objective};
 use crate::nn::{Activation, LossKind};
 use crate::prior::PriorKind;
 
@@ -141,6 +141,21 @@ fn check_extension(flag: &'static str, path: &std::path::Path, extension: &str) 
         flag,
         format!(
             "{} must be a file name ending in .{extension}",
+            path.display()
+        ),
+    ))
+}
+
+/// `Err` naming `flag` unless `path` is valid UTF-8: a run records its
+/// paths in the checkpoint's JSON metadata, which holds only text.
+fn check_utf8(flag: &'static str, path: &std::path::Path) -> Result<()> {
+    if path.to_str().is_some() {
+        return Ok(());
+    }
+    Err(Error::bad_flag(
+        flag,
+        format!(
+            "{} is not valid UTF-8 (the run records it in its checkpoint); rename it or choose another path",
             path.display()
         ),
     ))
@@ -586,7 +601,7 @@ pub struct TrainConfig {
     #[arg(long, value_name = "W,W,...", default_value = "384,192", value_parser = parse_hidden)]
     pub hidden: Hidden,
 
-    /// Size of the latent code.
+    /// Size of the latent code (at most 1024 with figures: they fit Z×Z matrices).
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub latent: usize,
 
@@ -641,7 +656,8 @@ pub struct TrainConfig {
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
 
-    /// Continue training from a checkpoint (OUT/checkpoint.safetensors) up to --epochs in total.
+    /// Continue training from a checkpoint (OUT/checkpoint.safetensors) up to
+    /// --epochs in total; without --out-dir, in the checkpoint's folder.
     #[arg(long, value_name = "PATH")]
     #[serde(default)]
     pub resume: Option<PathBuf>,
@@ -666,7 +682,8 @@ pub struct TrainConfig {
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub frames_every: usize,
 
-    /// Test images (class-balanced, fixed by the seed) in the latent-space maps.
+    /// Test images (class-balanced, fixed by the seed) in the latent-space
+    /// maps: 10 to 10,000 (exact t-SNE's memory and time grow as N²).
     #[arg(long, value_name = "N", default_value_t = 2000)]
     pub tsne_points: usize,
 }
@@ -722,17 +739,43 @@ impl TrainConfig {
         }
         at_least_one("--val-size", self.val_size)?;
         at_least_one("--frames-every", self.frames_every)?;
-        if self.tsne_points < 10 {
+        if !(10..=MAX_TSNE_POINTS).contains(&self.tsne_points) {
             return Err(Error::bad_flag(
                 "--tsne-points",
                 format!(
-                    "must be at least 10 (one per class), got {}",
+                    "must be between 10 (one per class) and {MAX_TSNE_POINTS} (exact t-SNE's memory and time grow as N²), got {}",
                     self.tsne_points
                 ),
             ));
         }
         positive_finite("--lr", self.lr)?;
         check_hidden(&self.hidden)?;
+        check_utf8("--data-dir", &self.data_dir)?;
+        check_utf8("--out-dir", &self.out_dir)?;
+        if let Some(resume) = &self.resume {
+            check_utf8("--resume", resume)?;
+        }
+        if !self.no_figures && self.latent > MAX_FIGURES_LATENT {
+            return Err(Error::bad_flag(
+                "--latent",
+                format!(
+                    "at most {MAX_FIGURES_LATENT} with figures (their Gaussian fit and PCA of the codes take Z² memory and Z³ time), got {}; add --no-figures for a larger code",
+                    self.latent
+                ),
+            ));
+        }
+        let objective = self.model.objective(self.loss);
+        if self.activation == Activation::Identity && objective != Objective::Mse {
+            // Identity drops the output sigmoid: x̂ leaves [0, 1] and the
+            // cross-entropy's ln x̂ and ln(1 − x̂) are not defined there.
+            return Err(Error::bad_flag(
+                "--activation",
+                format!(
+                    "identity drops the output sigmoid, so it needs --model ae --loss mse; the {} needs outputs in (0, 1)",
+                    objective.describe()
+                ),
+            ));
+        }
         if !(self.noise.is_finite() && (0.0..=10.0).contains(&self.noise)) {
             return Err(Error::bad_flag(
                 "--noise",
@@ -790,6 +833,14 @@ impl TrainConfig {
     }
 }
 
+/// The largest `--latent` with figures: the Gaussian fitted to the codes
+/// and the PCA of the codes are Z×Z (see [`crate::reduce::gaussian::MAX_DIMENSIONS`]).
+pub const MAX_FIGURES_LATENT: usize = crate::reduce::gaussian::MAX_DIMENSIONS;
+
+/// The most test images `--tsne-points` may ask for: MNIST's whole test
+/// set, whose exact t-SNE needs about 1 GB and a minute per frame set.
+pub const MAX_TSNE_POINTS: usize = 10_000;
+
 /// The most worker threads a run may ask for.
 pub const MAX_THREADS: usize = 256;
 
@@ -817,7 +868,8 @@ const MAY_CHANGE_ON_RESUME: &[&str] = &[
 
 /// The configuration of a resumed run: the checkpoint's (`saved`), with the
 /// given flags that may change taken from `args`; any other given flag must
-/// match the checkpoint. `path` names the checkpoint in errors.
+/// match the checkpoint. Without `--out-dir`, the run continues in the
+/// checkpoint's own folder. `path` names the checkpoint in errors.
 pub fn resume_config(
     args: &TrainArgs,
     saved: &TrainConfig,
@@ -844,6 +896,15 @@ pub fn resume_config(
         }
     }
     merged["resume"] = given["resume"].clone();
+    if !args.given.iter().any(|id| id == "out_dir") {
+        // A copied or moved checkpoint continues where it now is, never in
+        // the folder its metadata recorded (another run's, perhaps).
+        let folder = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => std::path::Path::new("."),
+        };
+        merged["out_dir"] = serde_json::to_value(folder).expect("a checked UTF-8 path");
+    }
     let mut config: TrainConfig = serde_json::from_value(merged)
         .map_err(|e| Error::bad_file(path, format!("metadata field 'config' is malformed: {e}")))?;
     if !args.given.iter().any(|id| id == "epochs") && config.epochs <= saved.epochs {
@@ -946,5 +1007,40 @@ mod tests {
             assert!(message.starts_with(flag), "{message}");
         }
         TrainConfig::default().validate().unwrap();
+    }
+
+    /// Issue 28 item 1: a non-UTF-8 path is refused before anything runs.
+    #[test]
+    fn paths_that_are_not_utf8_are_refused_naming_the_flag() {
+        use std::os::unix::ffi::OsStringExt;
+        let bad = || PathBuf::from(std::ffi::OsString::from_vec(b"bad\xffname".to_vec()));
+        let cases = [
+            (
+                TrainConfig {
+                    out_dir: bad(),
+                    ..Default::default()
+                },
+                "--out-dir",
+            ),
+            (
+                TrainConfig {
+                    data_dir: bad(),
+                    ..Default::default()
+                },
+                "--data-dir",
+            ),
+            (
+                TrainConfig {
+                    resume: Some(bad()),
+                    ..Default::default()
+                },
+                "--resume",
+            ),
+        ];
+        for (config, flag) in cases {
+            let message = config.validate().unwrap_err().to_string();
+            assert!(message.starts_with(flag), "{message}");
+            assert!(message.contains("not valid UTF-8"), "{message}");
+        }
     }
 }

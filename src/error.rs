@@ -41,17 +41,24 @@ pub enum Error {
         resume: String,
     },
 
+    /// Ctrl-C or SIGTERM between two phases of `train` (outside a training
+    /// step); `message` says when and what was saved.
+    #[error("interrupted {message}")]
+    Stopped { message: String },
+
     /// The loss or a gradient became NaN or infinite: training stops instead
     /// of writing garbage.
-    #[error(
-        "training diverged: {what} at epoch {epoch}, step {step}; \
-         try a smaller learning rate (--lr); the last good checkpoint is kept"
-    )]
+    #[error("training diverged: {what} at epoch {epoch}, step {step}")]
     Diverged {
         epoch: usize,
         step: usize,
         what: String,
     },
+
+    /// `train` stopped on a [`Error::Diverged`]: what to try, and which
+    /// checkpoint, if any, is kept (`kept`, e.g. "no checkpoint was written yet").
+    #[error("{diverged}; try a smaller learning rate (--lr); {kept}")]
+    TrainingDiverged { diverged: Box<Error>, kept: String },
 
     /// New codes cannot be sampled: the Gaussian fit to the training codes
     /// failed (their covariance is not positive definite even with a ridge).

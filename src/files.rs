@@ -119,10 +119,32 @@ pub fn prepare_out_dir(dir: &Path) -> Result<OutDirLock> {
             "exists and is not a folder; --out-dir must name a folder",
         ));
     }
+    if let Some((link, target)) = dangling_link(dir) {
+        return Err(Error::bad_file(
+            &link,
+            format!(
+                "is a symbolic link to {}, which does not exist; create that folder or choose another --out-dir",
+                target.display()
+            ),
+        ));
+    }
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let lock = lock_out_dir(dir)?;
     remove_stale_temporaries(dir);
     Ok(lock)
+}
+
+/// The first of `dir` and its parents that is a symbolic link to nothing,
+/// and where it points: `create_dir_all` would fail on it with a bare
+/// "File exists".
+fn dangling_link(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    dir.ancestors().find_map(|path| {
+        let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link || path.exists() {
+            return None;
+        }
+        Some((path.to_path_buf(), std::fs::read_link(path).ok()?))
+    })
 }
 
 /// A claim on an output folder: the file `.lock` in it, holding this

@@ -14,7 +14,7 @@ fn main() {
     let command = parse_command_line();
     if let Err(error) = mnist_autoencoder::commands::run(&command) {
         eprintln!("error: {error}");
-        let interrupted = matches!(error, Error::Interrupted { .. });
+        let interrupted = matches!(error, Error::Interrupted { .. } | Error::Stopped { .. });
         std::process::exit(if interrupted { 130 } else { 1 });
     }
 }

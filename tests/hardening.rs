@@ -37,7 +37,7 @@ const Q: &[&str] = &[
 ];
 
 /// Runs the binary with `args`, killed after 60 s (a hang fails the test).
-pub fn run(args: &[&str]) -> Output {
+pub fn run<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> Output {
     let mut child = Command::new(BIN)
         .args(args)
         .stdout(std::process::Stdio::piped())

@@ -101,7 +101,14 @@ fn valid_checkpoint() -> Vec<u8> {
         elbo_parts: None,
     }];
     state.progress.epochs_done = 1;
-    save_checkpoint(&path, &state, &TrainConfig::default(), &Extra::default()).unwrap();
+    save_checkpoint(
+        &path,
+        &state,
+        &TrainConfig::default(),
+        (3, 4),
+        &Extra::default(),
+    )
+    .unwrap();
     std::fs::read(path).unwrap()
 }
 

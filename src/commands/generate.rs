@@ -11,7 +11,7 @@ use super::eval::check_width;
 use crate::checkpoint::load_model;
 use crate::config::GenerateConfig;
 use crate::data::idx::encode_idx;
-use crate::data::mnist::load_split;
+use crate::data::mnist::load_split_prefix;
 use crate::error::{Error, Result};
 use crate::figures::draw::image_rows;
 use crate::figures::{images, sample_codes, GAUSSIAN_FIT_IMAGES, ROWS_PER_PASS};
@@ -27,7 +27,8 @@ use crate::viz::digits::draw_digit_sheet;
 /// fitted to 5,000 training codes).
 pub fn run(config: &GenerateConfig) -> Result<()> {
     let (params, arch) = load_model(&config.model)?;
-    let train = load_split(&config.data_dir, "train")?;
+    // Only the images the Gaussian is fitted to are read.
+    let train = load_split_prefix(&config.data_dir, "train", Some(GAUSSIAN_FIT_IMAGES))?;
     check_width(&arch, train.pixels(), &config.model, &config.data_dir)?;
     let (codes, source) = match chosen_prior(config, &params, &arch)? {
         Some((prior, path)) => {
@@ -42,7 +43,7 @@ pub fn run(config: &GenerateConfig) -> Result<()> {
                 &mut seeds::rng(config.seed, Purpose::SampleNoise),
             );
             let sampler = arch.kind.rules().samplers[0];
-            let fit: Vec<usize> = (0..train.len().min(GAUSSIAN_FIT_IMAGES)).collect();
+            let fit: Vec<usize> = (0..train.len()).collect();
             let fit_images = images(&train, &fit);
             let codes = sample_codes(sampler, noise.view(), &params, &arch, fit_images.view())?;
             (codes, sampler.describe().to_string())

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use ndarray::Array2;
 
-use crate::checkpoint::load_model;
+use crate::checkpoint::load_model_and_shape;
 use crate::config::ReconstructConfig;
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
@@ -14,12 +14,20 @@ use crate::nn::loss::mse_forward;
 /// `reconstruct`: one PNG digit in, its reconstruction out. Returns the MSE
 /// between the (polarity-corrected) input and the reconstruction.
 pub fn run(config: &ReconstructConfig) -> Result<f64> {
-    let (params, arch) = load_model(&config.model)?;
+    let (params, arch, image) = load_model_and_shape(&config.model)?;
+    // Files written before the image shape was recorded: square images.
+    let side = arch.input.isqrt();
+    let Some((rows, cols)) = image.or((side * side == arch.input).then_some((side, side))) else {
+        return Err(Error::bad_file(
+            &config.model,
+            format!("this model takes images of {} pixels, and the file (written by an older version) does not record their width and height; retrain it to use reconstruct", arch.input),
+        ));
+    };
     let (width, height, mut pixels) = read_gray_png(&config.input)?;
-    if width * height != arch.input || width != height {
+    if (height, width) != (rows, cols) {
         return Err(Error::bad_file(
             &config.input,
-            format!("image is {width}×{height}; this model takes {side}×{side} grayscale images (resize it first)", side = (arch.input as f64).sqrt() as usize),
+            format!("image is {width}×{height}; this model takes {cols}×{rows} (width×height) grayscale images (resize it first)"),
         ));
     }
     // MNIST digits are light ink on a dark background; a mostly light image is

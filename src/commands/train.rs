@@ -31,9 +31,13 @@ use crate::train::{evaluate, Evaluation, Partial, Progress, Trainer};
 mod finish;
 mod setup;
 
-/// Set by Ctrl-C or SIGTERM: training stops after the current step, figure
-/// drawing before the next figure.
+/// Set by Ctrl-C or SIGTERM: training stops after the current step, and a
+/// run stops at the next boundary between phases (checked by `stop_requested`).
 pub static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Set while the checkpoint and the data are read: nothing is written yet
+/// (and a read may block), so a signal ends the process at once.
+static LOADING: AtomicBool = AtomicBool::new(false);
 
 /// Set while the figures are drawn: the model is saved by then, so a signal
 /// ends the process at once instead of waiting for the drawing.
@@ -42,8 +46,9 @@ static DRAWING: AtomicBool = AtomicBool::new(false);
 /// Runs `train` and returns its summary: the epoch loop, in plain sight.
 pub fn run(args: &TrainArgs) -> Result<Summary> {
     let mut run = Session::start(args)?; // configuration, data, model, picture inputs
+    stop_requested("before training began; nothing was trained")?;
     for epoch in run.trainer.state.progress.epochs_done + 1..=run.config.epochs {
-        let Some(train_loss) = run.train_epoch(epoch)? else {
+        let Some(train_loss) = run.train_epoch(epoch).map_err(|e| run.diverged(e))? else {
             return Err(run.save_interrupted(epoch)); // Ctrl-C: checkpoint saved
         };
         let val = run.evaluate_validation();
@@ -51,8 +56,20 @@ pub fn run(args: &TrainArgs) -> Result<Summary> {
         println!("{}", epoch_line(&record, run.config.epochs));
         run.snapshot_if_drawn(epoch, val.loss.total)?;
         run.write_metrics_and_checkpoint()?;
+        stop_requested(&run.saved(&format!("after epoch {epoch}")))?;
     }
     finish::finish(&run) // test evaluation, model, summary, figures, report
+}
+
+/// `Err` saying the run was interrupted `when`, if Ctrl-C or SIGTERM came
+/// outside a training step; checked at every boundary between phases.
+fn stop_requested(when: &str) -> Result<()> {
+    if STOP.load(Ordering::SeqCst) {
+        return Err(Error::Stopped {
+            message: when.to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// Everything a training run holds between epochs.
@@ -65,6 +82,8 @@ struct Session {
     inputs: Option<FigureInputs>,
     snapshots: Vec<Snapshot>,
     trainer: Trainer,
+    /// Epochs done when this run started (0, or the resumed checkpoint's).
+    resumed_after: usize,
     started: Instant,
     /// Held while the run writes into its folder.
     _lock: OutDirLock,
@@ -149,6 +168,11 @@ impl Session {
         Ok(())
     }
 
+    /// The images' (rows, cols), recorded in the model and checkpoint files.
+    fn image_shape(&self) -> (usize, usize) {
+        (self.splits.train.rows, self.splits.train.cols)
+    }
+
     fn checkpoint_path(&self) -> PathBuf {
         self.config.out_dir.join("checkpoint.safetensors")
     }
@@ -161,11 +185,46 @@ impl Session {
             &self.checkpoint_path(),
             state,
             &self.config,
+            self.image_shape(),
             &snapshots_to_extra(&self.snapshots),
         )?;
         write_atomic(
             &self.config.out_dir.join("metrics.csv"),
             metrics_csv(&state.history).as_bytes(),
+        )
+    }
+
+    /// `error`, and if training diverged, which checkpoint is kept: the one
+    /// this run last wrote, the one it resumed from, or none.
+    fn diverged(&self, error: Error) -> Error {
+        if !matches!(error, Error::Diverged { .. }) {
+            return error;
+        }
+        let done = self.trainer.state.progress.epochs_done;
+        let kept = match &self.config.resume {
+            _ if done > self.resumed_after => format!(
+                "the checkpoint after epoch {done} is kept in {}",
+                self.checkpoint_path().display()
+            ),
+            Some(resumed) => format!(
+                "the checkpoint resumed from, {}, is unchanged",
+                resumed.display()
+            ),
+            None => "no checkpoint was written yet".to_string(),
+        };
+        Error::TrainingDiverged {
+            diverged: Box::new(error),
+            kept,
+        }
+    }
+
+    /// "`when`; checkpoint saved to PATH; continue with: COMMAND".
+    fn saved(&self, when: &str) -> String {
+        let path = self.checkpoint_path();
+        format!(
+            "{when}; checkpoint saved to {}; continue with: {}",
+            path.display(),
+            resume_command(&path)
         )
     }
 
@@ -177,6 +236,7 @@ impl Session {
             &self.checkpoint_path(),
             state,
             &self.config,
+            self.image_shape(),
             &snapshots_to_extra(&self.snapshots),
         ) {
             return e;
@@ -185,22 +245,27 @@ impl Session {
     }
 }
 
-/// The error that says training was interrupted and how to continue, naming
-/// the program as it was invoked.
+/// The error that says training was interrupted and how to continue.
 fn interrupted(epoch: usize, step: usize, checkpoint: PathBuf) -> Error {
-    let program = std::env::args()
-        .next()
-        .unwrap_or_else(|| "mnist-autoencoder".into());
     Error::Interrupted {
         epoch,
         step,
-        resume: format!(
-            "{} train --resume {}",
-            shell_quote(&program),
-            shell_quote(&checkpoint.display().to_string())
-        ),
+        resume: resume_command(&checkpoint),
         checkpoint,
     }
+}
+
+/// The command that continues from `checkpoint`, naming the program as it
+/// was invoked, quoted for the shell.
+fn resume_command(checkpoint: &std::path::Path) -> String {
+    let program = std::env::args()
+        .next()
+        .unwrap_or_else(|| "mnist-autoencoder".into());
+    format!(
+        "{} train --resume {}",
+        shell_quote(&program),
+        shell_quote(&checkpoint.display().to_string())
+    )
 }
 
 /// `text` as one word for a POSIX shell: unchanged if it holds only safe
@@ -213,22 +278,27 @@ pub(crate) fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
 }
 
-/// Installs the Ctrl-C / SIGTERM handler once per process: the first signal asks
-/// training to stop after the current step (a checkpoint is then written); a
-/// second one exits at once.
+/// Installs the Ctrl-C / SIGTERM handler once per process. While the
+/// checkpoint and data are read, or the figures drawn, a signal exits at
+/// once; otherwise the first asks the run to stop after the current step
+/// or phase (a checkpoint is then written), and a second one exits at once.
 pub fn install_signal_handler() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let installed = ctrlc::set_handler(|| {
+            if LOADING.load(Ordering::SeqCst) {
+                eprintln!("\ninterrupted while reading the checkpoint or the data: nothing was written; exiting");
+                std::process::exit(130);
+            }
             if DRAWING.load(Ordering::SeqCst) {
-                eprintln!("\ninterrupted while drawing the figures: model.safetensors, metrics.csv, summary.json and the checkpoint are already written; exiting");
+                eprintln!("\ninterrupted while drawing the figures: model.safetensors, metrics.csv, summary.json and the checkpoint are written; the figures and report.html are incomplete (an earlier run's were removed before drawing); exiting");
                 std::process::exit(130);
             }
             if STOP.swap(true, Ordering::SeqCst) {
                 eprintln!("\ninterrupted again: exiting now");
                 std::process::exit(130);
             }
-            eprintln!("\ninterrupted: finishing the current step and writing a checkpoint (Ctrl-C again to quit at once)");
+            eprintln!("\ninterrupted: stopping after the current step or phase and writing a checkpoint (Ctrl-C again to quit at once)");
         });
         if let Err(e) = installed {
             eprintln!("warning: cannot handle Ctrl-C ({e}); an interrupted run will not save a checkpoint");

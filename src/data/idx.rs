@@ -52,6 +52,29 @@ pub fn read_idx_prefix(path: &Path, items: Option<usize>) -> Result<IdxArray> {
     parse_idx_prefix(&bytes, path, items)
 }
 
+/// The dimensions an IDX file's header gives, checked as a full read checks
+/// them (the file can hold the payload they promise), reading only the
+/// header: what a read would allocate can be counted before it does.
+pub fn read_idx_dims(path: &Path) -> Result<Vec<usize>> {
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len() as usize;
+    let mut magic = [0u8; 2];
+    file.read_exact(&mut magic)
+        .map_err(|e| Error::io(path, e))?;
+    let source = Source {
+        path,
+        is_gzip: magic == [0x1f, 0x8b],
+        len,
+    };
+    let file = std::io::BufReader::new((&magic[..]).chain(file));
+    let mut reader: Box<dyn Read + '_> = if source.is_gzip {
+        Box::new(MultiGzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    read_header(&mut reader, &source)
+}
+
 /// Parses the bytes of an IDX file (raw or gzip); `path` is only used in error messages.
 pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<IdxArray> {
     parse_idx_prefix(bytes, path, None)
@@ -78,7 +101,12 @@ pub fn parse_idx_prefix(bytes: &[u8], path: &Path, items: Option<usize>) -> Resu
         dims[0] = n;
     }
     let payload_len: usize = dims.iter().product();
-    let mut data = Vec::with_capacity(payload_len);
+    let mut data = Vec::new();
+    data.try_reserve_exact(payload_len).map_err(|_| {
+        source.bad(format!(
+            "dimensions {dims:?} need {payload_len} bytes of memory, which cannot be allocated"
+        ))
+    })?;
     (&mut reader)
         .take(payload_len as u64)
         .read_to_end(&mut data)

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use ndarray::{s, Array2, ArrayView1, ArrayViewMut1, ArrayViewMut2, Zip};
 use ndarray_rand::rand::seq::SliceRandom;
 
-use super::idx::read_idx_prefix;
+use super::idx::{read_idx_dims, read_idx_prefix};
 use crate::error::{Error, Result};
 use crate::parallel::{worth_splitting, PARALLEL_MIN_ELEMENTS};
 use crate::seeds::{self, Purpose};
@@ -86,6 +86,15 @@ fn find_file(dir: &Path, name: &str) -> Result<PathBuf> {
         &dir.join(name),
         format!("missing dataset file (looked for {name} and {name}.gz)"),
     ))
+}
+
+/// The images file of one split (`"train"` or `"t10k"`) in `dir` and the
+/// dimensions its header gives (images, rows, cols, ...), read without its
+/// payload.
+pub fn image_dims(dir: &Path, split: &str) -> Result<(PathBuf, Vec<usize>)> {
+    let path = find_file(dir, &format!("{split}-images-idx3-ubyte"))?;
+    let dims = read_idx_dims(&path)?;
+    Ok((path, dims))
 }
 
 /// Loads one split (`"train"` or `"t10k"`) of a dataset folder.

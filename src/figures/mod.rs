@@ -84,22 +84,50 @@ pub fn images(data: &Dataset, indices: &[usize]) -> Array2<f32> {
     out
 }
 
-/// Up to `per_class` indices of each class present in `data`, in a seeded
-/// random order, grouped by class.
-fn balanced_indices(data: &Dataset, per_class: usize, rng: &mut StdRng) -> Vec<usize> {
+/// The classes present in `labels`, ascending, each with its image count.
+fn class_counts(labels: &[u8]) -> Vec<(u8, usize)> {
+    let mut counts = [0usize; 256];
+    labels.iter().for_each(|&l| counts[l as usize] += 1);
+    (0..=u8::MAX)
+        .filter(|&c| counts[c as usize] > 0)
+        .map(|c| (c, counts[c as usize]))
+        .collect()
+}
+
+/// How many images of each class in `counts` to take so that together they
+/// make `total` (every image, if there are fewer): an equal share each, the
+/// unused share of a small class spread over the others. Deterministic:
+/// classes are served from the smallest count up (ties by label).
+fn shares(counts: &[(u8, usize)], total: usize) -> Vec<(u8, usize)> {
+    let mut by_size: Vec<(u8, usize)> = counts.to_vec();
+    by_size.sort_by_key(|&(class, count)| (count, class));
+    let mut left = total;
+    let mut taken: Vec<(u8, usize)> = by_size
+        .iter()
+        .enumerate()
+        .map(|(served, &(class, count))| {
+            let share = left.div_ceil(by_size.len() - served).min(count);
+            left -= share;
+            (class, share)
+        })
+        .collect();
+    taken.sort_unstable();
+    taken
+}
+
+/// `quota` indices of each `(class, quota)` in `data`, in a seeded random
+/// order, grouped by class.
+fn balanced_indices(data: &Dataset, quotas: &[(u8, usize)], rng: &mut StdRng) -> Vec<usize> {
     let mut order: Vec<usize> = (0..data.len()).collect();
     order.shuffle(rng);
-    let mut classes: Vec<u8> = data.labels.to_vec();
-    classes.sort_unstable();
-    classes.dedup();
-    classes
-        .into_iter()
-        .flat_map(|class| {
+    quotas
+        .iter()
+        .flat_map(|&(class, quota)| {
             order
                 .iter()
                 .copied()
                 .filter(move |&i| data.labels[i] == class)
-                .take(per_class)
+                .take(quota)
         })
         .collect()
 }
@@ -114,11 +142,14 @@ impl FigureInputs {
         class_names: Vec<String>,
     ) -> FigureInputs {
         let test = &splits.test;
-        let classes = class_names.len().max(1);
-        let shown_indices = balanced_indices(test, 2, &mut seeds::rng(seed, Purpose::ShownDigits));
-        let per_class = map_points.div_ceil(classes);
+        let counts = class_counts(&test.labels);
+        let two_each: Vec<(u8, usize)> = counts.iter().map(|&(c, n)| (c, n.min(2))).collect();
+        let shown_rng = &mut seeds::rng(seed, Purpose::ShownDigits);
+        let shown_indices = balanced_indices(test, &two_each, shown_rng);
+        // The points are shared among the classes present, not among every
+        // label up to the largest (labels 0-9 and 255 are 11 classes, not 256).
         let mapped_rng = &mut seeds::rng(seed, Purpose::MappedDigits);
-        let mapped_indices = balanced_indices(test, per_class, mapped_rng);
+        let mapped_indices = balanced_indices(test, &shares(&counts, map_points), mapped_rng);
         let fit_count = GAUSSIAN_FIT_IMAGES.min(splits.train.len());
         let labels = |indices: &[usize]| indices.iter().map(|&i| test.labels[i]).collect();
         FigureInputs {
@@ -295,16 +326,80 @@ pub fn snapshots_from_extra(
 /// The test MSE of PCA with `k` components fitted on the training images, a
 /// linear baseline (on the data it was fitted to, PCA is the best linear
 /// autoencoder; on the test set it is a baseline, not a bound). `k` is capped
-/// at the pixel count.
+/// at the pixel count. The test images are reconstructed [`ROWS_PER_PASS`] at
+/// a time: whatever the test set's size, they add no more than that to the
+/// memory [`pca_bytes`] counts.
 pub fn pca_test_mse(splits: &Splits, k: usize) -> f64 {
     if k >= splits.train.pixels() {
         return 0.0; // as many components as pixels: PCA reconstructs exactly
     }
-    let all = |d: &Dataset| images(d, &(0..d.len()).collect::<Vec<_>>());
-    let train = all(&splits.train);
+    let train = images(&splits.train, &(0..splits.train.len()).collect::<Vec<_>>());
     let pca = Pca::fit(train.view(), k.max(1));
-    let test = all(&splits.test);
-    mse_forward(pca.reconstruct(test.view()).view(), test.view())
+    drop(train);
+    let test = &splits.test;
+    let indices: Vec<usize> = (0..test.len()).collect();
+    let squared_sum: f64 = indices
+        .chunks(ROWS_PER_PASS)
+        .map(|chunk| {
+            let x = images(test, chunk);
+            mse_forward(pca.reconstruct(x.view()).view(), x.view()) * x.len() as f64
+        })
+        .sum();
+    squared_sum / (test.len() * test.pixels()) as f64
+}
+
+/// Bytes [`pca_test_mse`] needs at most for `n` training images of `d`
+/// pixels and `k` components: the training images as f32, the covariance
+/// (f64 sum and f32 product, D×D), the subspace iteration's vectors, and one
+/// pass of test images. None if it overflows.
+pub fn pca_bytes(n: usize, d: usize, k: usize) -> Option<u128> {
+    let (n, d, k) = (n as u128, d as u128, k.min(d) as u128);
+    let train = n.checked_mul(d)?.checked_mul(4)?;
+    let covariance = d.checked_mul(d)?.checked_mul(12)?;
+    let vectors = d.checked_mul(k + 8)?.checked_mul(8 * 3)?;
+    let pass = (ROWS_PER_PASS as u128).checked_mul(d)?.checked_mul(4 * 4)?;
+    train
+        .checked_add(covariance)?
+        .checked_add(vectors)?
+        .checked_add(pass)
+}
+
+/// Every file the figures phase of `train` writes into the output folder.
+pub const DRAWN_FILES: &[&str] = &[
+    "report.html",
+    "losses.png",
+    "reconstructions.png",
+    "reconstructions.gif",
+    "samples.png",
+    "generated.gif",
+    "interpolation.png",
+    "code_marginals.png",
+    "diffusion.gif",
+    "prior-gmm.safetensors",
+    "prior-diffusion.safetensors",
+    "prior-gaussian.safetensors",
+    "denoising.png",
+    "manifold.png",
+    "manifold.gif",
+    "latent_pca.png",
+    "latent_pca.gif",
+    "latent_tsne.png",
+    "latent_tsne.gif",
+];
+
+/// Removes the [`DRAWN_FILES`] an earlier run left in `out_dir` (report.html
+/// first), so that no figure of another run sits beside this run's model.
+pub fn remove_drawn_files(out_dir: &Path) -> Result<()> {
+    for name in DRAWN_FILES {
+        let path = out_dir.join(name);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io(&path, e));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Rows of `images` (N, D) as owned pixel vectors.
@@ -331,9 +426,22 @@ fn read_classes_file(path: &Path) -> Option<String> {
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// The class names of a dataset: one per line in `classes.txt` in its folder
-/// if there is one, Fashion-MNIST's when the folder looks like it, else the
-/// labels as numbers.
+/// FNV-1a (64 bit) of the 10,000 labels of Fashion-MNIST's
+/// t10k-labels-idx1-ubyte: the dataset is recognised by its files, not by a
+/// folder name (a folder `Fashion_backup/digits` may hold MNIST).
+const FASHION_MNIST_TEST_LABELS: u64 = 0x25bd_f812_3f06_fac3;
+
+/// Whether `labels` are Fashion-MNIST's test labels.
+fn is_fashion_mnist(labels: &[u8]) -> bool {
+    let fnv1a = labels.iter().fold(0xcbf2_9ce4_8422_2325u64, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    labels.len() == 10_000 && fnv1a == FASHION_MNIST_TEST_LABELS
+}
+
+/// The class names of a dataset whose test labels are `labels`: one per line
+/// in `classes.txt` in its folder if there is one, Fashion-MNIST's when the
+/// labels are Fashion-MNIST's, else the labels as numbers.
 pub fn class_names(data_dir: &Path, labels: &[u8]) -> Vec<String> {
     let count = labels.iter().map(|&l| l as usize + 1).max().unwrap_or(1);
     if let Some(text) = read_classes_file(&data_dir.join("classes.txt")) {
@@ -350,11 +458,7 @@ pub fn class_names(data_dir: &Path, labels: &[u8]) -> Vec<String> {
             return (0..count.max(names.len())).map(name).collect();
         }
     }
-    let fashion = data_dir
-        .to_string_lossy()
-        .to_lowercase()
-        .contains("fashion");
-    if fashion && count == 10 {
+    if is_fashion_mnist(labels) {
         return [
             "T-shirt/top",
             "Trouser",
@@ -372,4 +476,51 @@ pub fn class_names(data_dir: &Path, labels: &[u8]) -> Vec<String> {
         .collect();
     }
     (0..count).map(|c| c.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 28 item 2: the test images are reconstructed a pass at a time,
+    /// with the same result as all at once.
+    #[test]
+    fn pca_test_mse_in_passes_equals_the_whole_computation() {
+        use crate::data::mnist::Dataset;
+        let set = |n: usize, salt: usize| Dataset {
+            images: Array2::from_shape_fn((n, 12), |(i, j)| ((i * 31 + j * 7 + salt) % 256) as u8),
+            labels: vec![0; n],
+            rows: 3,
+            cols: 4,
+        };
+        let splits = Splits {
+            train: set(300, 0),
+            validation: set(5, 1),
+            test: set(2 * ROWS_PER_PASS + 17, 2),
+        };
+        let all = |d: &Dataset| images(d, &(0..d.len()).collect::<Vec<_>>());
+        let pca = Pca::fit(all(&splits.train).view(), 3);
+        let test = all(&splits.test);
+        let whole = mse_forward(pca.reconstruct(test.view()).view(), test.view());
+        let passes = pca_test_mse(&splits, 3);
+        assert!(
+            (passes - whole).abs() <= 1e-9 * whole,
+            "{passes} vs {whole}"
+        );
+    }
+
+    /// Issue 28 item 16: the points are shared among the classes present.
+    #[test]
+    fn map_points_are_shared_among_the_classes_present() {
+        let even = [(0, 500), (1, 500), (2, 500)];
+        assert_eq!(shares(&even, 20), [(0, 7), (1, 7), (2, 6)]);
+        // A class of one image gives its unused share to the others.
+        let mut labels: Vec<u8> = (0..1000).map(|i| (i % 10) as u8).collect();
+        labels.extend([200, 255]);
+        let shared = shares(&class_counts(&labels), 200);
+        assert_eq!(shared.iter().map(|s| s.1).sum::<usize>(), 200);
+        assert_eq!(shared[10..], [(200, 1), (255, 1)]);
+        // Fewer images than asked: every image.
+        assert_eq!(shares(&[(3, 2), (7, 1)], 200), [(3, 2), (7, 1)]);
+    }
 }

@@ -814,7 +814,7 @@ impl DiffusionPrior {
         let bounds = Some((self.low.view(), self.high.view()));
         let mut frames = Vec::new();
         let mut keep = |t: usize, x: ArrayView2<f32>| {
-            if t % every.max(1) == 0 {
+            if t.is_multiple_of(every.max(1)) {
                 frames.push((t, &x * &self.std + &self.mean));
             }
         };

@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::{Session, DRAWING};
+use super::{stop_requested, Session, DRAWING};
 use crate::checkpoint::save_model;
 use crate::config::TrainConfig;
 use crate::data::mnist::Splits;
@@ -13,7 +13,7 @@ use crate::figures::draw::{draw_figures, Run};
 use crate::figures::explorer::explorer_html;
 use crate::figures::judging::{judge_line, judge_samples};
 use crate::figures::report::{self, ReportInputs};
-use crate::figures::{pca_test_mse, FigureInputs, Snapshot};
+use crate::figures::{pca_test_mse, remove_drawn_files, FigureInputs, Snapshot};
 use crate::files::write_atomic;
 use crate::judge::bundled_judge;
 use crate::metrics::{metrics_csv, summary_json, Summary, SummaryConfig};
@@ -34,9 +34,22 @@ pub(super) fn finish(run: &Session) -> Result<Summary> {
             ),
         ));
     }
+    if run.inputs.is_some() {
+        // A run stopped before its figures are drawn must not leave an
+        // earlier run's figures and report beside its model and summary.
+        remove_drawn_files(&run.config.out_dir)?;
+    } else if run.config.out_dir.join("report.html").exists() {
+        println!(
+            "note: report.html and the figures in {} are from an earlier run (--no-figures draws none)",
+            run.config.out_dir.display()
+        );
+    }
     let (summary, prior) = evaluate_and_save(run)?;
     print_results(&summary, &run.config);
     if let Some(inputs) = &run.inputs {
+        stop_requested(&run.saved(
+            "after training; model.safetensors and summary.json are written, the figures are not",
+        ))?;
         let drawing = Instant::now();
         DRAWING.store(true, Ordering::SeqCst);
         let figures = Figures {
@@ -68,11 +81,18 @@ fn evaluate_and_save(run: &Session) -> Result<(Summary, Option<Prior>)> {
     let test =
         pool.install(|| evaluate(&state.params, arch, &splits.test, config.loss, config.seed));
     let model_path = config.out_dir.join("model.safetensors");
-    save_model(&model_path, &state.params, arch)?;
+    save_model(&model_path, &state.params, arch, run.image_shape())?;
+    let stopped = || {
+        stop_requested(&run.saved(
+            "after training; model.safetensors is written, summary.json and the figures are not",
+        ))
+    };
+    stopped()?;
     let pca_test_mse = run
         .inputs
         .as_ref()
         .map(|_| pool.install(|| pca_test_mse(splits, config.latent)));
+    stopped()?;
     let mut summary = summary(config, state, splits, test, pca_test_mse, run.started);
     let mut prior = None;
     if let Some(inputs) = &run.inputs {
@@ -85,9 +105,11 @@ fn evaluate_and_save(run: &Session) -> Result<(Summary, Option<Prior>)> {
             );
         } else {
             prior = Some(pool.install(|| fit_prior(config, state, splits))?);
+            stopped()?;
         }
         summary.judge =
             pool.install(|| judge_generated(config, state, splits, inputs, prior.as_ref()))?;
+        stopped()?;
     }
     let out = &config.out_dir;
     write_atomic(&out.join("summary.json"), summary_json(&summary).as_bytes())?;

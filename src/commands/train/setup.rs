@@ -2,14 +2,15 @@
 //! when resuming), the data, the model, and the state to start from.
 
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::{install_signal_handler, Session};
+use super::{install_signal_handler, Session, LOADING};
 use crate::checkpoint::{load_checkpoint, Checkpoint};
-use crate::config::{resume_config, TrainArgs, TrainConfig};
-use crate::data::mnist::{fingerprint, load_splits, Splits};
+use crate::config::{resume_config, TrainArgs, TrainConfig, MAX_TRAINING_BYTES};
+use crate::data::mnist::{fingerprint, image_dims, load_splits, Splits};
 use crate::error::{Error, Result};
-use crate::figures::{class_names, snapshots_from_extra, FigureInputs, Snapshot};
+use crate::figures::{class_names, pca_bytes, snapshots_from_extra, FigureInputs, Snapshot};
 use crate::files::prepare_out_dir;
 use crate::model::Architecture;
 use crate::parallel::build_pool;
@@ -19,12 +20,13 @@ impl Session {
     /// Configuration (merged with --resume's), output folder, data, model, and
     /// the untrained model's snapshot.
     pub(super) fn start(args: &TrainArgs) -> Result<Session> {
-        let (config, resumed) = configure(args)?;
-        install_signal_handler();
         let started = Instant::now();
-        // The data and the memory check first: a run that fails on them
-        // leaves no output folder behind.
-        let splits = load_splits(&config.data_dir, config.val_size, config.limit, config.seed)?;
+        install_signal_handler();
+        // Until the data is read nothing is written: a signal exits at once.
+        LOADING.store(true, Ordering::SeqCst);
+        let loaded = load(args);
+        LOADING.store(false, Ordering::SeqCst);
+        let (config, resumed, splits) = loaded?;
         config.check_memory(splits.train.pixels())?;
         let lock = prepare_out_dir(&config.out_dir)?;
         let arch = config.architecture(splits.train.pixels());
@@ -49,6 +51,7 @@ impl Session {
             seed: config.seed,
             noise: config.noise,
         };
+        let resumed_after = state.progress.epochs_done;
         let trainer = Trainer::new(state, settings);
         let mut session = Session {
             config,
@@ -58,6 +61,7 @@ impl Session {
             inputs,
             snapshots,
             trainer,
+            resumed_after,
             started,
             _lock: lock,
         };
@@ -66,6 +70,73 @@ impl Session {
             session.snapshot(session.trainer.state.progress.epochs_done, val.loss.total)?;
         }
         Ok(session)
+    }
+}
+
+/// The configuration, the checkpoint if resuming, and the data. The data
+/// and the memory check come before the output folder: a run that fails on
+/// them leaves no folder behind.
+fn load(args: &TrainArgs) -> Result<(TrainConfig, Option<Checkpoint>, Splits)> {
+    let (config, resumed) = configure(args)?;
+    check_data_memory(&config)?;
+    let splits = load_splits(&config.data_dir, config.val_size, config.limit, config.seed)?;
+    Ok((config, resumed, splits))
+}
+
+/// Refuses, before any image is read, a run whose buffers would need more
+/// than [`MAX_TRAINING_BYTES`]: the IDX headers give the sizes. Training's
+/// buffers alone name the model's flags ([`TrainConfig::check_memory`]); with
+/// the images, the larger images file; with the figures' PCA baseline
+/// ([`pca_bytes`]), `--no-figures`. A header that cannot be read is left for
+/// the loader to report.
+fn check_data_memory(config: &TrainConfig) -> Result<()> {
+    let dims = |split| image_dims(&config.data_dir, split).ok();
+    let (Some((train_path, train)), Some((test_path, test))) = (dims("train"), dims("t10k")) else {
+        return Ok(());
+    };
+    let ([train_count, rows, cols], [test_count, test_rows, test_cols]) = (&train[..], &test[..])
+    else {
+        return Ok(());
+    };
+    let n_train = (*train_count).min(config.limit.unwrap_or(usize::MAX));
+    let pixels = rows * cols;
+    config.check_memory(pixels)?;
+    let training = config
+        .training_bytes(pixels)
+        .expect("checked by check_memory");
+    // u8 images: the training file's prefix twice (read, then split), the test file once.
+    let train_bytes = n_train as u128 * pixels as u128;
+    let test_bytes = *test_count as u128 * (test_rows * test_cols) as u128;
+    let with_data = training + 2 * train_bytes + test_bytes;
+    let gib = |bytes: u128| format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64);
+    let limit = MAX_TRAINING_BYTES >> 30;
+    if with_data > MAX_TRAINING_BYTES {
+        let (path, count, shape, bytes) = if train_bytes >= test_bytes {
+            (train_path, n_train, (rows, cols), train_bytes)
+        } else {
+            (test_path, *test_count, (test_rows, test_cols), test_bytes)
+        };
+        return Err(Error::bad_file(
+            &path,
+            format!(
+                "{count} images of {}×{} take {}: with the rest of the data and training the run would need {} (limit {limit} GiB); use fewer or smaller images (--limit for the training file)",
+                shape.0, shape.1, gib(bytes), gib(with_data)
+            ),
+        ));
+    }
+    if config.no_figures {
+        return Ok(());
+    }
+    let needed = pca_bytes(n_train, pixels, config.latent).and_then(|b| b.checked_add(with_data));
+    match needed {
+        Some(bytes) if bytes <= MAX_TRAINING_BYTES => Ok(()),
+        _ => Err(Error::bad_flag(
+            "--no-figures",
+            format!(
+                "the figures' PCA baseline of {n_train} training images of {rows}×{cols} pixels would need, with the data and training, {} (limit {limit} GiB); add --no-figures, or train on fewer (--limit) or smaller images",
+                needed.map_or("more than 2^128 bytes".into(), gib),
+            ),
+        )),
     }
 }
 
@@ -79,6 +150,15 @@ pub(super) fn configure(args: &TrainArgs) -> Result<(TrainConfig, Option<Checkpo
     let checkpoint = load_checkpoint(path)?;
     let config = resume_config(args, &checkpoint.config, path)?;
     config.validate()?;
+    let recorded = &checkpoint.config.out_dir;
+    let same = |a: &Path, b: &Path| a.canonicalize().ok() == b.canonicalize().ok();
+    if !args.given.iter().any(|id| id == "out_dir") && !same(recorded, &config.out_dir) {
+        println!(
+            "note: continuing in the checkpoint's folder {}, not {} where it was first written (--out-dir chooses another)",
+            config.out_dir.display(),
+            recorded.display()
+        );
+    }
     Ok((config, Some(checkpoint)))
 }
 
