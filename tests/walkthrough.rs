@@ -16,10 +16,15 @@ use mnist_autoencoder::model::{
 use mnist_autoencoder::nn::activation::sigmoid;
 use mnist_autoencoder::nn::{Activation, LossKind};
 use mnist_autoencoder::optim::Adam;
-use ndarray::{array, s, Array2, Axis};
+use mnist_autoencoder::prior::diffusion::{
+    sample_ancestral, sample_ddim, BetaSchedule, EpsNet, NoiseSchedule, Nonlinearity, TrainConfig,
+    STEPS,
+};
+use mnist_autoencoder::prior::gmm::{self, GmmConfig};
+use ndarray::{array, s, Array1, Array2, Axis};
 use ndarray_rand::rand::rngs::StdRng;
 use ndarray_rand::rand::SeedableRng;
-use ndarray_rand::rand_distr::{Normal, Uniform};
+use ndarray_rand::rand_distr::{Normal, StandardNormal, Uniform};
 use ndarray_rand::RandomExt;
 
 /// Asserts `got` equals the walkthrough's printed value to 1e-6.
@@ -526,4 +531,185 @@ fn weights_of_pixels_that_are_always_zero_never_move() {
     assert!(always_zero
         .iter()
         .all(|&p| params.layers[last].b[p] != initial.layers[last].b[p]));
+}
+
+// ---------------------------------------------------------------------------
+// §11 Priors over the codes: EM's closed forms, the forward process in closed
+// form, and DDIM at η = 1 on every step being the ancestral sampler.
+// ---------------------------------------------------------------------------
+
+/// One component: EM's first M-step is already the answer, Σ = S + νI with S
+/// the codes' covariance (divided by N) and ν = floor × their mean variance,
+/// and the next E-step finds nothing to improve.
+#[test]
+fn em_with_one_component_is_the_fitted_gaussian_plus_the_floor() {
+    let mut rng = StdRng::seed_from_u64(21);
+    let xi = Array2::<f32>::random_using((3000, 3), StandardNormal, &mut rng);
+    let mix = array![[1.0f32, 0.0, 0.0], [0.8, 0.5, 0.0], [-0.4, 0.3, 2.0]];
+    let codes = xi.dot(&mix.t()) + &array![1.0f32, -2.0, 0.5];
+    let floor = 0.05;
+    let config = GmmConfig {
+        components: 1,
+        floor,
+        ..GmmConfig::default()
+    };
+    let fit = gmm::fit(codes.view(), &config).expect("fits");
+    let x = codes.mapv(f64::from);
+    let mean = x.mean_axis(Axis(0)).unwrap();
+    let centred = &x - &mean;
+    let scatter = centred.t().dot(&centred) / x.nrows() as f64; // S
+    let nu = floor * scatter.diag().mean().unwrap();
+    let want = &scatter + &(Array2::<f64>::eye(3) * nu);
+    let got = fit.gmm.covariances.index_axis(Axis(0), 0);
+    let worst = (&got - &want).iter().fold(0.0f64, |m, d| m.max(d.abs()));
+    println!(
+        "K = 1: ν = {nu:.6}, max |Σ − (S + νI)| = {worst:.2e}, J/N by iteration {:?}",
+        fit.objective
+    );
+    assert!(worst < 1e-9, "Σ = S + νI: {got} vs {want}");
+    assert!((&fit.gmm.means.row(0) - &mean)
+        .iter()
+        .all(|d| d.abs() < 1e-9));
+    assert!((fit.gmm.floor - nu).abs() < 1e-12);
+    assert_eq!(fit.objective.len(), 2, "{:?}", fit.objective);
+    assert!((fit.objective[1] - fit.objective[0]).abs() < 1e-12);
+}
+
+/// The cosine schedule: ᾱₜ = Π(1 − β_s) equals f(t)/f(0) wherever the cap
+/// β ≤ 0.999 does not bind, which is every step but the last; and noising step
+/// by step with xₜ = √αₜ·xₜ₋₁ + √βₜ·ξ lands on N(√ᾱₜ·x₀, 1 − ᾱₜ).
+#[test]
+fn the_forward_process_in_closed_form_matches_step_by_step_noising() {
+    let schedule = NoiseSchedule::new(BetaSchedule::Cosine, STEPS);
+    let f = |t: usize| {
+        let angle = (t as f64 / STEPS as f64 + 0.008) / 1.008 * std::f64::consts::PI / 2.0;
+        angle.cos().powi(2)
+    };
+    let mut product = 1.0;
+    for t in 1..=STEPS {
+        product *= 1.0 - schedule.beta(t);
+        let alpha_bar = schedule.alpha_bar(t);
+        assert!((alpha_bar - product).abs() <= 1e-12 * product, "t = {t}");
+        if t < STEPS {
+            assert!(schedule.beta(t) < 0.999, "the cap binds at t = {t}");
+            let closed = f(t) / f(0);
+            assert!(
+                (alpha_bar - closed).abs() <= 1e-9 * closed,
+                "t = {t}: ᾱ {alpha_bar} vs f(t)/f(0) {closed}"
+            );
+        }
+    }
+    assert_eq!(schedule.beta(STEPS), 0.999);
+    for t in [1, 250, 500, 750, 999, 1000] {
+        let a = schedule.alpha_bar(t);
+        println!(
+            "t = {t:>4}: ᾱ {a:.4e}  β {:.4e}  signal/noise ᾱ/(1 − ᾱ) {:.4e}",
+            schedule.beta(t),
+            a / (1.0 - a)
+        );
+    }
+    println!("1/√ᾱ_T = {:.0}", 1.0 / schedule.alpha_bar(STEPS).sqrt());
+
+    // 20,000 chains from x₀ = 1.5, noised one step at a time.
+    let (x0, chains) = (1.5f64, 20_000);
+    let mut rng = StdRng::seed_from_u64(4);
+    let mut x = Array1::from_elem(chains, x0);
+    for t in 1..=750 {
+        let beta = schedule.beta(t);
+        let noise = Array1::<f64>::random_using(chains, StandardNormal, &mut rng);
+        x = x * (1.0 - beta).sqrt() + noise * beta.sqrt();
+        if [100, 500, 750].contains(&t) {
+            let a = schedule.alpha_bar(t);
+            let mean = x.mean().unwrap();
+            let variance = x.mapv(|v| (v - mean).powi(2)).mean().unwrap();
+            println!(
+                "t = {t}: chains mean {mean:.4} variance {variance:.4}; closed form {:.4} and {:.4}",
+                a.sqrt() * x0,
+                1.0 - a
+            );
+            assert!((mean - a.sqrt() * x0).abs() < 0.03, "t = {t}: mean {mean}");
+            assert!(
+                (variance - (1.0 - a)).abs() < 0.03,
+                "t = {t}: variance {variance}"
+            );
+        }
+    }
+}
+
+/// With η = 1 and S = T, DDIM's step is the ancestral step: σ² = β̃ₜ and the
+/// two means are the same function of xₜ and x̂₀ (worked in the walkthrough).
+/// Both samplers draw the same z in the same order, so from the same seed they
+/// give the same codes, x̂₀ clipping included; η = 0 uses no randomness.
+#[test]
+fn ddim_with_eta_one_on_every_step_is_the_ancestral_sampler() {
+    let steps = 25;
+    let schedule = NoiseSchedule::new(BetaSchedule::Cosine, steps);
+    let net = EpsNet::init(
+        3,
+        4,
+        &[8, 6],
+        Nonlinearity::Silu,
+        &mut StdRng::seed_from_u64(2),
+    );
+    let noise = Array2::<f32>::random_using((6, 3), StandardNormal, &mut StdRng::seed_from_u64(3));
+    let (low, high) = (Array1::from_elem(3, -1.2f32), Array1::from_elem(3, 1.2f32));
+    let bounds = Some((low.view(), high.view()));
+    let seeded = |seed: u64| StdRng::seed_from_u64(seed);
+    let ancestral = sample_ancestral(&net, &schedule, noise.view(), bounds, &mut seeded(9));
+    let ddim = sample_ddim(
+        &net,
+        &schedule,
+        noise.view(),
+        steps,
+        1.0,
+        bounds,
+        &mut seeded(9),
+    );
+    let other = sample_ancestral(&net, &schedule, noise.view(), bounds, &mut seeded(10));
+    let largest =
+        |a: &Array2<f32>, b: &Array2<f32>| (a - b).iter().fold(0.0f32, |m, d| m.max(d.abs()));
+    println!(
+        "T = {steps}: max |DDIM(S = T, η = 1) − ancestral| = {:.2e}; another seed moves the codes by {:.2e}",
+        largest(&ddim, &ancestral),
+        largest(&other, &ancestral)
+    );
+    assert!(largest(&ddim, &ancestral) < 1e-4);
+    assert!(
+        largest(&other, &ancestral) > 1e-2,
+        "the comparison can fail"
+    );
+    let deterministic = |seed| {
+        sample_ddim(
+            &net,
+            &schedule,
+            noise.view(),
+            5,
+            0.0,
+            bounds,
+            &mut seeded(seed),
+        )
+    };
+    assert_eq!(deterministic(1), deterministic(2), "η = 0 draws nothing");
+}
+
+/// The default ε-network, 32-512-512-512-32 with a 32-wide time embedding
+/// read by every layer: its parameter count.
+#[test]
+fn the_default_eps_network_has_608800_parameters() {
+    let config = TrainConfig::default();
+    let net = EpsNet::init(
+        32,
+        config.embed,
+        &config.hidden,
+        config.nonlinearity,
+        &mut StdRng::seed_from_u64(0),
+    );
+    let shapes: Vec<(usize, usize)> = net.params.layers.iter().map(|l| l.w.dim()).collect();
+    println!(
+        "ε-network {}: W shapes {shapes:?}, {} parameters",
+        net.describe(),
+        net.params.len()
+    );
+    assert_eq!(shapes, vec![(64, 512), (544, 512), (544, 512), (544, 32)]);
+    assert_eq!(net.params.len(), 608_800);
 }
