@@ -154,6 +154,10 @@ fn parse_and_validate(args: &[&str]) {
     let command = match cli.command {
         Some(Subcommands::Gradcheck(c)) => Parsed::Gradcheck(c),
         Some(Subcommands::Generate(c)) => Parsed::Generate(c),
+        Some(Subcommands::TrainPrior(c)) => {
+            let _ = c.fit_config();
+            Parsed::TrainPrior(c)
+        }
         Some(Subcommands::Judge(c)) => {
             let _ = c.check_memory(784, 128);
             Parsed::Judge(c)
@@ -166,8 +170,9 @@ fn parse_and_validate(args: &[&str]) {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
-    /// item "the property test covers every subcommand": gradcheck's, judge's
-    /// and generate's flags parse and validate without panic, whatever the values.
+    /// item "the property test covers every subcommand": gradcheck's, judge's,
+    /// generate's and train-prior's flags parse and validate without panic,
+    /// whatever the values.
     #[test]
     fn every_subcommands_flags_are_validated_without_panic(
         a in number(), b in number(), c in number(), d in number(),
@@ -183,7 +188,11 @@ proptest! {
         ]);
         parse_and_validate(&[
             "mnist-autoencoder", "generate", "--model", "m", "--count", &a, "--seed", &b,
-            "--out", "x.png",
+            "--out", "x.idx", "--prior", "gmm",
+        ]);
+        parse_and_validate(&[
+            "mnist-autoencoder", "train-prior", "--model", "m", "--components", &hidden,
+            "--temperature", &a, "--epochs", &b, "--threads", &c, "--val-size", &d,
         ]);
     }
 }
