@@ -828,4 +828,29 @@ fn item_2_a_test_file_too_large_for_memory_is_refused_before_it_is_read() {
         "t10k-images-idx3-ubyte: 100000000 images of 100×100",
     );
     assert!(!out.exists());
+    // eval reads the whole test file: it counts it first too.
+    let model = tmp.path().join("model");
+    crate::support::write_dataset(&tmp.path().join("small"), 60, 10, |i| (i % 3) as u8, 1);
+    let trained = tiny_train(
+        &tmp.path().join("small"),
+        &model,
+        &["--epochs", "1", "--no-figures"],
+    );
+    assert!(
+        trained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trained.stderr)
+    );
+    let model_file = model.join("model.safetensors");
+    let output = run(&[
+        "eval",
+        "--model",
+        model_file.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    fails_with(
+        &output,
+        "t10k-images-idx3-ubyte: 100000000 images of 10000 pixels",
+    );
 }

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use crate::checkpoint::load_model;
-use crate::config::EvalConfig;
-use crate::data::mnist::load_split;
+use crate::config::{EvalConfig, MAX_TRAINING_BYTES};
+use crate::data::mnist::{image_dims, load_split};
 use crate::error::{Error, Result};
 use crate::model::Architecture;
 use crate::nn::LossKind;
@@ -25,6 +25,29 @@ pub fn check_width(arch: &Architecture, pixels: usize, model: &Path, data: &Path
     Ok(())
 }
 
+/// Refuses a test file whose images (read once as u8, and once more split
+/// by class) would take more than the memory limit, from its header alone.
+fn check_test_memory(data_dir: &Path) -> Result<()> {
+    let Ok((path, dims)) = image_dims(data_dir, "t10k") else {
+        return Ok(()); // reading it gives the precise error
+    };
+    let bytes = dims.iter().map(|&d| d as u128).product::<u128>() * 2;
+    if bytes > MAX_TRAINING_BYTES {
+        let gib = |b: u128| b as f64 / (1u64 << 30) as f64;
+        return Err(Error::bad_file(
+            &path,
+            format!(
+                "{} images of {} pixels: evaluating them would take {:.1} GiB (limit {:.0} GiB)",
+                dims.first().copied().unwrap_or(0),
+                dims.iter().skip(1).product::<usize>(),
+                gib(bytes),
+                gib(MAX_TRAINING_BYTES)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The test MSE of one class.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ClassMse {
@@ -36,6 +59,7 @@ pub struct ClassMse {
 /// `eval`: test MSE overall and per class. Returns (overall, per class).
 pub fn run(config: &EvalConfig) -> Result<(f64, Vec<ClassMse>)> {
     let (params, arch) = load_model(&config.model)?;
+    check_test_memory(&config.data_dir)?;
     let test = load_split(&config.data_dir, "t10k")?;
     check_width(&arch, test.pixels(), &config.model, &config.data_dir)?;
     let overall = evaluate(&params, &arch, &test, LossKind::Mse, 0).mse;
