@@ -36,6 +36,11 @@ muts = [
  ("src/nn/conv.rs", "line[w] += f;", "line[w] = f;", "conv: col2im overwrites instead of adding"),
  ("src/nn/conv.rs", ".map(|image| image[c * plane..][..plane].iter().sum::<f32>())", ".skip(1).map(|image| image[c * plane..][..plane].iter().sum::<f32>())", "conv: db misses the first image"),
  ("src/nn/conv.rs", "matmul(weight_matrix(w), columns.view(), 0.0, rows.view_mut()); // dX̂ = W·dỸ", "matmul(weight_matrix(w), columns.view(), 0.0, rows.view_mut()); rows.mapv_inplace(|v| -v); // dX̂ = W·dỸ", "conv transpose: dx sign"),
+ # The diffusion prior (issue 25): SiLU's derivative, the ε-network's backward pass, the forward process.
+ ("src/nn/silu.rs", "*g *= s * (1.0 + z * (1.0 - s));", "*g *= s;", "diffusion: SiLU derivative without its z·σ′ term"),
+ ("src/prior/diffusion.rs", "Nonlinearity::Silu => silu_backward(grad, ws.pre[l].slice(s![..rows, ..])),", "Nonlinearity::Silu => drop(grad),", "diffusion: the ε-network's f′ dropped"),
+ ("src/prior/diffusion.rs", "grad.assign(&ws.d_inputs[l + 1].slice(s![..rows, ..width]));", "grad.assign(&ws.d_inputs[l + 1].slice(s![..rows, 1..width + 1]));", "diffusion: dA read from the wrong columns"),
+ ("src/prior/diffusion.rs", "*x = signal * x0 + spread * e", "*x = signal * x0 + e", "diffusion: xₜ's noise not scaled by √(1 − ᾱₜ)"),
 ]
 only = sys.argv[1] if len(sys.argv) > 1 else ""
 for f, old, new, name in muts:
@@ -44,7 +49,7 @@ for f, old, new, name in muts:
     s = open(f).read()
     assert old in s, (f, old)
     open(f, 'w').write(s.replace(old, new, 1))
-    r = subprocess.run("cargo test --lib 2>&1; cargo test --test all -- gradcheck:: torch_reference:: torch_conv:: 2>&1", shell=True, capture_output=True, text=True)
+    r = subprocess.run("cargo test --lib 2>&1; cargo test --test all -- gradcheck:: torch_reference:: torch_conv:: torch_diffusion:: 2>&1", shell=True, capture_output=True, text=True)
     failed = [l for l in r.stdout.splitlines() if l.startswith("test ") and "FAILED" in l]
     compile_err = "error[" in r.stdout or "error:" in r.stdout and not failed
     verdict = 'CAUGHT' if failed else ('COMPILE ERROR' if compile_err else 'MISSED')
