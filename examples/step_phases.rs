@@ -1,7 +1,8 @@
 //! Where a training step's time goes: the step of `Trainer::step` for a plain
-//! autoencoder with MSE, taken apart into its phases (each layer's forward
-//! product with its bias, activation, loss, each layer's backward products, the
-//! NaN check, Adam), each timed on its own with a clock read between phases.
+//! autoencoder with MSE, run through the model's own passes
+//! (`model::forward_layers` one layer at a time, `loss_forward`,
+//! `loss_backward`, `backward`), the NaN check and Adam, each timed on its own
+//! with a clock read between phases.
 //!
 //! ```text
 //! cargo run --release --example step_phases -- HIDDEN BATCH [THREADS]
@@ -12,21 +13,21 @@
 //! the mean time of each phase over the last 50, and each kind's share. The
 //! phases run one after another as in training, but the clock reads between
 //! them add a little time, and the whole batch is one shard (the small models
-//! train in two: see `train::Shard`).
+//! train in two: see `train::Shard`). Until 2026-12-03 this example kept its
+//! own copy of the step, to split each layer's product from its activation;
+//! docs/PERFORMANCE.md's phase figures of 2026-11-28 come from that version.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use mnist_autoencoder::data::mnist::load_split_prefix;
-use mnist_autoencoder::model::{Architecture, Params, Workspace};
-use mnist_autoencoder::nn::matmul::matmul;
-use mnist_autoencoder::nn::{
-    activation_backward, activation_forward, dense_backward, dense_backward_skipping_zeros,
-    dense_forward, dense_forward_skipping_zeros, LossKind,
+use mnist_autoencoder::model::{
+    backward, forward_layers, loss_backward, loss_forward, Architecture, ModelKind, Params,
+    Workspace,
 };
+use mnist_autoencoder::nn::LossKind;
 use mnist_autoencoder::optim::Adam;
 use mnist_autoencoder::parallel::build_pool;
-use ndarray::s;
 use ndarray_rand::rand::SeedableRng;
 
 const STEPS: usize = 60;
@@ -69,50 +70,15 @@ fn main() {
                 clock = Instant::now();
             };
             for l in 0..layers {
-                let (inputs, outputs) = ws.outputs.split_at_mut(l + 1);
-                let mut y = outputs[0].slice_mut(s![..rows, ..]);
-                let (x, layer) = (inputs[l].slice(s![..rows, ..]), &params.layers[l]);
-                let (w, b) = (layer.w.view(), layer.b.view());
-                if l == 0 {
-                    dense_forward_skipping_zeros(y.view_mut(), x, w, b, &mut ws.zero_pixels);
-                } else {
-                    dense_forward(y.view_mut(), x, w, b);
-                }
-                lap("products", format!("layer {l} Y = X·W + b"));
-                activation_forward(arch.activation(l), y);
-                lap("activations", format!("layer {l} f(Z)"));
+                forward_layers(&params, &arch, &mut ws, l..l + 1, rows);
+                lap("forward", format!("layer {l} Y = f(X·W + b)"));
             }
-            let loss = LossKind::Mse.forward(ws.outputs[layers].view(), ws.target.view());
+            let loss = loss_forward(ModelKind::Ae, LossKind::Mse, &ws, rows).total;
             lap("loss", "loss".into());
-            LossKind::Mse.backward(
-                ws.d_outputs[layers].view_mut(),
-                ws.outputs[layers].view(),
-                ws.target.view(),
-            );
+            loss_backward(ModelKind::Ae, LossKind::Mse, &mut ws, rows);
             lap("loss", "loss gradient".into());
-            for l in (0..layers).rev() {
-                let (lower, upper) = ws.d_outputs.split_at_mut(l + 1);
-                let mut dz = upper[0].slice_mut(s![..rows, ..]);
-                activation_backward(
-                    arch.activation(l),
-                    dz.view_mut(),
-                    ws.outputs[l + 1].slice(s![..rows, ..]),
-                );
-                lap("activations", format!("layer {l} dZ = dA ⊙ f′"));
-                let (grad, w) = (&mut grads.layers[l], params.layers[l].w.view());
-                let x = ws.outputs[l].slice(s![..rows, ..]);
-                let (dw, db) = (grad.w.view_mut(), grad.b.view_mut());
-                if l == 0 {
-                    dense_backward_skipping_zeros(dw, db, dz.view(), x, &mut ws.zero_pixels);
-                } else {
-                    dense_backward(None, dw, db, dz.view(), x, w);
-                }
-                lap("products", format!("layer {l} dW = Xᵀ·dZ, db"));
-                if l > 0 {
-                    matmul(dz.view(), w.t(), 0.0, lower[l].slice_mut(s![..rows, ..]));
-                    lap("products", format!("layer {l} dX = dZ·Wᵀ"));
-                }
-            }
+            backward(&params, &arch, &mut grads, &mut ws, rows);
+            lap("backward", "backward, every layer".into());
             let bad = grads.first_non_finite();
             lap("NaN check", "NaN check".into());
             adam.update(&mut params, &grads);
