@@ -208,23 +208,28 @@ struct Figures<'a> {
     prior: Option<&'a Prior>,
 }
 
+/// The loss plot's dashed line: PCA's test MSE, where the loss compares with it.
+fn pca_baseline(config: &TrainConfig, summary: &Summary, latent: usize) -> Option<Baseline> {
+    let objective = config.model.objective(config.loss);
+    let value = summary
+        .pca_test_mse
+        .filter(|_| objective.compares_with_pca())?;
+    Some(Baseline {
+        label: format!("PCA-{latent} (linear baseline)"),
+        value,
+    })
+}
+
 /// Every figure, then report.html.
 fn draw_everything(config: &TrainConfig, state: &TrainState, figures: &Figures) -> Result<()> {
-    let Figures {
-        inputs,
-        snapshots,
-        summary,
-        prior,
-    } = *figures;
+    let (inputs, snapshots, summary, prior) = (
+        figures.inputs,
+        figures.snapshots,
+        figures.summary,
+        figures.prior,
+    );
     let arch = &state.arch;
     let objective = config.model.objective(config.loss);
-    let baseline = summary
-        .pca_test_mse
-        .filter(|_| objective.compares_with_pca())
-        .map(|value| Baseline {
-            label: format!("PCA-{} (linear baseline)", arch.latent),
-            value,
-        });
     let perplexity = TsneOptions::default().perplexity;
     let run = Run {
         out_dir: &config.out_dir,
@@ -234,7 +239,7 @@ fn draw_everything(config: &TrainConfig, state: &TrainState, figures: &Figures) 
         arch,
         history: &state.history,
         loss_name: objective.label(),
-        baseline,
+        baseline: pca_baseline(config, summary, arch.latent),
         noise: config.noise,
         seed: config.seed,
         perplexity,

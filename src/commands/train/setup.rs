@@ -16,6 +16,18 @@ use crate::model::Architecture;
 use crate::parallel::build_pool;
 use crate::train::{Settings, TrainState, Trainer};
 
+/// The fixed inputs of the figures.
+fn figure_inputs(config: &TrainConfig, splits: &Splits) -> FigureInputs {
+    let names = class_names(&config.data_dir, &splits.test.labels);
+    FigureInputs::new(
+        splits,
+        config.latent,
+        config.tsne_points,
+        config.seed,
+        names,
+    )
+}
+
 impl Session {
     /// Configuration (merged with --resume's), output folder, data, model, and
     /// the untrained model's snapshot.
@@ -32,16 +44,7 @@ impl Session {
         let arch = config.architecture(splits.train.pixels());
         print_setup(&config, &splits, &arch);
         let pool = build_pool(config.thread_count())?;
-        let inputs = (!config.no_figures).then(|| {
-            let names = class_names(&config.data_dir, &splits.test.labels);
-            FigureInputs::new(
-                &splits,
-                config.latent,
-                config.tsne_points,
-                config.seed,
-                names,
-            )
-        });
+        let inputs = (!config.no_figures).then(|| figure_inputs(&config, &splits));
         let (mut state, snapshots) =
             initial_state(&config, &arch, &splits, resumed, inputs.as_ref())?;
         state.data_fingerprint = fingerprint(&splits);
