@@ -77,7 +77,8 @@ impl Command {
             Command::Generate(config) => config.validate(),
             Command::Judge(config) => config.validate(),
             Command::TrainPrior(config) => config.validate(),
-            Command::Eval(_) | Command::Reconstruct(_) => Ok(()),
+            Command::Eval(config) => config.validate(),
+            Command::Reconstruct(_) => Ok(()),
         }
     }
 }
@@ -445,7 +446,35 @@ pub struct EvalConfig {
     /// Folder with the IDX files; the t10k files are evaluated.
     #[arg(long, value_name = "PATH", default_value = "data/mnist")]
     pub data_dir: PathBuf,
+    /// A VAE only: also estimate log p(x) by importance sampling with K samples
+    /// per image (Burda et al.'s IWAE bound; K = 1 is the ELBO).
+    #[arg(long, value_name = "K")]
+    pub importance_samples: Option<usize>,
+    /// Test images the importance-weighted estimate uses (the first N).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub images: usize,
+    /// Seed of the importance samples.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
 }
+
+impl EvalConfig {
+    /// The flags' values.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(k) = self.importance_samples {
+            if !(1..=MAX_IMPORTANCE_SAMPLES).contains(&k) {
+                return Err(Error::bad_flag(
+                    "--importance-samples",
+                    format!("must be between 1 and {MAX_IMPORTANCE_SAMPLES}, got {k}"),
+                ));
+            }
+        }
+        at_least_one("--images", self.images)
+    }
+}
+
+/// The most importance samples per image (each is a decoded image).
+pub const MAX_IMPORTANCE_SAMPLES: usize = 100_000;
 
 /// Settings of `generate`.
 #[derive(Debug, Clone, Args)]

@@ -23,6 +23,8 @@
 //! | [`metrics`] | per-epoch records, metrics.csv, summary.json |
 //! | [`checkpoint`] | weights as PyTorch-compatible safetensors; checkpoints for exact resume |
 //! | [`judge`] | the digit classifier that scores generated samples |
+//! | [`prior`] | priors over the code (a mixture by EM, latent diffusion): fit, sample, save, load |
+//! | [`iwae`] | a VAE's log p(x) by importance sampling (`eval --importance-samples`) |
 //! | [`gradcheck`] | centered finite differences and relative errors |
 //! | [`reduce`] | PCA, t-SNE, the Gaussian fit, and the small linear algebra they need |
 //! | [`viz`] | drawing: plain data in, a PNG, GIF or HTML file out |
@@ -42,6 +44,7 @@ pub mod error;
 pub mod figures;
 pub mod files;
 pub mod gradcheck;
+pub mod iwae;
 pub mod judge;
 pub mod metrics;
 pub mod model;

@@ -326,3 +326,49 @@ fn the_simd_override_is_obeyed_and_every_kernel_trains_alike() {
         );
     }
 }
+
+/// `eval --importance-samples K` on a VAE prints the ELBO and the larger
+/// importance-weighted log p(x); on a plain autoencoder it names the flag.
+#[test]
+fn eval_estimates_a_vaes_log_likelihood_by_importance_sampling() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data, 100, 30);
+    let (vae, ae) = (tmp.path().join("vae"), tmp.path().join("ae"));
+    assert!(run_with_data(&data, &vae, &["--model", "vae"])
+        .status
+        .success());
+    assert!(run_with_data(&data, &ae, &[]).status.success());
+    let eval = |dir: &Path, k: &str| {
+        let model = dir.join("model.safetensors");
+        run(&[
+            "eval",
+            "--model",
+            model.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--importance-samples",
+            k,
+            "--images",
+            "10",
+        ])
+    };
+    let output = eval(&vae, "20");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let number = |after: &str| -> f64 {
+        let rest = &stdout[stdout
+            .find(after)
+            .unwrap_or_else(|| panic!("{after}: {stdout}"))
+            + after.len()..];
+        rest.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let (elbo, log_p) = (number("ELBO"), number("log p(x)"));
+    assert!(log_p > elbo, "{stdout}");
+    assert_clean_failure(&eval(&ae, "20"), &["--importance-samples", "needs a VAE"]);
+    assert_clean_failure(&eval(&vae, "0"), &["--importance-samples", "between 1 and"]);
+}
