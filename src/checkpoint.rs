@@ -5,7 +5,9 @@
 //! `encoder.2.weight`, ..., `decoder.4.bias`). Weights are stored (out, in), as
 //! `nn.Linear` stores them: the transpose of our (in, out) `W`, so that
 //! `torch.nn.Sequential(...).load_state_dict(safetensors.torch.load_file(path))`
-//! works. The metadata carries the architecture.
+//! works; a convolution's kernel is stored (out, in, kh, kw) (`nn.Conv2d`) or
+//! (in, out, kh, kw) (`nn.ConvTranspose2d`), the bytes as they are in memory
+//! ([`LayerOp::file_shape`]). The metadata carries the architecture.
 //!
 //! **Checkpoints** (`checkpoint.safetensors`) add everything needed to continue
 //! training exactly: Adam's moments (`adam.m.<name>`, `adam.v.<name>`, weights
@@ -33,7 +35,7 @@ use crate::config::TrainConfig;
 use crate::error::{Error, Result};
 use crate::files::write_atomic_with;
 use crate::metrics::EpochRecord;
-use crate::model::{Architecture, Dense, ModelKind, Params};
+use crate::model::{Architecture, Backbone, Dense, LayerOp, ModelKind, Params};
 use crate::nn::Activation;
 use crate::optim::Adam;
 use crate::train::{Progress, TrainState};
@@ -59,35 +61,35 @@ fn le_bytes(values: &[f32]) -> Cow<'_, [u8]> {
 }
 
 impl<'a> Tensors<'a> {
-    /// Every layer of `params` as `{prefix}{layer}.weight` and `.bias`; weights
-    /// (out, in) as PyTorch stores them if `pytorch_layout`, else (in, out) as
-    /// this crate does (no copy: used for Adam's moments in checkpoints).
+    /// Every layer of `params` as `{prefix}{layer}.weight` and `.bias`, named
+    /// and described by `layers`; weights as PyTorch stores them if
+    /// `pytorch_layout` (a dense layer's (out, in) transposed, a convolution's
+    /// 4-D kernel as it is), else as this crate holds them (no copy: used for
+    /// Adam's moments in checkpoints).
     fn push_params(
         &mut self,
         prefix: &str,
         params: &'a Params,
-        names: &[String],
+        layers: &[(String, LayerOp)],
         pytorch_layout: bool,
     ) {
-        for (layer, name) in params.layers.iter().zip(names) {
-            let (inputs, outputs) = layer.w.dim();
-            let weight = if pytorch_layout {
-                let transposed: Vec<f32> = layer.w.t().iter().copied().collect();
-                (
-                    vec![outputs, inputs],
-                    Cow::Owned(le_bytes(&transposed).into_owned()),
-                )
-            } else {
-                (
-                    vec![inputs, outputs],
-                    le_bytes(layer.w.as_slice().expect("contiguous")),
-                )
+        for (layer, (name, op)) in params.layers.iter().zip(layers) {
+            let (rows, cols) = layer.w.dim();
+            let in_memory = le_bytes(layer.w.as_slice().expect("contiguous"));
+            let weight = match (pytorch_layout, op.file_transposed()) {
+                (false, _) => (vec![rows, cols], in_memory),
+                (true, false) => (op.file_shape(), in_memory),
+                (true, true) => {
+                    let transposed: Vec<f32> = layer.w.t().iter().copied().collect();
+                    let bytes = Cow::Owned(le_bytes(&transposed).into_owned());
+                    (op.file_shape(), bytes)
+                }
             };
             self.0
                 .push((format!("{prefix}{name}.weight"), weight.0, weight.1));
             self.0.push((
                 format!("{prefix}{name}.bias"),
-                vec![outputs],
+                vec![layer.b.len()],
                 le_bytes(layer.b.as_slice().expect("contiguous")),
             ));
         }
@@ -137,19 +139,19 @@ impl<'a> Tensors<'a> {
     }
 }
 
-/// The stored name of every layer of `arch` (`encoder.0`, …, `mu`, `logvar`).
-fn layer_names(arch: &Architecture) -> Vec<String> {
-    (0..arch.layer_shapes().len())
-        .map(|l| arch.layer_name(l))
-        .collect()
+/// Every stored layer of `arch` with its name (`encoder.0`, …, `mu`, `logvar`).
+fn named_layers(arch: &Architecture) -> Vec<(String, LayerOp)> {
+    let ops = arch.layer_ops().into_iter().enumerate();
+    ops.map(|(l, op)| (arch.layer_name(l), op)).collect()
 }
 
-/// Every layer's stored name with its (in, out) shape.
-fn named_shapes(arch: &Architecture) -> Vec<(String, (usize, usize))> {
-    layer_names(arch)
-        .into_iter()
-        .zip(arch.layer_shapes())
-        .collect()
+/// Dense layers of (in, out) `shapes` with their names.
+fn named_dense(layers: &[(String, (usize, usize))]) -> Vec<(String, LayerOp)> {
+    let dense = layers.iter().map(|(name, (inputs, outputs))| {
+        let (inputs, outputs) = (*inputs, *outputs);
+        (name.clone(), LayerOp::Dense { inputs, outputs })
+    });
+    dense.collect()
 }
 
 /// The architecture's metadata fields.
@@ -160,6 +162,7 @@ fn architecture_metadata(format: &str, arch: &Architecture) -> HashMap<String, S
     HashMap::from([
         ("format".to_string(), format.to_string()),
         ("architecture".to_string(), arch.describe()),
+        ("arch".to_string(), arch.backbone.name().to_string()),
         ("input".to_string(), arch.input.to_string()),
         (
             "hidden".to_string(),
@@ -175,7 +178,7 @@ fn architecture_metadata(format: &str, arch: &Architecture) -> HashMap<String, S
 /// Serialises `params` of architecture `arch` to safetensors bytes.
 pub fn model_to_bytes(params: &Params, arch: &Architecture) -> Vec<u8> {
     let mut tensors = Tensors::default();
-    tensors.push_params("", params, &layer_names(arch), true);
+    tensors.push_params("", params, &named_layers(arch), true);
     let mut bytes = Vec::new();
     let written = tensors.write_to(&mut bytes, architecture_metadata(FORMAT, arch));
     written.expect("writing into memory cannot fail");
@@ -184,15 +187,12 @@ pub fn model_to_bytes(params: &Params, arch: &Architecture) -> Vec<u8> {
 
 /// Writes the model to `path` (atomically: a temporary file renamed into place).
 pub fn save_model(path: &Path, params: &Params, arch: &Architecture) -> Result<()> {
-    save_params(
-        path,
-        params,
-        &layer_names(arch),
-        architecture_metadata(FORMAT, arch),
-    )
+    let mut tensors = Tensors::default();
+    tensors.push_params("", params, &named_layers(arch), true);
+    tensors.write(path, architecture_metadata(FORMAT, arch))
 }
 
-/// Writes any model of this crate's [`Params`] (the autoencoders, the digit
+/// Writes a chain of dense layers of this crate's [`Params`] (the digit
 /// judge) to `path`: layer l as `names[l].weight` (out, in), as PyTorch's
 /// `nn.Linear` stores it, and `names[l].bias`, with `metadata`.
 pub fn save_params(
@@ -202,8 +202,10 @@ pub fn save_params(
     metadata: HashMap<String, String>,
 ) -> Result<()> {
     assert_eq!(params.layers.len(), names.len(), "one name per layer");
+    let shapes = params.layers.iter().map(|l| l.w.dim());
+    let layers = named_dense(&names.iter().cloned().zip(shapes).collect::<Vec<_>>());
     let mut tensors = Tensors::default();
-    tensors.push_params("", params, names, true);
+    tensors.push_params("", params, &layers, true);
     tensors.write(path, metadata)
 }
 
@@ -218,7 +220,7 @@ pub fn load_model(path: &Path) -> Result<(Params, Architecture)> {
 pub fn model_from_bytes(bytes: &[u8], path: &Path) -> Result<(Params, Architecture)> {
     let file = Reader::open(bytes, path, &[FORMAT, CHECKPOINT_FORMAT])?;
     let arch = file.architecture()?;
-    let params = file.params(&named_shapes(&arch), "", true)?;
+    let params = file.layer_params(&named_layers(&arch), "", true)?;
     Ok((params, arch))
 }
 
@@ -260,6 +262,13 @@ impl<'a> Reader<'a> {
         let hidden = crate::config::parse_hidden(self.field("hidden")?)
             .map_err(|e| bad(format!("metadata field 'hidden': {e}")))?
             .0;
+        // Files written before the convolutional model have no 'arch': dense.
+        let backbone = match self.metadata.get("arch") {
+            None => Backbone::Dense,
+            Some(name) => {
+                Backbone::from_name(name).map_err(|e| bad(format!("metadata field 'arch': {e}")))?
+            }
+        };
         // Files written before the VAE existed have neither field: a plain ReLU model.
         let kind = match self.metadata.get("kind") {
             None => Default::default(),
@@ -272,9 +281,16 @@ impl<'a> Reader<'a> {
                 .parse()
                 .map_err(|e| bad(format!("metadata field 'activation': {e}")))?,
         };
+        let input = self.number("input")?;
+        if backbone == Backbone::Conv && input.isqrt().pow(2) != input {
+            return Err(bad(format!(
+                "metadata field 'input': a convolutional model needs square images, not {input} pixels"
+            )));
+        }
         Ok(Architecture {
+            backbone,
             kind,
-            input: self.number("input")?,
+            input,
             hidden,
             latent: self.number("latent")?,
             activation,
@@ -348,28 +364,44 @@ impl<'a> Reader<'a> {
         )
     }
 
-    /// Every layer `(name, (in, out))` of `layers` as written by
-    /// `Tensors::push_params` with `prefix` and layout. Each tensor's shape is
-    /// checked against the file before its memory is allocated, and NaN or
-    /// infinite values are refused.
+    /// Every dense layer `(name, (in, out))` of `layers` as written by
+    /// `Tensors::push_params` with `prefix` and layout (see [`Reader::layer_params`]).
     pub(crate) fn params(
         &self,
         layers: &[(String, (usize, usize))],
         prefix: &str,
         pytorch_layout: bool,
     ) -> Result<Params> {
+        self.layer_params(&named_dense(layers), prefix, pytorch_layout)
+    }
+
+    /// Every layer `(name, operation)` of `layers` as written by
+    /// `Tensors::push_params` with `prefix` and layout. Each tensor's shape is
+    /// checked against the file before its memory is allocated, and NaN or
+    /// infinite values are refused.
+    fn layer_params(
+        &self,
+        layers: &[(String, LayerOp)],
+        prefix: &str,
+        pytorch_layout: bool,
+    ) -> Result<Params> {
         let mut dense = Vec::new();
-        for (name, (inputs, outputs)) in layers {
-            let (name, inputs, outputs) = (format!("{prefix}{name}"), *inputs, *outputs);
-            let w = if pytorch_layout {
-                self.array(&format!("{name}.weight"), (outputs, inputs))?
+        for (name, op) in layers {
+            let (name, (rows, cols)) = (format!("{prefix}{name}"), op.weight_dim());
+            let weight = format!("{name}.weight");
+            let w = match (pytorch_layout, op.file_transposed()) {
+                (false, _) => self.array(&weight, (rows, cols))?,
+                (true, false) => {
+                    let values = self.values(&weight, &op.file_shape())?;
+                    Array2::from_shape_vec((rows, cols), values).expect("shape checked")
+                }
+                (true, true) => self
+                    .array(&weight, (cols, rows))?
                     .reversed_axes()
                     .as_standard_layout()
-                    .into_owned()
-            } else {
-                self.array(&format!("{name}.weight"), (inputs, outputs))?
+                    .into_owned(),
             };
-            let b = Array1::from(self.values(&format!("{name}.bias"), &[outputs])?);
+            let b = Array1::from(self.values(&format!("{name}.bias"), &[op.bias_len()])?);
             dense.push(Dense { w, b });
         }
         for (layer, (name, _)) in dense.iter().zip(layers) {
@@ -414,7 +446,7 @@ pub fn save_checkpoint(
 ) -> Result<()> {
     let arch = &state.arch;
     let mut tensors = Tensors::default();
-    let names = layer_names(arch);
+    let names = named_layers(arch);
     tensors.push_params("", &state.params, &names, true);
     tensors.push_params("adam.m.", &state.adam.m, &names, false);
     tensors.push_params("adam.v.", &state.adam.v, &names, false);
@@ -459,11 +491,11 @@ pub fn checkpoint_from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
             history.len()
         )));
     }
-    let layers = named_shapes(&arch);
-    let params = file.params(&layers, "", true)?;
+    let layers = named_layers(&arch);
+    let params = file.layer_params(&layers, "", true)?;
     let mut adam = Adam::new(&params, config.lr);
-    adam.m = file.params(&layers, "adam.m.", false)?;
-    adam.v = file.params(&layers, "adam.v.", false)?;
+    adam.m = file.layer_params(&layers, "adam.m.", false)?;
+    adam.v = file.layer_params(&layers, "adam.v.", false)?;
     adam.step = adam_step;
     let names: Vec<String> = file.json("extra_names").unwrap_or_default();
     let mut arrays = Vec::with_capacity(names.len());

@@ -14,7 +14,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::error::{Error, Result};
-use crate::model::{Architecture, ModelKind};
+use crate::model::{Architecture, Backbone, ModelKind};
 use crate::nn::{Activation, LossKind};
 
 /// What the command line asks for.
@@ -157,6 +157,17 @@ impl TrainArgs {
     /// The flags' values, and the flags that do not apply to the model kind.
     pub fn validate(&self) -> Result<()> {
         self.config.validate()?;
+        let backbone = self.config.arch;
+        if !backbone.takes_hidden_flag() && self.given.iter().any(|g| g == "hidden") {
+            return Err(Error::bad_flag(
+                "--hidden",
+                format!(
+                    "does not apply to --arch {}: {}",
+                    backbone.name(),
+                    backbone.help()
+                ),
+            ));
+        }
         let rules = self.config.model.rules();
         if !rules.takes_loss_flag && self.given.iter().any(|g| g == "loss") {
             let objective = self.config.model.objective(self.config.loss);
@@ -291,6 +302,17 @@ impl ValueEnum for ModelKind {
     }
 }
 
+/// `--arch`'s values: every backbone, named and described by the model.
+impl ValueEnum for Backbone {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Backbone::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.name()).help(self.help()))
+    }
+}
+
 /// `--loss`'s values.
 impl ValueEnum for LossKind {
     fn value_variants<'a>() -> &'a [Self] {
@@ -411,6 +433,10 @@ pub struct GradcheckConfig {
     #[arg(long, value_enum, default_value_t)]
     pub model: ModelKind,
 
+    /// Layers between the image and the code (conv ignores --hidden).
+    #[arg(long, value_enum, default_value_t)]
+    pub arch: Backbone,
+
     /// Loss whose gradient is checked (a plain autoencoder's).
     #[arg(long, value_enum, default_value_t = LossKind::Mse)]
     pub loss: LossKind,
@@ -472,6 +498,12 @@ pub struct TrainConfig {
     #[arg(long, value_enum, default_value_t)]
     #[serde(default)]
     pub model: ModelKind,
+
+    /// Layers between the image and the code: dense layers of the --hidden
+    /// widths, or convolutions (issue 26's model; --hidden does not apply).
+    #[arg(long, value_enum, default_value_t)]
+    #[serde(default)]
+    pub arch: Backbone,
 
     /// Activation of the hidden layers; `identity` also drops the output
     /// sigmoid: a linear autoencoder (compare its test MSE with PCA's).
@@ -605,9 +637,10 @@ impl TrainConfig {
     /// The model these flags describe for images of `input` pixels.
     pub fn architecture(&self, input: usize) -> Architecture {
         Architecture {
+            backbone: self.arch,
             kind: self.model,
             input,
-            hidden: self.hidden.0.clone(),
+            hidden: self.arch.hidden(&self.hidden.0),
             latent: self.latent,
             activation: self.activation,
         }

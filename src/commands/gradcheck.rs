@@ -18,9 +18,10 @@ use crate::seeds::{self, Purpose};
 pub fn run(config: &GradcheckConfig) -> Result<Band> {
     let test = load_split(&config.data_dir, "t10k")?;
     let arch = Architecture {
+        backbone: config.arch,
         kind: config.model,
         input: test.pixels(),
-        hidden: config.hidden.0.clone(),
+        hidden: config.arch.hidden(&config.hidden.0),
         latent: config.latent,
         activation: Activation::Relu,
     };
