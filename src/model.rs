@@ -243,6 +243,9 @@ impl Sampler {
     }
 }
 
+/// The most memory an inference pass's buffers take (see [`Architecture::rows_per_pass`]).
+pub const INFERENCE_BYTES: usize = 32 << 20;
+
 /// The shape of the autoencoder. The decoder mirrors the encoder.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Architecture {
@@ -320,6 +323,17 @@ impl Architecture {
         ops
     }
 
+    /// At most `wanted`, and few enough rows that an inference pass's buffers
+    /// (every layer's output, the convolutions' lowering) stay within
+    /// [`INFERENCE_BYTES`]: all of `wanted` for the dense models (the wide
+    /// 784-1024-512-32 needs 19 MB for 1,000 rows); 200 rows for the
+    /// convolutional one, whose 1,000 rows would need 160 MB.
+    pub fn rows_per_pass(&self, wanted: usize) -> usize {
+        let lowering = self.chain_ops().iter().map(LayerOp::lowering_floats).max();
+        let floats = self.widths().iter().sum::<usize>() + lowering.unwrap_or(0);
+        wanted.min(INFERENCE_BYTES / (4 * floats)).max(1)
+    }
+
     /// Multiply-adds of one image's forward pass (the log σ² head included).
     pub fn multiply_adds(&self) -> usize {
         self.layer_ops().iter().map(LayerOp::multiply_adds).sum()
@@ -385,10 +399,11 @@ impl Architecture {
         };
         let mut parts = vec![first];
         parts.extend(ops.iter().enumerate().map(|(l, op)| {
-            // What a layer writes, as the next one reads it (an image after unflatten).
-            let w = ops
-                .get(l + 1)
-                .map_or(op.describe_output(), LayerOp::describe_input);
+            // A dense layer's output as the next layer reads it (an image after unflatten).
+            let w = match (op, ops.get(l + 1)) {
+                (LayerOp::Dense { .. }, Some(next)) => next.describe_input(),
+                _ => op.describe_output(),
+            };
             match self.variational() {
                 true if l == self.code_layer() => format!("({w}+{w})"),
                 _ => w,
@@ -1008,7 +1023,7 @@ fn run_layers(
 ) -> Array2<f32> {
     let widths = arch.widths();
     assert_eq!(x.ncols(), widths[layers.start], "input has the wrong width");
-    let chunk = chunk.max(1).min(x.nrows().max(1));
+    let chunk = arch.rows_per_pass(chunk).min(x.nrows().max(1));
     let mut ws = Workspace::for_inference(arch, chunk);
     let mut out = Array2::zeros((x.nrows(), widths[layers.end]));
     for start in (0..x.nrows()).step_by(chunk) {

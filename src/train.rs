@@ -407,7 +407,8 @@ pub fn evaluate(
     loss: LossKind,
     seed: u64,
 ) -> Evaluation {
-    let mut ws = Workspace::for_inference(arch, EVAL_CHUNK.min(data.len()).max(1));
+    let rows = arch.rows_per_pass(EVAL_CHUNK).min(data.len()).max(1);
+    let mut ws = Workspace::for_inference(arch, rows);
     let mut rng = seeds::rng(seed, Purpose::Evaluation);
     let indices: Vec<usize> = (0..data.len()).collect();
     let (mut sum, mut mse_sum) = (Loss::default(), 0.0);

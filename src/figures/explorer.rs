@@ -148,13 +148,24 @@ fn explorer_data(
         .slice(s![..PARITY_CODES.min(codes.nrows()), ..])
         .to_owned();
     let parity_outputs = decode(params, arch, parity_codes.view(), ROWS_PER_PASS);
+    let ops = arch.layer_ops();
     let decoder: Vec<Value> = (arch.encoder_layers()..arch.layer_count())
         .map(|l| {
-            let layer = &params.layers[l];
+            let (layer, op) = (&params.layers[l], &ops[l]);
+            let conv = op.convolution().map(|(kernel, c)| {
+                json!({
+                    "in_channels": c.in_channels, "out_channels": c.out_channels,
+                    "in_side": c.in_side, "out_side": c.out_side, "kernel": kernel,
+                    "stride": c.geometry.stride, "padding": c.geometry.padding,
+                    "output_padding": c.geometry.output_padding,
+                })
+            });
             json!({
                 "name": arch.layer_name(l),
-                "inputs": layer.w.nrows(),
-                "outputs": layer.w.ncols(),
+                "op": op.name(),
+                "inputs": op.input_width(),
+                "outputs": op.output_width(),
+                "conv": conv,
                 "activation": arch.activation(l).name(),
                 "weight": floats(layer.w.iter().copied()),
                 "bias": floats(layer.b.iter().copied()),

@@ -296,6 +296,37 @@ impl LayerOp {
         }
     }
 
+    /// Floats per image of its lowering matrices in a [`ConvWorkspace`]: the
+    /// columns (C·K·K, OH·OW) and the channel rows (O, OH·OW) of a Conv2d, or
+    /// (O·K·K, H·W) and (C, H·W) of a ConvTranspose2d; 0 for a dense layer.
+    pub fn lowering_floats(&self) -> usize {
+        match self {
+            LayerOp::Dense { .. } => 0,
+            LayerOp::Conv2d(c) => (c.in_channels * c.taps() + c.out_channels) * c.out_side.pow(2),
+            LayerOp::ConvTranspose2d(c) => {
+                (c.out_channels * c.taps() + c.in_channels) * c.in_side.pow(2)
+            }
+        }
+    }
+
+    /// `"dense"`, `"conv2d"`, `"conv_transpose2d"`: its name in the report's data.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LayerOp::Dense { .. } => "dense",
+            LayerOp::Conv2d(_) => "conv2d",
+            LayerOp::ConvTranspose2d(_) => "conv_transpose2d",
+        }
+    }
+
+    /// The kernel side K, stride, padding and output padding of a
+    /// convolution, and its channels and sides; None for a dense layer.
+    pub fn convolution(&self) -> Option<(usize, ConvShape)> {
+        match self {
+            LayerOp::Dense { .. } => None,
+            LayerOp::Conv2d(c) | LayerOp::ConvTranspose2d(c) => Some((KERNEL, *c)),
+        }
+    }
+
     /// `"32x14x14"`: the output as the description of an architecture writes it.
     pub fn describe_output(&self) -> String {
         match self {
