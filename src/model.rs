@@ -46,7 +46,7 @@ use crate::nn::{
 use crate::parallel::{worth_splitting, PARALLEL_MIN_ELEMENTS};
 
 pub mod backbone;
-pub use backbone::{Backbone, LayerOp, CONV_CHANNELS};
+pub use backbone::{feature_maps, first_filters, Backbone, FeatureMaps, LayerOp, CONV_CHANNELS};
 
 /// Plain or variational: the one place that says what differs between the
 /// kinds of model. The rest of the crate asks a kind (or the [`Objective`]
@@ -287,6 +287,12 @@ impl Architecture {
     /// a VAE with a 2-d code, whose prior makes the square [−3, 3]² meaningful.
     pub fn draws_manifold(&self) -> bool {
         self.variational() && self.latent == 2
+    }
+
+    /// Whether the figures draw filters.png and feature_maps.png: the first
+    /// layer is a convolution (see [`first_filters`], [`feature_maps`]).
+    pub fn draws_filters(&self) -> bool {
+        self.chain_ops()[0].convolution().is_some()
     }
 
     /// Number of parameters, from the shapes alone (nothing allocated; in

@@ -37,9 +37,9 @@
 //! [`Backbone::help`], its chain in [`Backbone::layer_ops`], and, for a new
 //! kind of layer, a [`LayerOp`] variant with its forward and backward below.
 
-use ndarray::{ArrayView2, ArrayViewMut2};
+use ndarray::{s, Array2, ArrayView1, ArrayView2, ArrayViewMut2};
 
-use super::Dense;
+use super::{forward_layers, Architecture, Dense, Params, Workspace};
 use crate::nn::conv::{
     conv2d_backward, conv2d_forward, conv_transpose2d_backward, conv_transpose2d_forward,
     ConvGeometry, ConvWorkspace,
@@ -95,6 +95,14 @@ impl Backbone {
         let known = Backbone::ALL.map(Backbone::name);
         let found = Backbone::ALL.into_iter().find(|b| b.name() == name);
         found.ok_or_else(|| format!("'{name}' is not an architecture ({})", known.join(", ")))
+    }
+
+    /// How its description ([`super::Architecture::describe`]) reads, for the report.
+    pub fn shapes_in_words(self) -> &'static str {
+        match self {
+            Backbone::Dense => "layer widths",
+            Backbone::Conv => "channels×rows×columns of each convolution's output (3×3 kernels, stride 2, transposed in the decoder) and widths of the dense layers",
+        }
     }
 
     /// Whether `--hidden` chooses its widths (the convolutional model's
@@ -426,6 +434,58 @@ pub(super) fn layer_backward(
         }
         LayerOp::Dense { .. } => unreachable!("handled above"),
     }
+}
+
+/// The first layer's kernels as K×K images, (O, K·K), if it is a convolution
+/// of a one-channel image (filters.png); None for the dense model.
+pub fn first_filters(params: &Params, arch: &Architecture) -> Option<(Array2<f32>, usize)> {
+    let (kernel, shape) = arch.layer_ops()[0].convolution()?;
+    (shape.in_channels == 1).then(|| (params.layers[0].w.clone(), kernel))
+}
+
+/// One layer's output for one image, as images.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureMaps {
+    /// The layer's stored name (`encoder.0`, …).
+    pub layer: String,
+    /// The side S of every map.
+    pub side: usize,
+    /// (C, S·S): one row per channel, after the layer's activation.
+    pub maps: Array2<f32>,
+}
+
+/// Every layer output of `image` (D) that is an image, in chain order: each
+/// convolution's, and the decoder's dense layer as the next convolution reads
+/// it. Computed with z = μ for a VAE. Empty for the dense model.
+pub fn feature_maps(
+    params: &Params,
+    arch: &Architecture,
+    image: ArrayView1<f32>,
+) -> Vec<FeatureMaps> {
+    let ops = arch.layer_ops();
+    let mut ws = Workspace::for_inference(arch, 1);
+    ws.input_mut(1).row_mut(0).assign(&image);
+    forward_layers(params, arch, &mut ws, 0..arch.layer_count(), 1);
+    let images = (0..arch.layer_count()).filter_map(|l| {
+        let (channels, side) = match (
+            ops[l].convolution(),
+            ops.get(l + 1).and_then(LayerOp::convolution),
+        ) {
+            (Some((_, c)), _) => (c.out_channels, c.out_side),
+            (None, Some((_, next))) => (next.in_channels, next.in_side),
+            (None, None) => return None,
+        };
+        let values = ws.outputs[l + 1].slice(s![0, ..]);
+        let maps = values
+            .to_owned()
+            .into_shape_with_order((channels, side * side));
+        Some(FeatureMaps {
+            layer: arch.layer_name(l),
+            side,
+            maps: maps.expect("a layer's output is its channels' images"),
+        })
+    });
+    images.collect()
 }
 
 #[cfg(test)]
