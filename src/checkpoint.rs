@@ -61,12 +61,46 @@ fn le_bytes(values: &[f32]) -> Cow<'_, [u8]> {
 }
 
 impl<'a> Tensors<'a> {
-    /// Every layer of `params` as `{prefix}{layer}.weight` and `.bias`, named
-    /// and described by `layers`; weights as PyTorch stores them if
+    /// Every layer of `params` as `{prefix}{layer}.weight` and `.bias`; weights
+    /// (out, in) as PyTorch stores them if `pytorch_layout`, else (in, out) as
+    /// this crate does (no copy: used for Adam's moments in checkpoints).
+    fn push_params(
+        &mut self,
+        prefix: &str,
+        params: &'a Params,
+        names: &[String],
+        pytorch_layout: bool,
+    ) {
+        for (layer, name) in params.layers.iter().zip(names) {
+            let (inputs, outputs) = layer.w.dim();
+            let weight = if pytorch_layout {
+                let transposed: Vec<f32> = layer.w.t().iter().copied().collect();
+                (
+                    vec![outputs, inputs],
+                    Cow::Owned(le_bytes(&transposed).into_owned()),
+                )
+            } else {
+                (
+                    vec![inputs, outputs],
+                    le_bytes(layer.w.as_slice().expect("contiguous")),
+                )
+            };
+            self.0
+                .push((format!("{prefix}{name}.weight"), weight.0, weight.1));
+            self.0.push((
+                format!("{prefix}{name}.bias"),
+                vec![outputs],
+                le_bytes(layer.b.as_slice().expect("contiguous")),
+            ));
+        }
+    }
+
+    /// Every layer of a model of [`LayerOp`]s, as [`Tensors::push_params`]
+    /// writes dense layers, named and described by `layers`; weights as PyTorch stores them if
     /// `pytorch_layout` (a dense layer's (out, in) transposed, a convolution's
     /// 4-D kernel as it is), else as this crate holds them (no copy: used for
     /// Adam's moments in checkpoints).
-    fn push_params(
+    fn push_layers(
         &mut self,
         prefix: &str,
         params: &'a Params,
@@ -178,7 +212,7 @@ fn architecture_metadata(format: &str, arch: &Architecture) -> HashMap<String, S
 /// Serialises `params` of architecture `arch` to safetensors bytes.
 pub fn model_to_bytes(params: &Params, arch: &Architecture) -> Vec<u8> {
     let mut tensors = Tensors::default();
-    tensors.push_params("", params, &named_layers(arch), true);
+    tensors.push_layers("", params, &named_layers(arch), true);
     let mut bytes = Vec::new();
     let written = tensors.write_to(&mut bytes, architecture_metadata(FORMAT, arch));
     written.expect("writing into memory cannot fail");
@@ -188,7 +222,7 @@ pub fn model_to_bytes(params: &Params, arch: &Architecture) -> Vec<u8> {
 /// Writes the model to `path` (atomically: a temporary file renamed into place).
 pub fn save_model(path: &Path, params: &Params, arch: &Architecture) -> Result<()> {
     let mut tensors = Tensors::default();
-    tensors.push_params("", params, &named_layers(arch), true);
+    tensors.push_layers("", params, &named_layers(arch), true);
     tensors.write(path, architecture_metadata(FORMAT, arch))
 }
 
@@ -202,10 +236,8 @@ pub fn save_params(
     metadata: HashMap<String, String>,
 ) -> Result<()> {
     assert_eq!(params.layers.len(), names.len(), "one name per layer");
-    let shapes = params.layers.iter().map(|l| l.w.dim());
-    let layers = named_dense(&names.iter().cloned().zip(shapes).collect::<Vec<_>>());
     let mut tensors = Tensors::default();
-    tensors.push_params("", params, &layers, true);
+    tensors.push_params("", params, names, true);
     tensors.write(path, metadata)
 }
 
@@ -262,13 +294,6 @@ impl<'a> Reader<'a> {
         let hidden = crate::config::parse_hidden(self.field("hidden")?)
             .map_err(|e| bad(format!("metadata field 'hidden': {e}")))?
             .0;
-        // Files written before the convolutional model have no 'arch': dense.
-        let backbone = match self.metadata.get("arch") {
-            None => Backbone::Dense,
-            Some(name) => {
-                Backbone::from_name(name).map_err(|e| bad(format!("metadata field 'arch': {e}")))?
-            }
-        };
         // Files written before the VAE existed have neither field: a plain ReLU model.
         let kind = match self.metadata.get("kind") {
             None => Default::default(),
@@ -282,19 +307,32 @@ impl<'a> Reader<'a> {
                 .map_err(|e| bad(format!("metadata field 'activation': {e}")))?,
         };
         let input = self.number("input")?;
-        if backbone == Backbone::Conv && input.isqrt().pow(2) != input {
-            return Err(bad(format!(
-                "metadata field 'input': a convolutional model needs square images, not {input} pixels"
-            )));
-        }
         Ok(Architecture {
-            backbone,
+            backbone: self.backbone(input)?,
             kind,
             input,
             hidden,
             latent: self.number("latent")?,
             activation,
         })
+    }
+
+    /// The `arch` field (files written before the convolutional model have
+    /// none: dense), checked against the image size `input`.
+    fn backbone(&self, input: usize) -> Result<Backbone> {
+        let bad = |message: String| Error::bad_file(self.path, message);
+        let backbone = match self.metadata.get("arch") {
+            None => Backbone::Dense,
+            Some(name) => {
+                Backbone::from_name(name).map_err(|e| bad(format!("metadata field 'arch': {e}")))?
+            }
+        };
+        if backbone == Backbone::Conv && input.isqrt().pow(2) != input {
+            return Err(bad(format!(
+                "metadata field 'input': a convolutional model needs square images, not {input} pixels"
+            )));
+        }
+        Ok(backbone)
     }
 
     pub(crate) fn field(&self, key: &str) -> Result<&str> {
@@ -375,8 +413,26 @@ impl<'a> Reader<'a> {
         self.layer_params(&named_dense(layers), prefix, pytorch_layout)
     }
 
+    /// The weight tensor `name` of a layer `op`, in memory's layout (see
+    /// `Tensors::push_layers`).
+    fn weight(&self, name: &str, op: &LayerOp, pytorch_layout: bool) -> Result<Array2<f32>> {
+        let (rows, cols) = op.weight_dim();
+        Ok(match (pytorch_layout, op.file_transposed()) {
+            (false, _) => self.array(name, (rows, cols))?,
+            (true, false) => {
+                let values = self.values(name, &op.file_shape())?;
+                Array2::from_shape_vec((rows, cols), values).expect("shape checked")
+            }
+            (true, true) => self
+                .array(name, (cols, rows))?
+                .reversed_axes()
+                .as_standard_layout()
+                .into_owned(),
+        })
+    }
+
     /// Every layer `(name, operation)` of `layers` as written by
-    /// `Tensors::push_params` with `prefix` and layout. Each tensor's shape is
+    /// `Tensors::push_layers` with `prefix` and layout. Each tensor's shape is
     /// checked against the file before its memory is allocated, and NaN or
     /// infinite values are refused.
     fn layer_params(
@@ -387,20 +443,8 @@ impl<'a> Reader<'a> {
     ) -> Result<Params> {
         let mut dense = Vec::new();
         for (name, op) in layers {
-            let (name, (rows, cols)) = (format!("{prefix}{name}"), op.weight_dim());
-            let weight = format!("{name}.weight");
-            let w = match (pytorch_layout, op.file_transposed()) {
-                (false, _) => self.array(&weight, (rows, cols))?,
-                (true, false) => {
-                    let values = self.values(&weight, &op.file_shape())?;
-                    Array2::from_shape_vec((rows, cols), values).expect("shape checked")
-                }
-                (true, true) => self
-                    .array(&weight, (cols, rows))?
-                    .reversed_axes()
-                    .as_standard_layout()
-                    .into_owned(),
-            };
+            let name = format!("{prefix}{name}");
+            let w = self.weight(&format!("{name}.weight"), op, pytorch_layout)?;
             let b = Array1::from(self.values(&format!("{name}.bias"), &[op.bias_len()])?);
             dense.push(Dense { w, b });
         }
@@ -447,9 +491,9 @@ pub fn save_checkpoint(
     let arch = &state.arch;
     let mut tensors = Tensors::default();
     let names = named_layers(arch);
-    tensors.push_params("", &state.params, &names, true);
-    tensors.push_params("adam.m.", &state.adam.m, &names, false);
-    tensors.push_params("adam.v.", &state.adam.v, &names, false);
+    tensors.push_layers("", &state.params, &names, true);
+    tensors.push_layers("adam.m.", &state.adam.m, &names, false);
+    tensors.push_layers("adam.v.", &state.adam.v, &names, false);
     for (name, array) in &extra.arrays {
         tensors.push_array(format!("extra.{name}"), array);
     }

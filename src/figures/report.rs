@@ -205,10 +205,7 @@ fn figure_descriptions(inputs: &ReportInputs) -> Vec<ReportFigure> {
             "Rows of test digits in threes: speckled with noise, the model's cleaned output, and the clean original.".into()));
     }
     if inputs.arch.draws_filters() {
-        figures.push(f("filters.png", "First-layer filters", "The first convolution's learned 3×3 kernels, each scaled on its own: dark where the weight is positive, light where negative, mid grey at 0. Edge and stroke detectors (a dark side beside a light one) are what a first layer learns on digits.".into(),
-            "A grid of small square filters in shades of grey, many with a dark side beside a light side, like edge detectors at several orientations.".into()));
-        figures.push(f("feature_maps.png", "One digit through the layers", "The first shown test digit, then every layer output that is an image, after its activation: the encoder's feature maps (each convolution halves the side), the decoder's dense layer as its first transposed convolution reads it, and each transposed convolution's maps back up to the reconstruction. Maps are scaled by their layer's largest value; dark is active.".into(),
-            "A test digit, then rows of small grey maps for each layer: stroke-like activations at the first layer, coarser blobs deeper in, and the digit coming back in the decoder.".into()));
+        figures.extend(convolution_figures());
     }
     if inputs.manifold {
         figures.push(f("manifold.png", "The 2-D latent manifold", "A 20×20 grid of codes at evenly spaced quantiles of N(0, I) on each axis, decoded (Kingma & Welling's figure): the whole prior, laid out as a map of digit styles. z1 grows to the right and z2 upwards, as on the explorer's map.".into(),
@@ -221,4 +218,20 @@ fn figure_descriptions(inputs: &ReportInputs) -> Vec<ReportFigure> {
         ));
     }
     figures
+}
+
+/// filters.png and feature_maps.png, drawn for a convolutional model.
+fn convolution_figures() -> Vec<ReportFigure> {
+    let f = |file: &str, title: &str, explanation: &str, alt: &str| ReportFigure {
+        file: file.into(),
+        title: title.into(),
+        explanation: explanation.into(),
+        alt: alt.into(),
+    };
+    vec![
+        f("filters.png", "First-layer filters", "The first convolution's learned 3×3 kernels, each scaled on its own: dark where the weight is positive, light where negative, mid grey at 0. Edge and stroke detectors (a dark side beside a light one) are what a first layer learns on digits.",
+            "A grid of small square filters in shades of grey, many with a dark side beside a light side, like edge detectors at several orientations."),
+        f("feature_maps.png", "One digit through the layers", "The first shown test digit, then every layer output that is an image, after its activation: the encoder's feature maps (each convolution halves the side), the decoder's dense layer as its first transposed convolution reads it, and each transposed convolution's maps back up to the reconstruction. Maps are scaled by their layer's largest value; dark is active.",
+            "A test digit, then rows of small grey maps for each layer: stroke-like activations at the first layer, coarser blobs deeper in, and the digit coming back in the decoder."),
+    ]
 }

@@ -151,28 +151,9 @@ fn conv_chain(input: usize, channels: &[usize], latent: usize) -> Vec<LayerOp> {
         input,
         "--arch conv needs square images, got {input} pixels"
     );
-    let conv = ConvGeometry::new(STRIDE, PADDING);
-    let mut sides = vec![side]; // the image side before each convolution, and after the last
-    for _ in channels {
-        let last = *sides.last().expect("one side");
-        sides.push(conv.conv_output_len(last, KERNEL));
-    }
-    let mut with_input = vec![1];
-    with_input.extend(channels);
-    let mut ops: Vec<LayerOp> = (0..channels.len())
-        .map(|i| {
-            LayerOp::Conv2d(ConvShape {
-                in_channels: with_input[i],
-                out_channels: with_input[i + 1],
-                in_side: sides[i],
-                out_side: sides[i + 1],
-                geometry: conv,
-            })
-        })
-        .collect();
-    let flat = channels
-        .last()
-        .map_or(input, |&c| c * sides[channels.len()].pow(2));
+    let encoder = conv_encoder(side, channels);
+    let flat = encoder.last().map_or(input, LayerOp::output_width);
+    let mut ops = encoder.clone();
     ops.push(LayerOp::Dense {
         inputs: flat,
         outputs: latent,
@@ -181,22 +162,47 @@ fn conv_chain(input: usize, channels: &[usize], latent: usize) -> Vec<LayerOp> {
         inputs: latent,
         outputs: flat,
     });
-    for i in (0..channels.len()).rev() {
-        let (small, large) = (sides[i + 1], sides[i]);
-        // (small − 1)·s − 2p + K + op = large
-        let output_padding = large + 2 * PADDING - (small - 1) * STRIDE - KERNEL;
-        ops.push(LayerOp::ConvTranspose2d(ConvShape {
-            in_channels: with_input[i + 1],
-            out_channels: with_input[i],
-            in_side: small,
-            out_side: large,
-            geometry: ConvGeometry {
-                output_padding,
-                ..conv
-            },
+    ops.extend(encoder.iter().rev().map(mirror));
+    ops
+}
+
+/// The encoder's Conv2d layers from a one-channel image of `side`, to `channels`.
+fn conv_encoder(side: usize, channels: &[usize]) -> Vec<LayerOp> {
+    let geometry = ConvGeometry::new(STRIDE, PADDING);
+    let (mut in_channels, mut in_side) = (1, side);
+    let mut ops = Vec::new();
+    for &out_channels in channels {
+        let out_side = geometry.conv_output_len(in_side, KERNEL);
+        ops.push(LayerOp::Conv2d(ConvShape {
+            in_channels,
+            out_channels,
+            in_side,
+            out_side,
+            geometry,
         }));
+        (in_channels, in_side) = (out_channels, out_side);
     }
     ops
+}
+
+/// The ConvTranspose2d that undoes the shape of encoder layer `down`, its
+/// output padding chosen so that `(small − 1)·s − 2p + K + op = large`.
+fn mirror(down: &LayerOp) -> LayerOp {
+    let LayerOp::Conv2d(down) = down else {
+        unreachable!("the encoder is convolutions")
+    };
+    let (small, large) = (down.out_side, down.in_side);
+    let output_padding = large + 2 * PADDING - (small - 1) * STRIDE - KERNEL;
+    LayerOp::ConvTranspose2d(ConvShape {
+        in_channels: down.out_channels,
+        out_channels: down.in_channels,
+        in_side: small,
+        out_side: large,
+        geometry: ConvGeometry {
+            output_padding,
+            ..down.geometry
+        },
+    })
 }
 
 /// A convolution's channels, image sides and geometry (square images and a
