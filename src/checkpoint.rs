@@ -95,40 +95,6 @@ impl<'a> Tensors<'a> {
         }
     }
 
-    /// Every layer of a model of [`LayerOp`]s, as [`Tensors::push_params`]
-    /// writes dense layers, named and described by `layers`; weights as PyTorch stores them if
-    /// `pytorch_layout` (a dense layer's (out, in) transposed, a convolution's
-    /// 4-D kernel as it is), else as this crate holds them (no copy: used for
-    /// Adam's moments in checkpoints).
-    fn push_layers(
-        &mut self,
-        prefix: &str,
-        params: &'a Params,
-        layers: &[(String, LayerOp)],
-        pytorch_layout: bool,
-    ) {
-        for (layer, (name, op)) in params.layers.iter().zip(layers) {
-            let (rows, cols) = layer.w.dim();
-            let in_memory = le_bytes(layer.w.as_slice().expect("contiguous"));
-            let weight = match (pytorch_layout, op.file_transposed()) {
-                (false, _) => (vec![rows, cols], in_memory),
-                (true, false) => (op.file_shape(), in_memory),
-                (true, true) => {
-                    let transposed: Vec<f32> = layer.w.t().iter().copied().collect();
-                    let bytes = Cow::Owned(le_bytes(&transposed).into_owned());
-                    (op.file_shape(), bytes)
-                }
-            };
-            self.0
-                .push((format!("{prefix}{name}.weight"), weight.0, weight.1));
-            self.0.push((
-                format!("{prefix}{name}.bias"),
-                vec![layer.b.len()],
-                le_bytes(layer.b.as_slice().expect("contiguous")),
-            ));
-        }
-    }
-
     fn push_array(&mut self, name: String, array: &'a CowArray<'_, f32, Ix2>) {
         let bytes = le_bytes(array.as_slice().expect("snapshots are contiguous"));
         self.0.push((name, array.shape().to_vec(), bytes));
@@ -170,6 +136,42 @@ impl<'a> Tensors<'a> {
             out.write_all(bytes)?;
         }
         out.flush()
+    }
+}
+
+impl<'a> Tensors<'a> {
+    /// Every layer of a model of [`LayerOp`]s, as [`Tensors::push_params`]
+    /// writes dense layers, named and described by `layers`; weights as PyTorch stores them if
+    /// `pytorch_layout` (a dense layer's (out, in) transposed, a convolution's
+    /// 4-D kernel as it is), else as this crate holds them (no copy: used for
+    /// Adam's moments in checkpoints).
+    fn push_layers(
+        &mut self,
+        prefix: &str,
+        params: &'a Params,
+        layers: &[(String, LayerOp)],
+        pytorch_layout: bool,
+    ) {
+        for (layer, (name, op)) in params.layers.iter().zip(layers) {
+            let (rows, cols) = layer.w.dim();
+            let in_memory = le_bytes(layer.w.as_slice().expect("contiguous"));
+            let weight = match (pytorch_layout, op.file_transposed()) {
+                (false, _) => (vec![rows, cols], in_memory),
+                (true, false) => (op.file_shape(), in_memory),
+                (true, true) => {
+                    let transposed: Vec<f32> = layer.w.t().iter().copied().collect();
+                    let bytes = Cow::Owned(le_bytes(&transposed).into_owned());
+                    (op.file_shape(), bytes)
+                }
+            };
+            self.0
+                .push((format!("{prefix}{name}.weight"), weight.0, weight.1));
+            self.0.push((
+                format!("{prefix}{name}.bias"),
+                vec![layer.b.len()],
+                le_bytes(layer.b.as_slice().expect("contiguous")),
+            ));
+        }
     }
 }
 
