@@ -536,12 +536,12 @@ mod tests {
         assert_eq!(outputs.last(), Some(&784));
         assert_eq!(&inputs[1..], &outputs[..outputs.len() - 1], "a chain");
         assert_eq!(outputs[2], 4 * 4 * 4);
-        match ops[4] {
+        match ops[5] {
             LayerOp::ConvTranspose2d(c) => assert_eq!(
                 (c.in_side, c.out_side, c.geometry.output_padding),
                 (4, 7, 0)
             ),
-            other => panic!("layer 4 is {other:?}"),
+            other => panic!("layer 5 is {other:?}"),
         }
     }
 }
