@@ -329,11 +329,9 @@ impl<'a> Reader<'a> {
                 Backbone::from_name(name).map_err(|e| bad(format!("metadata field 'arch': {e}")))?
             }
         };
-        if backbone == Backbone::Conv && input.isqrt().pow(2) != input {
-            return Err(bad(format!(
-                "metadata field 'input': a convolutional model needs square images, not {input} pixels"
-            )));
-        }
+        backbone
+            .fits(input)
+            .map_err(|e| bad(format!("metadata field 'input': {e}")))?;
         Ok(backbone)
     }
 

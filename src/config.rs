@@ -659,8 +659,12 @@ impl TrainConfig {
     }
 
     /// Refuses a configuration whose training buffers would need more than
-    /// `MAX_TRAINING_BYTES`, naming the flags and the size.
+    /// `MAX_TRAINING_BYTES`, naming the flags and the size, and a model that
+    /// cannot read images of `input` pixels (`--arch conv` needs square ones).
     pub fn check_memory(&self, input: usize) -> Result<()> {
+        self.arch
+            .fits(input)
+            .map_err(|e| Error::bad_flag("--arch", e))?;
         match self.training_bytes(input) {
             Some(bytes) if bytes <= MAX_TRAINING_BYTES => Ok(()),
             needed => Err(Error::bad_flag(

@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 use mnist_autoencoder::checkpoint::{
     load_checkpoint, load_model, model_from_bytes, model_to_bytes,
 };
+use mnist_autoencoder::data::idx::encode_idx;
 use mnist_autoencoder::gradcheck::check_model;
 use mnist_autoencoder::model::{
     reconstruct, Architecture, Backbone, LayerOp, ModelKind, Params, Workspace,
@@ -231,18 +232,10 @@ fn losses(out: &Path) -> Vec<String> {
 #[test]
 fn conv_training_learns_repeats_and_resumes_exactly() {
     let tmp = tempfile::tempdir().unwrap();
-    let (whole, again, split) = (
-        tmp.path().join("a"),
-        tmp.path().join("b"),
-        tmp.path().join("c"),
-    );
+    let (whole, split) = (tmp.path().join("whole"), tmp.path().join("split"));
     train(&whole, &["--epochs", "3"]);
-    train(&again, &["--epochs", "3"]);
-    assert_eq!(
-        losses(&whole),
-        losses(&again),
-        "same seed and threads: the same losses"
-    );
+    // Two epochs, then a resumed third: the first two repeat the whole run's
+    // (same seed and threads, the same losses), the third continues it exactly.
     train(&split, &["--epochs", "2"]);
     let checkpoint = split.join("checkpoint.safetensors");
     let resumed = Command::new(BIN)
@@ -293,6 +286,52 @@ fn conv_training_learns_repeats_and_resumes_exactly() {
         summary.contains("conv 1x28x28-32x14x14-64x7x7-4-64x7x7-32x14x14-1x28x28"),
         "{summary}"
     );
+}
+
+#[test]
+fn conv_on_images_that_are_not_square_is_refused_naming_the_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    for split in ["train", "t10k"] {
+        let pixels: Vec<u8> = (0..30 * 20).map(|i| (i * 37 % 256) as u8).collect();
+        let labels: Vec<u8> = (0..30).map(|i| (i % 3) as u8).collect();
+        let images = encode_idx(&[30, 4, 5], &pixels);
+        std::fs::write(
+            tmp.path().join(format!("{split}-images-idx3-ubyte")),
+            images,
+        )
+        .unwrap();
+        let labels = encode_idx(&[30], &labels);
+        std::fs::write(
+            tmp.path().join(format!("{split}-labels-idx1-ubyte")),
+            labels,
+        )
+        .unwrap();
+    }
+    let data = tmp.path().to_str().unwrap();
+    let out = tmp.path().join("out");
+    for args in [
+        vec![
+            "train",
+            "--arch",
+            "conv",
+            "--val-size",
+            "5",
+            "--no-figures",
+            "--data-dir",
+            data,
+            "--out-dir",
+            out.to_str().unwrap(),
+        ],
+        vec!["gradcheck", "--arch", "conv", "--data-dir", data],
+    ] {
+        let run = Command::new(BIN).args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("--arch") && stderr.contains("square"),
+            "{args:?}: {stderr}"
+        );
+    }
 }
 
 #[test]

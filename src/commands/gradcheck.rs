@@ -17,6 +17,8 @@ use crate::seeds::{self, Purpose};
 /// returns the worst band.
 pub fn run(config: &GradcheckConfig) -> Result<Band> {
     let test = load_split(&config.data_dir, "t10k")?;
+    let fits = config.arch.fits(test.pixels());
+    fits.map_err(|e| Error::bad_flag("--arch", e))?;
     let arch = Architecture {
         backbone: config.arch,
         kind: config.model,

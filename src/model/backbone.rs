@@ -19,7 +19,7 @@
 //! matrix, each convolution views its rows as images, and "flatten" costs
 //! nothing. So the chain, its activations, the VAE's sampling, the losses and
 //! the gradient check's frozen ReLUs are the same code for both backbones;
-//! only [`layer_forward`] and [`layer_backward`] ask which operation a
+//! only `layer_forward` and `layer_backward` (below) ask which operation a
 //! layer is.
 //!
 //! For `--arch conv` the hidden list holds the channels of the encoder's
@@ -33,9 +33,12 @@
 //! [`super::Params`] stays a list of matrices and biases, and a checkpoint
 //! writes the bytes as they are with the 4-D shape of [`LayerOp::file_shape`].
 //!
-//! To add a backbone: a variant here, its row in [`Backbone::name`] /
-//! [`Backbone::help`], its chain in [`Backbone::layer_ops`], and, for a new
-//! kind of layer, a [`LayerOp`] variant with its forward and backward below.
+//! To add a backbone: a variant here and in [`Backbone::ALL`], its arm in each
+//! of `Backbone`'s methods (its name, help, the images it fits, its hidden
+//! list, its description in words, its chain in [`Backbone::layer_ops`]), and,
+//! for a new kind of layer, a [`LayerOp`] variant with its forward and
+//! backward below. The commands, figures, checkpoints and the report ask
+//! these methods and never match on the backbone.
 
 use ndarray::{s, Array2, ArrayView1, ArrayView2, ArrayViewMut2};
 
@@ -102,6 +105,17 @@ impl Backbone {
         match self {
             Backbone::Dense => "layer widths",
             Backbone::Conv => "channels×rows×columns of each convolution's output (3×3 kernels, stride 2, transposed in the decoder) and widths of the dense layers",
+        }
+    }
+
+    /// Whether it can read images of `input` pixels, or why not (the
+    /// convolutions need square images).
+    pub fn fits(self, input: usize) -> std::result::Result<(), String> {
+        match self {
+            Backbone::Conv if input.isqrt().pow(2) != input => Err(format!(
+                "the convolutional model needs square images, not {input} pixels"
+            )),
+            _ => Ok(()),
         }
     }
 
