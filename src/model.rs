@@ -440,7 +440,7 @@ impl Dense {
     }
 }
 
-/// Every tensor of the model, layer by layer (see [`Architecture::layer_shapes`]).
+/// Every tensor of the model, layer by layer (see [`Architecture::layer_ops`]).
 /// The same type holds the parameters, their gradients, and Adam's first and
 /// second moments, so their shapes match by construction.
 #[derive(Debug, Clone, PartialEq)]
