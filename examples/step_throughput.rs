@@ -124,8 +124,9 @@ impl Products {
             Array2::from_shape_fn(shape, |(i, j)| ((i * 7 + j * 13) % 17) as f32 / 17.0 - 0.5)
         };
         let layers = arch
-            .layer_shapes()
+            .layer_ops()
             .into_iter()
+            .map(|op| op.weight_dim()) // (I, O): this example's models are dense
             .map(|(i, o)| LayerProducts {
                 x: array((batch, i)),
                 w: array((i, o)),

@@ -5,7 +5,9 @@
 //! `encoder.2.weight`, ..., `decoder.4.bias`). Weights are stored (out, in), as
 //! `nn.Linear` stores them: the transpose of our (in, out) `W`, so that
 //! `torch.nn.Sequential(...).load_state_dict(safetensors.torch.load_file(path))`
-//! works. The metadata carries the architecture.
+//! works; a convolution's kernel is stored (out, in, kh, kw) (`nn.Conv2d`) or
+//! (in, out, kh, kw) (`nn.ConvTranspose2d`), the bytes as they are in memory
+//! ([`LayerOp::file_shape`]). The metadata carries the architecture.
 //!
 //! **Checkpoints** (`checkpoint.safetensors`) add everything needed to continue
 //! training exactly: Adam's moments (`adam.m.<name>`, `adam.v.<name>`, weights
@@ -33,7 +35,7 @@ use crate::config::TrainConfig;
 use crate::error::{Error, Result};
 use crate::files::write_atomic_with;
 use crate::metrics::EpochRecord;
-use crate::model::{Architecture, Dense, ModelKind, Params};
+use crate::model::{Architecture, Backbone, Dense, LayerOp, ModelKind, Params};
 use crate::nn::Activation;
 use crate::optim::Adam;
 use crate::train::{Progress, TrainState};
@@ -158,19 +160,55 @@ impl<'a> Tensors<'a> {
     }
 }
 
-/// The stored name of every layer of `arch` (`encoder.0`, …, `mu`, `logvar`).
-fn layer_names(arch: &Architecture) -> Vec<String> {
-    (0..arch.layer_shapes().len())
-        .map(|l| arch.layer_name(l))
-        .collect()
+impl<'a> Tensors<'a> {
+    /// Every layer of a model of [`LayerOp`]s, as [`Tensors::push_params`]
+    /// writes dense layers, named and described by `layers`; weights as PyTorch stores them if
+    /// `pytorch_layout` (a dense layer's (out, in) transposed, a convolution's
+    /// 4-D kernel as it is), else as this crate holds them (no copy: used for
+    /// Adam's moments in checkpoints).
+    fn push_layers(
+        &mut self,
+        prefix: &str,
+        params: &'a Params,
+        layers: &[(String, LayerOp)],
+        pytorch_layout: bool,
+    ) {
+        for (layer, (name, op)) in params.layers.iter().zip(layers) {
+            let (rows, cols) = layer.w.dim();
+            let in_memory = le_bytes(layer.w.as_slice().expect("contiguous"));
+            let weight = match (pytorch_layout, op.file_transposed()) {
+                (false, _) => (vec![rows, cols], in_memory),
+                (true, false) => (op.file_shape(), in_memory),
+                (true, true) => {
+                    let transposed: Vec<f32> = layer.w.t().iter().copied().collect();
+                    let bytes = Cow::Owned(le_bytes(&transposed).into_owned());
+                    (op.file_shape(), bytes)
+                }
+            };
+            self.0
+                .push((format!("{prefix}{name}.weight"), weight.0, weight.1));
+            self.0.push((
+                format!("{prefix}{name}.bias"),
+                vec![layer.b.len()],
+                le_bytes(layer.b.as_slice().expect("contiguous")),
+            ));
+        }
+    }
 }
 
-/// Every layer's stored name with its (in, out) shape.
-fn named_shapes(arch: &Architecture) -> Vec<(String, (usize, usize))> {
-    layer_names(arch)
-        .into_iter()
-        .zip(arch.layer_shapes())
-        .collect()
+/// Every stored layer of `arch` with its name (`encoder.0`, …, `mu`, `logvar`).
+fn named_layers(arch: &Architecture) -> Vec<(String, LayerOp)> {
+    let ops = arch.layer_ops().into_iter().enumerate();
+    ops.map(|(l, op)| (arch.layer_name(l), op)).collect()
+}
+
+/// Dense layers of (in, out) `shapes` with their names.
+fn named_dense(layers: &[(String, (usize, usize))]) -> Vec<(String, LayerOp)> {
+    let dense = layers.iter().map(|(name, (inputs, outputs))| {
+        let (inputs, outputs) = (*inputs, *outputs);
+        (name.clone(), LayerOp::Dense { inputs, outputs })
+    });
+    dense.collect()
 }
 
 /// The architecture's metadata fields.
@@ -181,6 +219,7 @@ fn architecture_metadata(format: &str, arch: &Architecture) -> HashMap<String, S
     HashMap::from([
         ("format".to_string(), format.to_string()),
         ("architecture".to_string(), arch.describe()),
+        ("arch".to_string(), arch.backbone.name().to_string()),
         ("input".to_string(), arch.input.to_string()),
         (
             "hidden".to_string(),
@@ -196,7 +235,7 @@ fn architecture_metadata(format: &str, arch: &Architecture) -> HashMap<String, S
 /// Serialises `params` of architecture `arch` to safetensors bytes.
 pub fn model_to_bytes(params: &Params, arch: &Architecture) -> Vec<u8> {
     let mut tensors = Tensors::default();
-    tensors.push_params("", params, &layer_names(arch), true);
+    tensors.push_layers("", params, &named_layers(arch), true);
     let mut bytes = Vec::new();
     let written = tensors.write_to(&mut bytes, architecture_metadata(FORMAT, arch));
     written.expect("writing into memory cannot fail");
@@ -213,7 +252,9 @@ pub fn save_model(
 ) -> Result<()> {
     let mut metadata = architecture_metadata(FORMAT, arch);
     insert_image_shape(&mut metadata, image);
-    save_params(path, params, &layer_names(arch), metadata)
+    let mut tensors = Tensors::default();
+    tensors.push_layers("", params, &named_layers(arch), true);
+    tensors.write(path, metadata)
 }
 
 /// Records the image shape (rows, cols) beside the architecture, which knows
@@ -223,7 +264,7 @@ fn insert_image_shape(metadata: &mut HashMap<String, String>, (rows, cols): (usi
     metadata.insert("cols".into(), cols.to_string());
 }
 
-/// Writes any model of this crate's [`Params`] (the autoencoders, the digit
+/// Writes a chain of dense layers of this crate's [`Params`] (the digit
 /// judge) to `path`: layer l as `names[l].weight` (out, in), as PyTorch's
 /// `nn.Linear` stores it, and `names[l].bias`, with `metadata`.
 pub fn save_params(
@@ -269,7 +310,7 @@ pub fn model_and_shape_from_bytes(
     let file = Reader::open(bytes, path, &[FORMAT, CHECKPOINT_FORMAT])?;
     let arch = file.architecture()?;
     let image = file.image_shape(arch.input)?;
-    let params = file.params(&named_shapes(&arch), "", true)?;
+    let params = file.layer_params(&named_layers(&arch), "", true)?;
     Ok((params, arch, image))
 }
 
@@ -323,9 +364,11 @@ impl<'a> Reader<'a> {
                 .parse()
                 .map_err(|e| bad(format!("metadata field 'activation': {e}")))?,
         };
+        let input = self.number("input")?;
         Ok(Architecture {
+            backbone: self.backbone(input)?,
             kind,
-            input: self.number("input")?,
+            input,
             hidden,
             latent: self.number("latent")?,
             activation,
@@ -346,6 +389,22 @@ impl<'a> Reader<'a> {
             ));
         }
         Ok(Some((rows, cols)))
+    }
+
+    /// The `arch` field (files written before the convolutional model have
+    /// none: dense), checked against the image size `input`.
+    fn backbone(&self, input: usize) -> Result<Backbone> {
+        let bad = |message: String| Error::bad_file(self.path, message);
+        let backbone = match self.metadata.get("arch") {
+            None => Backbone::Dense,
+            Some(name) => {
+                Backbone::from_name(name).map_err(|e| bad(format!("metadata field 'arch': {e}")))?
+            }
+        };
+        backbone
+            .fits(input)
+            .map_err(|e| bad(format!("metadata field 'input': {e}")))?;
+        Ok(backbone)
     }
 
     pub(crate) fn field(&self, key: &str) -> Result<&str> {
@@ -415,28 +474,50 @@ impl<'a> Reader<'a> {
         )
     }
 
-    /// Every layer `(name, (in, out))` of `layers` as written by
-    /// `Tensors::push_params` with `prefix` and layout. Each tensor's shape is
-    /// checked against the file before its memory is allocated, and NaN or
-    /// infinite values are refused.
+    /// Every dense layer `(name, (in, out))` of `layers` as written by
+    /// `Tensors::push_params` with `prefix` and layout (see [`Reader::layer_params`]).
     pub(crate) fn params(
         &self,
         layers: &[(String, (usize, usize))],
         prefix: &str,
         pytorch_layout: bool,
     ) -> Result<Params> {
+        self.layer_params(&named_dense(layers), prefix, pytorch_layout)
+    }
+
+    /// The weight tensor `name` of a layer `op`, in memory's layout (see
+    /// `Tensors::push_layers`).
+    fn weight(&self, name: &str, op: &LayerOp, pytorch_layout: bool) -> Result<Array2<f32>> {
+        let (rows, cols) = op.weight_dim();
+        Ok(match (pytorch_layout, op.file_transposed()) {
+            (false, _) => self.array(name, (rows, cols))?,
+            (true, false) => {
+                let values = self.values(name, &op.file_shape())?;
+                Array2::from_shape_vec((rows, cols), values).expect("shape checked")
+            }
+            (true, true) => self
+                .array(name, (cols, rows))?
+                .reversed_axes()
+                .as_standard_layout()
+                .into_owned(),
+        })
+    }
+
+    /// Every layer `(name, operation)` of `layers` as written by
+    /// `Tensors::push_layers` with `prefix` and layout. Each tensor's shape is
+    /// checked against the file before its memory is allocated, and NaN or
+    /// infinite values are refused.
+    fn layer_params(
+        &self,
+        layers: &[(String, LayerOp)],
+        prefix: &str,
+        pytorch_layout: bool,
+    ) -> Result<Params> {
         let mut dense = Vec::new();
-        for (name, (inputs, outputs)) in layers {
-            let (name, inputs, outputs) = (format!("{prefix}{name}"), *inputs, *outputs);
-            let w = if pytorch_layout {
-                self.array(&format!("{name}.weight"), (outputs, inputs))?
-                    .reversed_axes()
-                    .as_standard_layout()
-                    .into_owned()
-            } else {
-                self.array(&format!("{name}.weight"), (inputs, outputs))?
-            };
-            let b = Array1::from(self.values(&format!("{name}.bias"), &[outputs])?);
+        for (name, op) in layers {
+            let name = format!("{prefix}{name}");
+            let w = self.weight(&format!("{name}.weight"), op, pytorch_layout)?;
+            let b = Array1::from(self.values(&format!("{name}.bias"), &[op.bias_len()])?);
             dense.push(Dense { w, b });
         }
         for (layer, (name, _)) in dense.iter().zip(layers) {
@@ -483,10 +564,10 @@ pub fn save_checkpoint(
 ) -> Result<()> {
     let arch = &state.arch;
     let mut tensors = Tensors::default();
-    let names = layer_names(arch);
-    tensors.push_params("", &state.params, &names, true);
-    tensors.push_params("adam.m.", &state.adam.m, &names, false);
-    tensors.push_params("adam.v.", &state.adam.v, &names, false);
+    let names = named_layers(arch);
+    tensors.push_layers("", &state.params, &names, true);
+    tensors.push_layers("adam.m.", &state.adam.m, &names, false);
+    tensors.push_layers("adam.v.", &state.adam.v, &names, false);
     for (name, array) in &extra.arrays {
         tensors.push_array(format!("extra.{name}"), array);
     }
@@ -530,11 +611,11 @@ pub fn checkpoint_from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
             history.len()
         )));
     }
-    let layers = named_shapes(&arch);
-    let params = file.params(&layers, "", true)?;
+    let layers = named_layers(&arch);
+    let params = file.layer_params(&layers, "", true)?;
     let mut adam = Adam::new(&params, config.lr);
-    adam.m = file.params(&layers, "adam.m.", false)?;
-    adam.v = file.params(&layers, "adam.v.", false)?;
+    adam.m = file.layer_params(&layers, "adam.m.", false)?;
+    adam.v = file.layer_params(&layers, "adam.v.", false)?;
     adam.step = adam_step;
     let names: Vec<String> = file.json("extra_names").unwrap_or_default();
     let mut arrays = Vec::with_capacity(names.len());

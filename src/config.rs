@@ -14,7 +14,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::error::{Error, Result};
-use crate::model::{Architecture, ModelKind, Objective};
+use crate::model::{Architecture, Backbone, ModelKind, Objective};
 use crate::nn::{Activation, LossKind};
 use crate::prior::PriorKind;
 
@@ -177,6 +177,17 @@ impl TrainArgs {
     /// The flags' values, and the flags that do not apply to the model kind.
     pub fn validate(&self) -> Result<()> {
         self.config.validate()?;
+        let backbone = self.config.arch;
+        if !backbone.takes_hidden_flag() && self.given.iter().any(|g| g == "hidden") {
+            return Err(Error::bad_flag(
+                "--hidden",
+                format!(
+                    "does not apply to --arch {}: {}",
+                    backbone.name(),
+                    backbone.help()
+                ),
+            ));
+        }
         let rules = self.config.model.rules();
         if !rules.takes_loss_flag && self.given.iter().any(|g| g == "loss") {
             let objective = self.config.model.objective(self.config.loss);
@@ -381,6 +392,17 @@ impl ValueEnum for ModelKind {
     }
 }
 
+/// `--arch`'s values: every backbone, named and described by the model.
+impl ValueEnum for Backbone {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Backbone::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.name()).help(self.help()))
+    }
+}
+
 /// `--loss`'s values.
 impl ValueEnum for LossKind {
     fn value_variants<'a>() -> &'a [Self] {
@@ -582,6 +604,10 @@ pub struct GradcheckConfig {
     #[arg(long, value_enum, default_value_t)]
     pub model: ModelKind,
 
+    /// Layers between the image and the code (conv ignores --hidden).
+    #[arg(long, value_enum, default_value_t)]
+    pub arch: Backbone,
+
     /// Loss whose gradient is checked (a plain autoencoder's).
     #[arg(long, value_enum, default_value_t = LossKind::Mse)]
     pub loss: LossKind,
@@ -643,6 +669,12 @@ pub struct TrainConfig {
     #[arg(long, value_enum, default_value_t)]
     #[serde(default)]
     pub model: ModelKind,
+
+    /// Layers between the image and the code: dense layers of the --hidden
+    /// widths, or convolutions (issue 26's model; --hidden does not apply).
+    #[arg(long, value_enum, default_value_t)]
+    #[serde(default)]
+    pub arch: Backbone,
 
     /// Activation of the hidden layers; `identity` also drops the output
     /// sigmoid: a linear autoencoder (compare its test MSE with PCA's).
@@ -820,9 +852,10 @@ impl TrainConfig {
     /// The model these flags describe for images of `input` pixels.
     pub fn architecture(&self, input: usize) -> Architecture {
         Architecture {
+            backbone: self.arch,
             kind: self.model,
             input,
-            hidden: self.hidden.0.clone(),
+            hidden: self.arch.hidden(&self.hidden.0),
             latent: self.latent,
             activation: self.activation,
         }
@@ -841,8 +874,12 @@ impl TrainConfig {
     }
 
     /// Refuses a configuration whose training buffers would need more than
-    /// `MAX_TRAINING_BYTES`, naming the flags and the size.
+    /// `MAX_TRAINING_BYTES`, naming the flags and the size, and a model that
+    /// cannot read images of `input` pixels (`--arch conv` needs square ones).
     pub fn check_memory(&self, input: usize) -> Result<()> {
+        self.arch
+            .fits(input)
+            .map_err(|e| Error::bad_flag("--arch", e))?;
         match self.training_bytes(input) {
             Some(bytes) if bytes <= MAX_TRAINING_BYTES => Ok(()),
             needed => Err(Error::bad_flag(

@@ -19,6 +19,9 @@
 //! the activation modules, which have no parameters). The VAE names its heads
 //! `mu` and `logvar`.
 //!
+//! With `--arch conv` the hidden layers are convolutions instead (see
+//! [`backbone`]): the same chain, the same buffers, other operations.
+//!
 //! Layers are numbered along the chain X → x̂: `0 .. layer_count()`, the code
 //! layer (the plain code, or μ) being `code_layer()`. A VAE has one more layer,
 //! the log σ² head, stored last (index `layer_count()`), so every loop over
@@ -32,6 +35,7 @@ use ndarray_rand::rand_distr::Uniform;
 use ndarray_rand::RandomExt;
 use rayon::prelude::*;
 
+use crate::nn::conv::ConvWorkspace;
 use crate::nn::loss::{bce_summed_backward, bce_summed_forward};
 use crate::nn::vae::{kl_backward, kl_forward, reparameterise_backward, reparameterise_forward};
 use crate::nn::{
@@ -40,6 +44,9 @@ use crate::nn::{
     LossKind, ZeroColumns,
 };
 use crate::parallel::{worth_splitting, PARALLEL_MIN_ELEMENTS};
+
+pub mod backbone;
+pub use backbone::{feature_maps, first_filters, Backbone, FeatureMaps, LayerOp, CONV_CHANNELS};
 
 /// Plain or variational: the one place that says what differs between the
 /// kinds of model. The rest of the crate asks a kind (or the [`Objective`]
@@ -236,14 +243,20 @@ impl Sampler {
     }
 }
 
+/// The most memory an inference pass's buffers take (see [`Architecture::rows_per_pass`]).
+pub const INFERENCE_BYTES: usize = 32 << 20;
+
 /// The shape of the autoencoder. The decoder mirrors the encoder.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Architecture {
+    /// Dense or convolutional layers between the image and the code (`--arch`).
+    pub backbone: Backbone,
     /// Plain or variational.
     pub kind: ModelKind,
     /// D, pixels per image.
     pub input: usize,
-    /// Encoder hidden widths H₁, H₂, ... (the decoder uses them reversed).
+    /// Encoder hidden widths H₁, H₂, ... (the decoder uses them reversed); for
+    /// the convolutional backbone, the channels of its convolutions.
     pub hidden: Vec<usize>,
     /// Z, the size of the code.
     pub latent: usize,
@@ -256,6 +269,7 @@ impl Architecture {
     /// A plain autoencoder with ReLU hidden layers.
     pub fn plain(input: usize, hidden: Vec<usize>, latent: usize) -> Architecture {
         Architecture {
+            backbone: Backbone::Dense,
             kind: ModelKind::Ae,
             input,
             hidden,
@@ -275,23 +289,60 @@ impl Architecture {
         self.variational() && self.latent == 2
     }
 
+    /// Whether the figures draw filters.png and feature_maps.png: the first
+    /// layer is a convolution (see [`first_filters`], [`feature_maps`]).
+    pub fn draws_filters(&self) -> bool {
+        self.chain_ops()[0].convolution().is_some()
+    }
+
     /// Number of parameters, from the shapes alone (nothing allocated; in
     /// u128, saturating, so that absurd flags can be refused before anything
     /// is allocated).
     pub fn parameter_count(&self) -> u128 {
-        let shapes = self.layer_shapes().into_iter();
-        let per_layer = shapes.map(|(inputs, outputs)| (inputs as u128 + 1) * outputs as u128);
+        let per_layer = self.layer_ops().into_iter().map(|op| {
+            let (rows, cols) = op.weight_dim();
+            (rows as u128).saturating_mul(cols as u128) + op.bias_len() as u128
+        });
         per_layer.fold(0, u128::saturating_add)
     }
 
-    /// Widths of every layer boundary along the chain: `[D, H₁, …, Z, …, H₁, D]`.
+    /// Widths of every layer boundary along the chain: `[D, H₁, …, Z, …, H₁, D]`
+    /// (for the convolutional backbone, C·S·S values per image).
     pub fn widths(&self) -> Vec<usize> {
+        let ops = self.chain_ops();
         let mut widths = vec![self.input];
-        widths.extend(&self.hidden);
-        widths.push(self.latent);
-        widths.extend(self.hidden.iter().rev());
-        widths.push(self.input);
+        widths.extend(ops.iter().map(LayerOp::output_width));
         widths
+    }
+
+    /// What every layer of the chain computes (not the log σ² head).
+    fn chain_ops(&self) -> Vec<LayerOp> {
+        (self.backbone).layer_ops(self.input, &self.hidden, self.latent)
+    }
+
+    /// What every stored layer computes: the chain, then the log σ² head.
+    pub fn layer_ops(&self) -> Vec<LayerOp> {
+        let mut ops = self.chain_ops();
+        if self.variational() {
+            ops.push(ops[self.code_layer()]);
+        }
+        ops
+    }
+
+    /// At most `wanted`, and few enough rows that an inference pass's buffers
+    /// (every layer's output, the convolutions' lowering) stay within
+    /// [`INFERENCE_BYTES`]: all of `wanted` for the dense models (the wide
+    /// 784-1024-512-32 needs 19 MB for 1,000 rows); 200 rows for the
+    /// convolutional one, whose 1,000 rows would need 160 MB.
+    pub fn rows_per_pass(&self, wanted: usize) -> usize {
+        let lowering = self.chain_ops().iter().map(LayerOp::lowering_floats).max();
+        let floats = self.widths().iter().sum::<usize>() + lowering.unwrap_or(0);
+        wanted.min(INFERENCE_BYTES / (4 * floats)).max(1)
+    }
+
+    /// Multiply-adds of one image's forward pass (the log σ² head included).
+    pub fn multiply_adds(&self) -> usize {
+        self.layer_ops().iter().map(LayerOp::multiply_adds).sum()
     }
 
     /// Number of dense layers along the chain (2 × (hidden layers + 1)); a VAE
@@ -312,16 +363,6 @@ impl Architecture {
         self.hidden.len() + 1
     }
 
-    /// (inputs, outputs) of every stored layer: the chain, then the log σ² head.
-    pub fn layer_shapes(&self) -> Vec<(usize, usize)> {
-        let widths = self.widths();
-        let mut shapes: Vec<(usize, usize)> = widths.windows(2).map(|io| (io[0], io[1])).collect();
-        if self.variational() {
-            shapes.push(shapes[self.code_layer()]);
-        }
-        shapes
-    }
-
     /// The activation after dense layer `layer` of the chain.
     pub fn activation(&self, layer: usize) -> Activation {
         if layer + 1 == self.layer_count() && self.activation != Activation::Identity {
@@ -334,43 +375,72 @@ impl Architecture {
     }
 
     /// PyTorch-style module name of stored layer `layer`: `encoder.0`, ...,
-    /// `decoder.0`, ...; a VAE's heads are `mu` and `logvar`.
+    /// `decoder.0`, ...; a VAE's heads are `mu` and `logvar`. The
+    /// convolutional model's `nn.Flatten` (before the code layer) and
+    /// `nn.Unflatten` (after the decoder's dense layer) take an index each:
+    /// `encoder.0`, `encoder.2`, `encoder.5`, `decoder.0`, `decoder.3`, `decoder.5`.
     pub fn layer_name(&self, layer: usize) -> String {
         let e = self.encoder_layers();
+        let reshapes = usize::from(self.backbone == Backbone::Conv);
         match self.variational() {
             true if layer == self.code_layer() => "mu".to_string(),
             true if layer == self.layer_count() => "logvar".to_string(),
+            _ if layer == self.code_layer() => format!("encoder.{}", 2 * layer + reshapes),
             _ if layer < e => format!("encoder.{}", 2 * layer),
-            _ => format!("decoder.{}", 2 * (layer - e)),
+            _ if layer == e => "decoder.0".to_string(),
+            _ => format!("decoder.{}", 2 * (layer - e) + reshapes),
         }
     }
 
     /// `"784-256-128-32-128-256-784"`; a VAE's code is written `(20+20)` for its
-    /// two heads: `"784-400-(20+20)-400-784"`.
+    /// two heads: `"784-400-(20+20)-400-784"`. The convolutional model writes
+    /// its images channels × rows × columns and names itself:
+    /// `"conv 1x28x28-32x14x14-64x7x7-32-64x7x7-32x14x14-1x28x28"`.
     pub fn describe(&self) -> String {
-        let widths: Vec<String> = self
-            .widths()
-            .iter()
-            .enumerate()
-            .map(|(i, w)| match self.variational() {
-                true if i == self.code_layer() + 1 => format!("({w}+{w})"),
-                _ => w.to_string(),
-            })
-            .collect();
-        widths.join("-")
+        let ops = self.chain_ops();
+        let side = self.input.isqrt();
+        let (prefix, first) = match self.backbone {
+            Backbone::Dense => ("", self.input.to_string()),
+            Backbone::Conv => ("conv ", format!("1x{side}x{side}")),
+        };
+        let mut parts = vec![first];
+        parts.extend(ops.iter().enumerate().map(|(l, op)| {
+            // A dense layer's output as the next layer reads it (an image after unflatten).
+            let w = match (op, ops.get(l + 1)) {
+                (LayerOp::Dense { .. }, Some(next)) => next.describe_input(),
+                _ => op.describe_output(),
+            };
+            match self.variational() {
+                true if l == self.code_layer() => format!("({w}+{w})"),
+                _ => w,
+            }
+        }));
+        format!("{prefix}{}", parts.join("-"))
     }
 }
 
-/// One dense layer's tensors.
+/// One layer's tensors: a weight matrix and a bias vector. For a convolution
+/// the matrix is its 4-D kernel as PyTorch lays it out in memory (see
+/// [`LayerOp::weight_dim`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dense {
-    /// (I, O) weights.
+    /// (I, O) weights; (O, C·K·K) for a Conv2d, (C, O·K·K) for a ConvTranspose2d.
     pub w: Array2<f32>,
     /// (O) biases.
     pub b: Array1<f32>,
 }
 
-/// Every tensor of the model, layer by layer (see [`Architecture::layer_shapes`]).
+impl Dense {
+    /// Every weight, then every bias, drawn from U(−1/√fan_in, 1/√fan_in).
+    fn init(&mut self, fan_in: usize, rng: &mut impl Rng) {
+        let bound = 1.0 / (fan_in as f32).sqrt();
+        let uniform = Uniform::new_inclusive(-bound, bound).expect("bound is positive");
+        self.w = Array2::random_using(self.w.dim(), uniform, rng);
+        self.b = Array1::random_using(self.b.len(), uniform, rng);
+    }
+}
+
+/// Every tensor of the model, layer by layer (see [`Architecture::layer_ops`]).
 /// The same type holds the parameters, their gradients, and Adam's first and
 /// second moments, so their shapes match by construction.
 #[derive(Debug, Clone, PartialEq)]
@@ -382,20 +452,26 @@ impl Params {
     /// All zeros, shaped for `arch`.
     pub fn zeros(arch: &Architecture) -> Params {
         let layers = arch
-            .layer_shapes()
+            .layer_ops()
             .into_iter()
-            .map(|(inputs, outputs)| Dense {
-                w: Array2::zeros((inputs, outputs)),
-                b: Array1::zeros(outputs),
+            .map(|op| Dense {
+                w: Array2::zeros(op.weight_dim()),
+                b: Array1::zeros(op.bias_len()),
             })
             .collect();
         Params { layers }
     }
 
-    /// PyTorch's `nn.Linear` initialisation: every weight and bias drawn from
-    /// U(−1/√I, 1/√I), I = the layer's fan-in. Seeded by `rng`.
+    /// PyTorch's `nn.Linear`, `nn.Conv2d` and `nn.ConvTranspose2d`
+    /// initialisation: every weight and bias drawn from U(−1/√I, 1/√I), I =
+    /// the layer's fan-in ([`LayerOp::fan_in`]). Seeded by `rng`. For dense
+    /// layers the draws are those of [`Params::init_shapes`].
     pub fn init(arch: &Architecture, rng: &mut impl Rng) -> Params {
-        Params::init_shapes(&arch.layer_shapes(), rng)
+        let mut params = Params::zeros(arch);
+        for (layer, op) in params.layers.iter_mut().zip(arch.layer_ops()) {
+            layer.init(op.fan_in(), rng);
+        }
+        params
     }
 
     /// [`Params::init`] for any chain of dense layers of (in, out) `shapes`
@@ -409,10 +485,7 @@ impl Params {
             layers: zeros.collect(),
         };
         for layer in &mut params.layers {
-            let bound = 1.0 / (layer.w.nrows() as f32).sqrt();
-            let uniform = Uniform::new_inclusive(-bound, bound).expect("bound is positive");
-            layer.w = Array2::random_using(layer.w.dim(), uniform, rng);
-            layer.b = Array1::random_using(layer.b.len(), uniform, rng);
+            layer.init(layer.w.nrows(), rng);
         }
         params
     }
@@ -539,8 +612,13 @@ pub struct Workspace {
     /// The VAE's sampling buffers (None for a plain autoencoder).
     pub sampling: Option<SamplingBuffers>,
     /// The pixels that are 0 in every image of the batch, which the first
-    /// layer skips, and room to multiply the others.
+    /// layer skips, and room to multiply the others (dense backbone only).
     pub zero_pixels: ZeroColumns,
+    /// The convolutions' lowering matrices (empty until a convolution runs).
+    pub conv: ConvWorkspace,
+    /// What each layer of the chain computes (kept here so that no batch
+    /// allocates the list).
+    pub ops: Vec<LayerOp>,
     /// Maximum batch size B.
     pub capacity: usize,
 }
@@ -582,10 +660,12 @@ impl Workspace {
             sampling,
             // Training only: an evaluation pass is a third of the work, and the
             // room would add 5 MB to the wide model's peak memory.
-            zero_pixels: match grads {
+            zero_pixels: match grads && arch.backbone == Backbone::Dense {
                 true => ZeroColumns::new(capacity, widths[0], widths[1]),
                 false => ZeroColumns::new(0, 0, 0),
             },
+            conv: ConvWorkspace::new(),
+            ops: arch.chain_ops(),
             capacity,
         }
     }
@@ -677,11 +757,12 @@ fn forward_layers_with(
         let (inputs, outputs) = ws.outputs.split_at_mut(l + 1);
         let x = inputs[l].slice(s![..rows, ..]);
         let mut y = outputs[0].slice_mut(s![..rows, ..]);
-        let (w, b) = (params.layers[l].w.view(), params.layers[l].b.view());
-        if l == 0 {
+        let layer = &params.layers[l];
+        if l == 0 && arch.backbone == Backbone::Dense {
+            let (w, b) = (layer.w.view(), layer.b.view());
             dense_forward_skipping_zeros(y.view_mut(), x, w, b, &mut ws.zero_pixels);
         } else {
-            dense_forward(y.view_mut(), x, w, b);
+            backbone::layer_forward(&ws.ops[l], y.view_mut(), x, layer, &mut ws.conv);
         }
         match frozen {
             Some(frozen) => frozen.apply(arch, l, y),
@@ -741,8 +822,8 @@ fn forward_with(
 /// into `d_outputs[l]` (skipped for l = 0).
 /// ```text
 /// dZ = dA ⊙ f′               activation_backward, in place (f′ written with A = f(Z))
-/// dW = Xᵀ·dZ,  db = Σ dZ      dense_backward
-/// dX = dZ·Wᵀ                  dense_backward
+/// dW = Xᵀ·dZ,  db = Σ dZ      dense_backward (or a convolution's backward,
+/// dX = dZ·Wᵀ                  dense_backward  see backbone::layer_backward)
 /// ```
 fn backward_layer(
     params: &Params,
@@ -760,12 +841,13 @@ fn backward_layer(
         ws.outputs[l + 1].slice(s![..rows, ..]),
     );
     let (grad, x) = (&mut grads.layers[l], ws.outputs[l].slice(s![..rows, ..]));
-    let (dw, db, dz) = (grad.w.view_mut(), grad.b.view_mut(), dz.view());
-    if l == 0 {
+    if l == 0 && arch.backbone == Backbone::Dense {
+        let (dw, db, dz) = (grad.w.view_mut(), grad.b.view_mut(), dz.view());
         dense_backward_skipping_zeros(dw, db, dz, x, &mut ws.zero_pixels); // no dX
     } else {
-        let dx = lower[l].slice_mut(s![..rows, ..]);
-        dense_backward(Some(dx), dw, db, dz, x, params.layers[l].w.view());
+        let dx = (l > 0).then(|| lower[l].slice_mut(s![..rows, ..]));
+        let layer = &params.layers[l];
+        backbone::layer_backward(&ws.ops[l], dx, grad, dz.view(), x, layer, &mut ws.conv);
     }
 }
 
@@ -947,7 +1029,7 @@ fn run_layers(
 ) -> Array2<f32> {
     let widths = arch.widths();
     assert_eq!(x.ncols(), widths[layers.start], "input has the wrong width");
-    let chunk = chunk.max(1).min(x.nrows().max(1));
+    let chunk = arch.rows_per_pass(chunk).min(x.nrows().max(1));
     let mut ws = Workspace::for_inference(arch, chunk);
     let mut out = Array2::zeros((x.nrows(), widths[layers.end]));
     for start in (0..x.nrows()).step_by(chunk) {

@@ -142,7 +142,7 @@ impl Trainer {
     /// A trainer continuing from `state`, in `SHARDS` (2) shards if one batch's
     /// forward pass has fewer than `SHARD_BELOW` multiply-adds, else in one.
     pub fn new(state: TrainState, settings: Settings) -> Trainer {
-        let multiply_adds: usize = state.arch.layer_shapes().iter().map(|(i, o)| i * o).sum();
+        let multiply_adds = state.arch.multiply_adds();
         let small = settings.batch_size.saturating_mul(multiply_adds) < SHARD_BELOW;
         let shards = if small && settings.batch_size >= SHARDS {
             SHARDS
@@ -407,7 +407,8 @@ pub fn evaluate(
     loss: LossKind,
     seed: u64,
 ) -> Evaluation {
-    let mut ws = Workspace::for_inference(arch, EVAL_CHUNK.min(data.len()).max(1));
+    let rows = arch.rows_per_pass(EVAL_CHUNK).min(data.len()).max(1);
+    let mut ws = Workspace::for_inference(arch, rows);
     let mut rng = seeds::rng(seed, Purpose::Evaluation);
     let indices: Vec<usize> = (0..data.len()).collect();
     let (mut sum, mut mse_sum) = (Loss::default(), 0.0);

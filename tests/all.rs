@@ -8,6 +8,8 @@
 mod browser;
 #[path = "cli.rs"]
 mod cli;
+#[path = "conv_model.rs"]
+mod conv_model;
 #[path = "docs.rs"]
 mod docs;
 #[path = "figures.rs"]

@@ -207,13 +207,16 @@ fn check_report_in_browser(args: &[&str]) {
             "100",
             "--epochs",
             "1",
-            "--hidden",
-            "32",
             "--tsne-points",
             "50",
             "--threads",
             "2",
         ])
+        // --hidden does not apply to --arch conv.
+        .args(match args.contains(&"conv") {
+            true => &[][..],
+            false => &["--hidden", "32"][..],
+        })
         .args(args)
         .arg("--out-dir")
         .arg(out.path())
@@ -327,4 +330,9 @@ fn latent_explorer_of_an_autoencoder_works_in_headless_chromium() {
 #[test]
 fn latent_explorer_of_a_2d_vae_works_in_headless_chromium() {
     check_report_in_browser(&["--model", "vae", "--latent", "2"]);
+}
+
+#[test]
+fn latent_explorer_of_a_conv_autoencoder_runs_transposed_convolutions_in_headless_chromium() {
+    check_report_in_browser(&["--arch", "conv", "--latent", "8"]);
 }

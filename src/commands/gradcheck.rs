@@ -17,10 +17,13 @@ use crate::seeds::{self, Purpose};
 /// returns the worst band.
 pub fn run(config: &GradcheckConfig) -> Result<Band> {
     let test = load_split(&config.data_dir, "t10k")?;
+    let fits = config.arch.fits(test.pixels());
+    fits.map_err(|e| Error::bad_flag("--arch", e))?;
     let arch = Architecture {
+        backbone: config.arch,
         kind: config.model,
         input: test.pixels(),
-        hidden: config.hidden.0.clone(),
+        hidden: config.arch.hidden(&config.hidden.0),
         latent: config.latent,
         activation: Activation::Relu,
     };

@@ -73,6 +73,10 @@ pub fn draw_figures(run: &Run) -> Result<Vec<Array2<f32>>> {
     if run.arch.draws_manifold() {
         draw_manifold(run)?;
     }
+    if run.arch.draws_filters() {
+        super::filters::draw_filters(run)?;
+        super::filters::draw_feature_maps(run)?;
+    }
     draw_latent_maps(run)
 }
 

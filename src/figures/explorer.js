@@ -4,7 +4,10 @@
 // elements of explorer.html (ids starting with "ex-", and "parity").
 //
 // The JSON (written by explorer.rs): kind, image {rows, cols}, latent Z,
-// decoder [{name, inputs, outputs, activation, weight, bias}] (base64 f32),
+// decoder [{name, op, inputs, outputs, conv, activation, weight, bias}]
+// (base64 f32; op "dense" with W (inputs, outputs), or "conv_transpose2d" with
+// conv {in_channels, out_channels, in_side, out_side, kernel, stride, padding,
+// output_padding} and W (C, O, K, K) as PyTorch stores it),
 // classes, points {count, labels, codes}, sliders {names, unit, origin,
 // directions, scales}, gaussian {mean, cholesky}, parity {codes, outputs}.
 // Slider k reads (code − origin)·directions[k] / scales[k]; the map's x and y
@@ -78,12 +81,23 @@
     const N = d.points.count;
     let width = Z;
     const layers = d.decoder.map(function (l) {
+      const op = l.op || 'dense';  // pages written before the convolutional model
+      expect(op in OPERATIONS, l.name + ': unknown operation ' + op);
       expect(l.inputs === width, l.name + ' takes ' + l.inputs + ' inputs after a layer of ' + width);
       expect(l.activation in ACTIVATIONS, l.name + ': unknown activation ' + l.activation);
       width = l.outputs;
-      return { name: l.name, I: l.inputs, O: l.outputs, activation: l.activation,
-               W: floats(l.weight, l.inputs * l.outputs, l.name + '.weight'),
-               b: floats(l.bias, l.outputs, l.name + '.bias') };
+      const c = l.conv;
+      const conv = op === 'dense' ? null : c;
+      if (conv) {
+        expect(c.in_channels * c.in_side * c.in_side === l.inputs && c.out_channels * c.out_side * c.out_side === l.outputs &&
+               (c.in_side - 1) * c.stride - 2 * c.padding + c.kernel + c.output_padding === c.out_side,
+               l.name + ': its convolution does not fit its sizes');
+      }
+      const weights = conv ? c.in_channels * c.out_channels * c.kernel * c.kernel : l.inputs * l.outputs;
+      const biases = conv ? c.out_channels : l.outputs;
+      return { name: l.name, op: op, conv: conv, I: l.inputs, O: l.outputs, activation: l.activation,
+               W: floats(l.weight, weights, l.name + '.weight'),
+               b: floats(l.bias, biases, l.name + '.bias') };
     });
     expect(width === D, 'the decoder ends with ' + width + ' outputs, the image has ' + D);
     const s = d.sliders;
@@ -120,6 +134,43 @@
     for (let o = 0; o < O; o++) y[o] = sum[o] + b[o];
     return y;
   }
+  // ConvTranspose2d, as src/nn/conv.rs defines it:
+  // y[o, s·i+u−p, s·j+v−p] += W[c,o,u,v] · x[c,i,j], plus b[o] once; x is
+  // (C, H, H), y (O, OH, OH), W (C, O, K, K), all row-major. Sums in doubles.
+  function convTranspose(x, W, b, c) {
+    const C = c.in_channels, O = c.out_channels, H = c.in_side, OH = c.out_side;
+    const K = c.kernel, s = c.stride, p = c.padding;
+    const sum = new Float64Array(O * OH * OH);
+    for (let ch = 0; ch < C; ch++) {
+      for (let i = 0; i < H; i++) {
+        for (let j = 0; j < H; j++) {
+          const xv = x[(ch * H + i) * H + j];
+          if (xv === 0) continue;              // a ReLU zero adds nothing
+          for (let o = 0; o < O; o++) {
+            const w = W.subarray(((ch * O + o) * K) * K, ((ch * O + o) * K + K) * K);
+            const plane = o * OH * OH;
+            for (let u = 0; u < K; u++) {
+              const h = s * i + u - p;
+              if (h < 0 || h >= OH) continue;
+              for (let v = 0; v < K; v++) {
+                const col = s * j + v - p;
+                if (col >= 0 && col < OH) sum[plane + h * OH + col] += xv * w[u * K + v];
+              }
+            }
+          }
+        }
+      }
+    }
+    const y = new Float32Array(O * OH * OH);
+    for (let o = 0; o < O; o++) {
+      for (let k = o * OH * OH; k < (o + 1) * OH * OH; k++) y[k] = sum[k] + b[o];
+    }
+    return y;
+  }
+  const OPERATIONS = {
+    dense: (x, l) => dense(x, l.W, l.b, l.I, l.O),
+    conv_transpose2d: (x, l) => convTranspose(x, l.W, l.b, l.conv),
+  };
   function relu(v) {
     for (let i = 0; i < v.length; i++) if (v[i] < 0) v[i] = 0;
     return v;
@@ -149,7 +200,7 @@
   function decode(code) {
     let x = code;
     for (const layer of data.layers) {
-      x = ACTIVATIONS[layer.activation](dense(x, layer.W, layer.b, layer.I, layer.O));
+      x = ACTIVATIONS[layer.activation](OPERATIONS[layer.op](x, layer));
     }
     return x;
   }
@@ -800,7 +851,8 @@
     for (let i = 0; i < data.N; i++) data.map.set(project(codeOf(i)), 2 * i);
     data.residual = residuals();
     data.ranges = sliderRanges();
-    const arch = data.layers.map((l) => l.O + ' (' + l.activation + ')');
+    const arch = data.layers.map((l) => (l.conv ? l.conv.out_channels + '×' + l.conv.out_side + '×' + l.conv.out_side +
+      ' by transposed convolution' : l.O) + ' (' + l.activation + ')');
     byId('ex-arch').textContent = data.Z + ' → ' + arch.join(' → ');
     byId('ex-map-hint').textContent = data.Z > 2
       ? 'Axes: PC 1 and PC 2, the first two principal directions of these ' + data.N + ' test codes, in standard deviations: the first two sliders ' +

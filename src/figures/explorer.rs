@@ -148,19 +148,7 @@ fn explorer_data(
         .slice(s![..PARITY_CODES.min(codes.nrows()), ..])
         .to_owned();
     let parity_outputs = decode(params, arch, parity_codes.view(), ROWS_PER_PASS);
-    let decoder: Vec<Value> = (arch.encoder_layers()..arch.layer_count())
-        .map(|l| {
-            let layer = &params.layers[l];
-            json!({
-                "name": arch.layer_name(l),
-                "inputs": layer.w.nrows(),
-                "outputs": layer.w.ncols(),
-                "activation": arch.activation(l).name(),
-                "weight": floats(layer.w.iter().copied()),
-                "bias": floats(layer.b.iter().copied()),
-            })
-        })
-        .collect();
+    let decoder = decoder_layers(params, arch);
     Ok(json!({
         "kind": arch.kind.name(),
         "image": {"rows": inputs.shape.0, "cols": inputs.shape.1},
@@ -183,6 +171,35 @@ fn explorer_data(
         "gaussian": {"mean": gaussian.mean.to_vec(), "cholesky": rows(gaussian.cholesky.view())},
         "parity": {"codes": rows(parity_codes.view()), "outputs": floats(parity_outputs.iter().copied())},
     }))
+}
+
+/// The decoder's layers as the page reads them: the operation, its sizes
+/// (and a convolution's geometry), the activation, and the weights.
+fn decoder_layers(params: &Params, arch: &Architecture) -> Vec<Value> {
+    let ops = arch.layer_ops();
+    (arch.encoder_layers()..arch.layer_count())
+        .map(|l| {
+            let (layer, op) = (&params.layers[l], &ops[l]);
+            let conv = op.convolution().map(|(kernel, c)| {
+                json!({
+                    "in_channels": c.in_channels, "out_channels": c.out_channels,
+                    "in_side": c.in_side, "out_side": c.out_side, "kernel": kernel,
+                    "stride": c.geometry.stride, "padding": c.geometry.padding,
+                    "output_padding": c.geometry.output_padding,
+                })
+            });
+            json!({
+                "name": arch.layer_name(l),
+                "op": op.name(),
+                "inputs": op.input_width(),
+                "outputs": op.output_width(),
+                "conv": conv,
+                "activation": arch.activation(l).name(),
+                "weight": floats(layer.w.iter().copied()),
+                "bias": floats(layer.b.iter().copied()),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

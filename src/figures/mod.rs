@@ -15,6 +15,7 @@
 
 pub mod draw;
 pub mod explorer;
+pub mod filters;
 pub mod judging;
 pub mod report;
 

@@ -113,9 +113,10 @@ fn architecture_line(inputs: &ReportInputs) -> String {
         false => format!("; the middle width, {}, is the code", arch.latent),
     };
     format!(
-        "{} ({} model: layer widths from the {}-pixel image to the code and back{heads})",
+        "{} ({} model: {} from the {}-pixel image to the code and back{heads})",
         inputs.summary.architecture,
         arch.kind.rules().title,
+        arch.backbone.shapes_in_words(),
         arch.input
     )
 }
@@ -226,6 +227,9 @@ fn figure_descriptions(inputs: &ReportInputs) -> Vec<ReportFigure> {
         figures.push(f("denoising.png", "Denoising", "Test digits with Gaussian noise added (the training noise level, clipped to [0, 1]), the model's output, and the clean originals. The model was trained to map noisy inputs to clean targets.".into(),
             "Rows of test digits in threes: speckled with noise, the model's cleaned output, and the clean original.".into()));
     }
+    if inputs.arch.draws_filters() {
+        figures.extend(convolution_figures());
+    }
     if inputs.manifold {
         figures.push(f("manifold.png", "The 2-D latent manifold", "A 20×20 grid of codes at evenly spaced quantiles of N(0, I) on each axis, decoded (Kingma & Welling's figure): the whole prior, laid out as a map of digit styles. z1 grows to the right and z2 upwards, as on the explorer's map.".into(),
             "A 20 by 20 grid of decoded digits, z1 growing to the right and z2 upwards, one digit style blending smoothly into the next across the grid.".into()));
@@ -237,4 +241,20 @@ fn figure_descriptions(inputs: &ReportInputs) -> Vec<ReportFigure> {
         ));
     }
     figures
+}
+
+/// filters.png and feature_maps.png, drawn for a convolutional model.
+fn convolution_figures() -> Vec<ReportFigure> {
+    let f = |file: &str, title: &str, explanation: &str, alt: &str| ReportFigure {
+        file: file.into(),
+        title: title.into(),
+        explanation: explanation.into(),
+        alt: alt.into(),
+    };
+    vec![
+        f("filters.png", "First-layer filters", "The first convolution's learned 3×3 kernels, each scaled on its own: dark where the weight is positive, light where negative, mid grey at 0. Edge and stroke detectors (a dark side beside a light one) are what a first layer learns on digits.",
+            "A grid of small square filters in shades of grey, many with a dark side beside a light side, like edge detectors at several orientations."),
+        f("feature_maps.png", "One digit through the layers", "The first shown test digit, then every layer output that is an image, after its activation: the encoder's feature maps (each convolution halves the side), the decoder's dense layer as its first transposed convolution reads it, and each transposed convolution's maps back up to the reconstruction. Maps are scaled by their layer's largest value; dark is active.",
+            "A test digit, then rows of small grey maps for each layer: stroke-like activations at the first layer, coarser blobs deeper in, and the digit coming back in the decoder."),
+    ]
 }
