@@ -376,6 +376,8 @@ pub const DRAWN_FILES: &[&str] = &[
     "interpolation.png",
     "code_marginals.png",
     "diffusion.gif",
+    "filters.png",
+    "feature_maps.png",
     "prior-gmm.safetensors",
     "prior-diffusion.safetensors",
     "prior-gaussian.safetensors",
