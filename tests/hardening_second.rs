@@ -854,3 +854,25 @@ fn item_2_a_test_file_too_large_for_memory_is_refused_before_it_is_read() {
         "t10k-images-idx3-ubyte: 100000000 images of 10000 pixels",
     );
 }
+
+#[test]
+fn item_19_metrics_csv_never_runs_ahead_of_a_failed_checkpoint() {
+    // checkpoint.safetensors is a non-empty folder: the checkpoint of epoch 1
+    // cannot be renamed into place, and the run must stop before metrics.csv
+    // records an epoch the checkpoint does not hold.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    crate::support::write_dataset(&data, 60, 10, |i| (i % 3) as u8, 1);
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(out.join("checkpoint.safetensors").join("inside")).unwrap();
+    let output = tiny_train(&data, &out, &["--epochs", "2", "--no-figures"]);
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "should fail: {message}");
+    assert!(!message.contains("panicked"), "{message}");
+    assert!(message.contains("checkpoint.safetensors"), "{message}");
+    let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap_or_default();
+    assert!(
+        metrics.lines().count() <= 1,
+        "metrics.csv ran ahead of the checkpoint: {metrics}"
+    );
+}
