@@ -28,3 +28,16 @@ pub fn write_dataset(
         .unwrap();
     }
 }
+
+/// Tensor `name` of a PyTorch fixture: its shape and its f32 values.
+pub fn fixture_values(file: &safetensors::SafeTensors, name: &str) -> (Vec<usize>, Vec<f32>) {
+    let view = file
+        .tensor(name)
+        .unwrap_or_else(|_| panic!("fixture lacks {name}"));
+    let data = view
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    (view.shape().to_vec(), data)
+}

@@ -18,17 +18,7 @@ use safetensors::SafeTensors;
 const FIXTURE: &str = "tests/fixtures/torch_conv.safetensors";
 const TOLERANCE: f64 = 1e-5;
 
-fn values(file: &SafeTensors, name: &str) -> (Vec<usize>, Vec<f32>) {
-    let view = file
-        .tensor(name)
-        .unwrap_or_else(|_| panic!("fixture lacks {name}"));
-    let data = view
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    (view.shape().to_vec(), data)
-}
+use crate::support::fixture_values as values;
 
 fn tensor4(file: &SafeTensors, name: &str) -> Array4<f32> {
     let (shape, data) = values(file, name);

@@ -22,17 +22,7 @@ const TOLERANCE: f64 = 1e-5;
 const LAYERS: usize = 3;
 const EMBED: usize = 4;
 
-fn values(file: &SafeTensors, name: &str) -> (Vec<usize>, Vec<f32>) {
-    let view = file
-        .tensor(name)
-        .unwrap_or_else(|_| panic!("fixture lacks {name}"));
-    let data = view
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    (view.shape().to_vec(), data)
-}
+use crate::support::fixture_values as values;
 
 fn matrix(file: &SafeTensors, name: &str) -> Array2<f32> {
     let (shape, data) = values(file, name);
