@@ -7,9 +7,9 @@
 //! latent units can do no better. On test data it is a baseline, not a bound: the
 //! one the nonlinear autoencoder is measured against.
 //!
-//! Eigenvectors: for small D (latent codes) Jacobi on C directly; for large D
+//! Eigenvectors: for small D (latent codes) the eigen-decomposition of C directly; for large D
 //! (784 pixels) subspace iteration: `Q ← orth(C·Q)` converges to the top
-//! eigenvectors, then Jacobi on the small matrix `QᵀCQ` (Rayleigh-Ritz) orders them.
+//! eigenvectors, then the eigen-decomposition of the small matrix `QᵀCQ` (Rayleigh-Ritz) orders them.
 
 use ndarray::{s, Array1, Array2, ArrayView2, Axis};
 use ndarray_rand::rand::rngs::StdRng;
@@ -31,8 +31,8 @@ pub struct Pca {
     pub variances: Array1<f64>,
 }
 
-/// Dimensions up to this size use Jacobi on the full covariance.
-const JACOBI_MAX_DIM: usize = 64;
+/// Dimensions up to this size decompose the full covariance.
+const DIRECT_MAX_DIM: usize = 64;
 
 impl Pca {
     /// Fits `k` components to the rows of `x` (N, D).
@@ -44,7 +44,7 @@ impl Pca {
         );
         let mean = x.mean_axis(Axis(0)).expect("at least one row");
         let covariance = covariance(x, &mean);
-        let (variances, mut components) = if d <= JACOBI_MAX_DIM {
+        let (variances, mut components) = if d <= DIRECT_MAX_DIM {
             let (values, vectors) = symmetric_eigen(covariance.view());
             (
                 values.slice(s![..k]).to_owned(),
@@ -176,7 +176,7 @@ mod tests {
     }
 
     #[test]
-    fn jacobi_path_finds_known_components() {
+    fn direct_path_finds_known_components() {
         check(8);
     }
 
