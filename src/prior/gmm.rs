@@ -41,14 +41,14 @@
 //! hard assignments as responsibilities.
 //!
 //! **Speed and determinism**: the E-step's K rows and the M-step's K
-//! components are computed in parallel, one task per component; the products
-//! inside a task (`Z·L⁻ᵀ` for the N codes, the weighted scatter) go through
-//! matrixmultiply's single-threaded f64 kernel; the log-sum-exp runs over fixed
+//! components are computed in parallel, one task per component; inside a
+//! task the E-step's distances ‖L⁻¹(z − μ)‖² go 32 codes at a time through a
+//! loop that stays in cache ([`squared_mahalanobis`]), and the M-step's weighted
+//! scatter through matrixmultiply's single-threaded f64 kernel; the log-sum-exp runs over fixed
 //! blocks of codes whose sums are added in block order. Every number is
 //! computed by the same operations in the same order whatever the thread
 //! count, so a seed gives the same mixture to the bit.
 
-use ndarray::linalg::general_mat_mul;
 use ndarray::parallel::prelude::*;
 use ndarray::{Array1, Array2, Array3, ArrayView1, ArrayView2, ArrayViewMut2, Axis, Zip};
 use ndarray_rand::rand::rngs::StdRng;
@@ -243,25 +243,23 @@ impl Gmm {
             "Gmm: codes have {z} dimensions, the mixture {}",
             self.dim()
         );
+        let columns = codes.t().as_standard_layout().into_owned(); // (Z, N)
         let mut out = Array2::<f64>::zeros((self.components(), n));
         out.axis_iter_mut(Axis(0))
             .into_par_iter()
             .enumerate()
             .for_each(|(k, mut row)| {
                 let inverse = self.inverse_choleskys.index_axis(Axis(0), k); // P = L⁻¹ (Z, Z)
-                let mut y = Array2::<f64>::zeros((n, z));
-                general_mat_mul(1.0, &codes, &inverse.t(), 0.0, &mut y); // y_n = P·z_n, (N, Z)
-                let shift = inverse.dot(&self.means.row(k)); // P·μ_k, (Z)
                 let mut constant =
                     self.weights[k].ln() - 0.5 * (z as f64 * LN_2PI + self.log_determinants[k]);
                 if with_floor {
                     constant -= 0.5 * self.floor * inverse.iter().map(|v| v * v).sum::<f64>();
                 }
-                Zip::from(&mut row).and(y.rows()).for_each(|a, y| {
-                    let mahalanobis: f64 =
-                        y.iter().zip(&shift).map(|(v, s)| (v - s) * (v - s)).sum();
-                    *a = constant - 0.5 * mahalanobis;
-                });
+                let row = row.as_slice_mut().expect("a row of a standard array");
+                squared_mahalanobis(inverse, self.means.row(k), columns.view(), row);
+                for a in row.iter_mut() {
+                    *a = constant - 0.5 * *a;
+                }
             });
         out
     }
@@ -318,6 +316,86 @@ impl Gmm {
         }
         out
     }
+}
+
+/// Codes per tile of [`squared_mahalanobis`]: 32 running sums, which the
+/// compiler keeps in vector registers.
+const TILE: usize = 32;
+
+/// out_n = ‖P·(z_n − μ)‖² for every code z_n, the columns of `columns` (Z, N);
+/// P = L⁻¹ is lower triangular (Z, Z), so y_i = Σ_{j≤i} P_ij (z_j − μ_j) costs
+/// Z(Z+1)/2 products per code. The codes go TILE at a time, centred into a
+/// small block that stays in the first-level cache; nothing of size N × Z is
+/// written (a product Z·Pᵀ of all codes, as before, wrote K of them per step).
+fn squared_mahalanobis(
+    inverse: ArrayView2<f64>,
+    mean: ArrayView1<f64>,
+    columns: ArrayView2<f64>,
+    out: &mut [f64],
+) {
+    let z = mean.len();
+    let p: Vec<f64> = inverse.iter().copied().collect(); // row-major (Z, Z)
+    let mut centred = vec![[0.0f64; TILE]; z];
+    for (start, out) in (0..out.len()).step_by(TILE).zip(out.chunks_mut(TILE)) {
+        for (row, (column, &m)) in centred
+            .iter_mut()
+            .zip(columns.rows().into_iter().zip(&mean))
+        {
+            *row = [0.0; TILE];
+            for (c, &x) in row
+                .iter_mut()
+                .zip(column.slice(ndarray::s![start..start + out.len()]))
+            {
+                *c = x - m;
+            }
+        }
+        let distances = tile_distances(&p, &centred);
+        out.copy_from_slice(&distances[..out.len()]);
+    }
+}
+
+/// ‖P·c_t‖² for the TILE centred codes c_t of `centred` (row j holds coordinate
+/// j of every code), on the 256-bit vector units where the CPU has them. The
+/// loop is the same plain multiply-then-add either way (no fused multiply-add),
+/// so the bits are the same on every CPU.
+fn tile_distances(p: &[f64], centred: &[[f64; TILE]]) -> [f64; TILE] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if crate::nn::kernel::wide_vectors() {
+            // SAFETY: wide_vectors() says the CPU has AVX2 (and MNIST_AE_SIMD
+            // did not ask for the portable path).
+            return unsafe { tile_distances_avx2(p, centred) };
+        }
+    }
+    tile_distances_portable(p, centred)
+}
+
+/// [`tile_distances_portable`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn tile_distances_avx2(p: &[f64], centred: &[[f64; TILE]]) -> [f64; TILE] {
+    tile_distances_portable(p, centred)
+}
+
+#[inline(always)]
+fn tile_distances_portable(p: &[f64], centred: &[[f64; TILE]]) -> [f64; TILE] {
+    let z = centred.len();
+    let mut total = [0.0f64; TILE];
+    for i in 0..z {
+        let mut y = [0.0f64; TILE]; // y_i of every code
+        for (&pij, c) in p[i * z..i * z + i + 1].iter().zip(centred) {
+            for (y, &c) in y.iter_mut().zip(c) {
+                *y += pij * c;
+            }
+        }
+        for (t, y) in total.iter_mut().zip(&y) {
+            *t += y * y;
+        }
+    }
+    total
 }
 
 /// ln Σ_k exp(a_k), the largest a_k taken out first. a: (K).
@@ -828,6 +906,45 @@ mod tests {
             .unwrap_err()
             .contains("NaN"));
         assert!(fit(array![[0.0f32, 0.0]].view(), &config).is_err());
+    }
+
+    #[test]
+    fn tiled_distances_match_the_formula_and_every_instruction_set_bit_for_bit() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let z = 5;
+        let l = Array2::from_shape_fn((z, z), |(i, j)| {
+            if i == j {
+                1.5
+            } else if j < i {
+                rng.random::<f64>() - 0.5
+            } else {
+                0.0
+            }
+        });
+        let inverse = inverse_lower(l.view());
+        let mean = Array1::from_shape_fn(z, |i| i as f64 * 0.3);
+        let n = 2 * TILE + 3; // two whole tiles and a partial one
+        let codes = Array2::from_shape_fn((n, z), |_| rng.random::<f64>() * 4.0 - 2.0);
+        let columns = codes.t().as_standard_layout().into_owned();
+        let mut got = vec![0.0; n];
+        squared_mahalanobis(inverse.view(), mean.view(), columns.view(), &mut got);
+        for (code, &got) in codes.rows().into_iter().zip(&got) {
+            let y = inverse.dot(&(&code - &mean));
+            assert!(
+                (got - y.dot(&y)).abs() < 1e-12 * (1.0 + got),
+                "{got} vs {}",
+                y.dot(&y)
+            );
+        }
+        let p: Vec<f64> = inverse.iter().copied().collect();
+        let mut centred = vec![[0.0; TILE]; z];
+        for (j, row) in centred.iter_mut().enumerate() {
+            for (t, c) in row.iter_mut().enumerate() {
+                *c = codes[[t, j]] - mean[j];
+            }
+        }
+        let portable = tile_distances_portable(&p, &centred);
+        assert_eq!(tile_distances(&p, &centred), portable);
     }
 
     #[test]
