@@ -9,7 +9,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{write_figure, FONT_FAMILY};
+use super::{write_gif, write_png, FONT_FAMILY};
 use crate::error::Result;
 
 /// One labelled row of images. A row with no images is a section heading.
@@ -126,10 +126,8 @@ pub fn draw_digit_sheet(
     rows: &[ImageRow],
     shape: ImageShape,
 ) -> Result<()> {
-    write_figure(path, |tmp| {
-        let root = BitMapBackend::new(tmp, sheet_size(rows, shape)).into_drawing_area();
-        draw_sheet(&root, title, rows, shape)?;
-        root.present()?;
+    write_png(path, sheet_size(rows, shape), |root| {
+        draw_sheet(root, title, rows, shape)?;
         Ok(())
     })
 }
@@ -142,15 +140,12 @@ pub fn draw_digit_animation(
     shape: ImageShape,
     frame_delay_ms: u32,
 ) -> Result<()> {
-    write_figure(path, |tmp| {
-        let size = frames
-            .first()
-            .map_or((100, 100), |f| sheet_size(&f.1, shape));
-        let root = BitMapBackend::gif(tmp, size, frame_delay_ms)?.into_drawing_area();
-        for (caption, rows) in frames {
-            draw_sheet(&root, caption, rows, shape)?;
-            root.present()?;
-        }
+    let size = frames
+        .first()
+        .map_or((100, 100), |f| sheet_size(&f.1, shape));
+    write_gif(path, size, frame_delay_ms, frames.len(), |i, root| {
+        let (caption, rows) = &frames[i];
+        draw_sheet(root, caption, rows, shape)?;
         Ok(())
     })
 }

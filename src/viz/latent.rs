@@ -7,7 +7,7 @@ use ndarray::{Array2, ArrayView2};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{class_color, write_figure, FONT_FAMILY};
+use super::{class_color, write_gif, write_png, FONT_FAMILY};
 use crate::error::Result;
 
 /// Axis limits ((x min, x max), (y min, y max)).
@@ -118,18 +118,8 @@ pub fn draw_latent_map(
     class_names: &[String],
 ) -> Result<()> {
     let limits = limits_of(&[points.to_owned()]);
-    write_figure(path, |tmp| {
-        let root = BitMapBackend::new(tmp, SIZE).into_drawing_area();
-        draw_map(
-            &root,
-            title,
-            axis_names,
-            points,
-            labels,
-            class_names,
-            limits,
-        )?;
-        root.present()?;
+    write_png(path, SIZE, |root| {
+        draw_map(root, title, axis_names, points, labels, class_names, limits)?;
         Ok(())
     })
 }
@@ -145,20 +135,17 @@ pub fn draw_latent_animation(
 ) -> Result<()> {
     let maps: Vec<Array2<f32>> = frames.iter().map(|f| f.1.clone()).collect();
     let limits = limits_of(&maps);
-    write_figure(path, |tmp| {
-        let root = BitMapBackend::gif(tmp, SIZE, frame_delay_ms)?.into_drawing_area();
-        for (caption, points) in frames {
-            draw_map(
-                &root,
-                caption,
-                axis_names,
-                points.view(),
-                labels,
-                class_names,
-                limits,
-            )?;
-            root.present()?;
-        }
+    write_gif(path, SIZE, frame_delay_ms, frames.len(), |i, root| {
+        let (caption, points) = &frames[i];
+        draw_map(
+            root,
+            caption,
+            axis_names,
+            points.view(),
+            labels,
+            class_names,
+            limits,
+        )?;
         Ok(())
     })
 }

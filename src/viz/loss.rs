@@ -5,7 +5,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::{write_figure, FONT_FAMILY};
+use super::{write_png, FONT_FAMILY};
 use crate::error::Result;
 
 /// One dashed horizontal reference line.
@@ -24,12 +24,11 @@ pub fn draw_losses(
     val: &[f64],
     baseline: Option<&Baseline>,
 ) -> Result<()> {
-    write_figure(path, |tmp| {
-        let root = BitMapBackend::new(tmp, (900, 560)).into_drawing_area();
+    write_png(path, (900, 560), |root| {
         root.fill(&WHITE)?;
         let (low, high) = loss_range(train, val, baseline);
         let (x0, x1) = epoch_range(epochs);
-        let mut chart = ChartBuilder::on(&root)
+        let mut chart = ChartBuilder::on(root)
             .caption(
                 format!("Reconstruction loss ({loss_name}) per epoch"),
                 (FONT_FAMILY, 24),
@@ -89,7 +88,6 @@ pub fn draw_losses(
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK.mix(0.4))
             .draw()?;
-        root.present()?;
         Ok(())
     })
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::{write_figure, FONT_FAMILY, PALETTE};
+use super::{write_png, FONT_FAMILY, PALETTE};
 use crate::error::Result;
 
 /// Bars per histogram.
@@ -26,14 +26,12 @@ pub struct Marginal {
 /// Draws the panels side by side, two per row.
 pub fn draw_marginals(path: &Path, title: &str, panels: &[Marginal]) -> Result<()> {
     let rows = panels.len().div_ceil(2).max(1);
-    write_figure(path, |tmp| {
-        let root = BitMapBackend::new(tmp, (1000, 60 + 300 * rows as u32)).into_drawing_area();
+    write_png(path, (1000, 60 + 300 * rows as u32), |root| {
         root.fill(&WHITE)?;
         let root = root.titled(title, (FONT_FAMILY, 22))?;
         for (panel, area) in panels.iter().zip(root.split_evenly((rows, 2))) {
             draw_panel(&area, panel)?;
         }
-        root.present()?;
         Ok(())
     })
 }

@@ -14,6 +14,8 @@ pub mod report;
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::coord::Shift;
+use plotters::prelude::{BitMapBackend, DrawingArea, IntoDrawingArea};
 use plotters::style::{FontStyle, RGBColor};
 
 use crate::error::Result;
@@ -59,10 +61,70 @@ pub fn class_color(class: usize) -> RGBColor {
 
 /// Draws with `draw` into a temporary file, then renames it to `path` (see
 /// [`crate::files`]).
-fn write_figure(
-    path: &Path,
-    draw: impl FnOnce(&Path) -> std::result::Result<(), Box<dyn std::error::Error>>,
-) -> Result<()> {
+fn write_figure(path: &Path, draw: impl FnOnce(&Path) -> Drawn) -> Result<()> {
     register_font();
     write_atomic_by_name(path, |tmp| draw(tmp).map_err(|e| e.to_string()))
+}
+
+/// What a drawing function returns: plotters' errors and I/O errors alike.
+type Drawn = std::result::Result<(), Box<dyn std::error::Error>>;
+
+/// Draws a PNG of `size` (width, height) with `draw` on an RGB canvas in
+/// memory, then encodes it with the png crate (adaptive filters, default
+/// compression) into a temporary file renamed to `path`.
+fn write_png(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Drawn,
+) -> Result<()> {
+    write_figure(path, |tmp| {
+        let mut pixels = vec![0u8; size.0 as usize * size.1 as usize * 3];
+        {
+            let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
+            draw(&root)?;
+            root.present()?;
+        }
+        let file = std::io::BufWriter::new(std::fs::File::create(tmp)?);
+        let mut encoder = png::Encoder::new(file, size.0, size.1);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
+        encoder.write_header()?.write_image_data(&pixels)?;
+        Ok(())
+    })
+}
+
+/// Draws an animated GIF of `size` with `frames` frames, frame i drawn by
+/// `draw(i, canvas)` on an RGB canvas in memory (kept from frame to frame),
+/// then quantised to 256 colours (NeuQuant at speed 10) and added to the file,
+/// shown for `frame_delay_ms` each, looping for ever.
+fn write_gif(
+    path: &Path,
+    size: (u32, u32),
+    frame_delay_ms: u32,
+    frames: usize,
+    mut draw: impl FnMut(usize, &DrawingArea<BitMapBackend<'_>, Shift>) -> Drawn,
+) -> Result<()> {
+    write_figure(path, |tmp| {
+        let side = |pixels: u32| {
+            u16::try_from(pixels)
+                .map_err(|_| format!("a GIF side is at most 65,535 pixels, not {pixels}"))
+        };
+        let (width, height) = (side(size.0)?, side(size.1)?);
+        let file = std::io::BufWriter::new(std::fs::File::create(tmp)?);
+        let mut encoder = gif::Encoder::new(file, width, height, &[])?;
+        encoder.set_repeat(gif::Repeat::Infinite)?;
+        let mut pixels = vec![0u8; size.0 as usize * size.1 as usize * 3];
+        for i in 0..frames {
+            {
+                let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
+                draw(i, &root)?;
+                root.present()?;
+            }
+            let mut frame = gif::Frame::from_rgb_speed(width, height, &pixels, 10);
+            frame.delay = u16::try_from(frame_delay_ms.div_ceil(10)).unwrap_or(u16::MAX); // centiseconds
+            encoder.write_frame(&frame)?;
+        }
+        Ok(())
+    })
 }
