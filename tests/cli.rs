@@ -266,9 +266,9 @@ fn gradcheck_subcommand_prints_a_row_per_tensor_and_passes() {
     let output = run(&[
         "gradcheck",
         "--hidden",
-        "24,12",
+        "8,4",
         "--latent",
-        "6",
+        "3",
         "--samples",
         "0",
     ]);

@@ -191,8 +191,6 @@ fn parameter_counts_follow_pytorchs_modules() {
 const FLAGS: &[&str] = &[
     "--arch",
     "conv",
-    "--limit",
-    "700",
     "--val-size",
     "200",
     "--latent",
@@ -208,6 +206,8 @@ fn train(out: &Path, extra: &[&str]) -> Output {
     let output = Command::new(BIN)
         .arg("train")
         .args(FLAGS)
+        .arg("--data-dir")
+        .arg(crate::support::mnist_subset(700, 500))
         .args(["--out-dir", out.to_str().unwrap()])
         .args(extra)
         .output()

@@ -18,10 +18,8 @@ use crate::support::write_dataset;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mnist-autoencoder");
 
-/// The "Q": a small run on MNIST.
+/// The "Q": a small run on MNIST (its data: [`q_data`]).
 const Q: &[&str] = &[
-    "--limit",
-    "600",
     "--val-size",
     "100",
     "--epochs",
@@ -74,9 +72,20 @@ fn succeeds(output: &Output) {
     assert!(output.status.success(), "{}", stderr(output));
 }
 
+/// Q's data: MNIST's first 600 training digits (as `--limit 600`) and first
+/// 1,000 test digits.
+fn q_data() -> &'static str {
+    static DATA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DATA.get_or_init(|| {
+        let dir = crate::support::mnist_subset(600, 1000);
+        dir.to_str().unwrap().to_owned()
+    })
+}
+
 fn q_with<'a>(extra: &[&'a str], out: &'a Path) -> Vec<&'a str> {
     let mut args = vec!["train"];
     args.extend_from_slice(Q);
+    args.extend(["--data-dir", q_data()]);
     args.extend_from_slice(extra);
     args.extend(["--out-dir", out.to_str().unwrap()]);
     args
@@ -413,7 +422,8 @@ fn messages_name_the_problem() {
     std::fs::write(&file, b"x").unwrap();
     fails_with(&run(&q_with(&[], &file)), "is not a folder");
     let mut args = q_with(&[], tmp.path());
-    args.extend(["--data-dir", file.to_str().unwrap()]);
+    let at = args.iter().position(|a| *a == "--data-dir").unwrap();
+    args[at + 1] = file.to_str().unwrap();
     fails_with(&run(&args), "is a file; --data-dir must name the folder");
 }
 
