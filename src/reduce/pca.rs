@@ -11,7 +11,7 @@
 //! eigen-decomposition of C directly; for a few components of a large D (32 of
 //! 784 pixels) subspace iteration: `Q ← orth(C·Q)` converges to the top
 //! eigenvectors, then the eigen-decomposition of the small matrix `QᵀCQ`
-//! (Rayleigh-Ritz) orders them (see [`direct`]).
+//! (Rayleigh-Ritz) orders them (see `direct`).
 
 use ndarray::{s, Array1, Array2, ArrayView2, Axis};
 use ndarray_rand::rand::rngs::StdRng;
