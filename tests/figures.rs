@@ -57,8 +57,6 @@ fn a_run_writes_every_figure_and_a_self_contained_report() {
     let output = Command::new(env!("CARGO_BIN_EXE_mnist-autoencoder"))
         .args([
             "train",
-            "--limit",
-            "1200",
             "--val-size",
             "200",
             "--epochs",
@@ -78,6 +76,9 @@ fn a_run_writes_every_figure_and_a_self_contained_report() {
             "--threads",
             "2",
         ])
+        // The first 1,200 training digits (as --limit 1200), 2,000 test digits.
+        .arg("--data-dir")
+        .arg(crate::support::mnist_subset(1200, 2000))
         .args(["--out-dir", out.to_str().unwrap()])
         .output()
         .unwrap();
