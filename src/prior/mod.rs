@@ -224,6 +224,20 @@ impl Prior {
         }
     }
 
+    /// For a diffusion prior, itself and the DDIM walk (S steps, η) that its
+    /// samples take: its own, or DDIM in 50 steps at η = 1 (the default) if it
+    /// walks ancestrally (T network calls, too slow for the report's page).
+    /// Other priors have none.
+    pub fn ddim_walk(&self) -> Option<(&DiffusionPrior, usize, f64)> {
+        match self {
+            Prior::Diffusion { prior, walk } => match *walk {
+                Walk::Ddim { steps, eta } => Some((prior, steps, eta)),
+                Walk::Ancestral => Some((prior, 50, 1.0)),
+            },
+            _ => None,
+        }
+    }
+
     /// Whether [`Prior::trajectory`] gives a walk.
     pub fn walks(&self) -> bool {
         matches!(self, Prior::Diffusion { .. })
