@@ -14,7 +14,7 @@
 // nonlinearity, frequencies (E/2 ωₖ), layers [{inputs, outputs, weight, bias}]
 // (W (wₗ + E, Oₗ) row-major, the input [Aₗ, emb(t)]), mean, std, low, high (Z
 // each), steps (τ_S … τ₁), alpha_bars (ᾱ at each τ), eta, parity {count n,
-// noise x_T (n, Z), step_noise z (S, n, Z), outputs (n, D)}} (see section 8).
+// noise x_T (n, Z), step_noise z (S, n, Z), outputs (n, D)}} (see section 3b).
 // Slider k reads (code − origin)·directions[k] / scales[k]; the map's x and y
 // are sliders 0 and 1, so what the map shows is what those sliders move.
 //
@@ -1006,7 +1006,9 @@
       : 'The code has ' + data.Z + (data.Z === 1 ? ' number' : ' numbers') + ', so the map is the code itself: z1 to the right' +
         (data.Z === 2 ? ' and z2 up, as in manifold.png' : '') + '. Every map point is a whole code; the sliders are its numbers.';
     const bytes = data.layers.reduce((n, l) => n + 4 * (l.W.length + l.b.length), 0);
-    byId('ex-weights').textContent = 'base64 little-endian f32, ' + (bytes / 1e6).toFixed(2) + ' MB of weights';
+    const prior = data.diffusion ? data.diffusion.layers.reduce((n, l) => n + 4 * (l.W.length + l.b.length), 0) : 0;
+    byId('ex-weights').textContent = 'base64 little-endian f32, ' + (bytes / 1e6).toFixed(2) + ' MB of weights' +
+      (prior ? ', and ' + (prior / 1e6).toFixed(2) + ' MB for the diffusion prior\'s ε-network' : '');
     digitCanvas(byId('ex-digit'), Math.max(1, Math.floor(252 / Math.max(data.rows, data.cols))));
     parity = checkParity();
     if (data.diffusion) {

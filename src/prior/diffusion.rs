@@ -925,6 +925,36 @@ mod tests {
         assert_eq!(ddim_steps(10, 10), (1..=10).rev().collect::<Vec<_>>());
     }
 
+    /// The explorer's parity check gives DDIM its noise: η = 0 asks for none,
+    /// η = 1 for every step but the last (σ = 0 there), and with the noise
+    /// drawn from the same generator the walk is `sample_ddim`'s.
+    #[test]
+    fn ddim_asks_for_noise_only_where_sigma_is_positive() {
+        let net = small_net(Nonlinearity::Silu);
+        let schedule = NoiseSchedule::new(BetaSchedule::Cosine, STEPS);
+        let noise =
+            Array2::<f32>::random_using((4, 3), StandardNormal, &mut StdRng::seed_from_u64(1));
+        let never = |i: usize| -> Array2<f32> { panic!("η = 0 asked for the noise of step {i}") };
+        sample_ddim_with_noise(&net, &schedule, noise.view(), 5, 0.0, None, never);
+        let mut asked = Vec::new();
+        let mut rng = StdRng::seed_from_u64(2);
+        let given = sample_ddim_with_noise(&net, &schedule, noise.view(), 5, 1.0, None, |i| {
+            asked.push(i);
+            Array2::random_using((4, 3), StandardNormal, &mut rng)
+        });
+        assert_eq!(asked, [0, 1, 2, 3]);
+        let drawn = sample_ddim(
+            &net,
+            &schedule,
+            noise.view(),
+            5,
+            1.0,
+            None,
+            &mut StdRng::seed_from_u64(2),
+        );
+        assert_eq!(given, drawn);
+    }
+
     /// dL/dθ, dL/dxₜ and dL/d emb(t) (summed over the layers that read it) of
     /// `L = 1/(B·Z) Σ (ε̂ − R)²` against centered differences.
     fn check_eps_net(nonlinearity: Nonlinearity) {
