@@ -14,9 +14,9 @@
 //! on load and shows its largest difference from the Rust decoder's output.
 //!
 //! With a diffusion prior fitted in the run, the page also gets its ε-network
-//! (the default 32-512-512-512-32 (+32) is about 2.4 MB, 3.2 MB as base64), the
+//! (the default 32-512-512-512-32 (+32) is about 2.4 MB, 3.3 MB as base64), the
 //! standardisation, x̂₀'s box and the DDIM steps with their ᾱ, and samples
-//! codes itself by the prior's own walk ([`diffusion_data`]); it checks its
+//! codes itself by the prior's own walk (`diffusion_data`); it checks its
 //! sampler against [`DiffusionPrior::sample_ddim_with_noise`] on
 //! [`PARITY_SAMPLES`] fixed noises.
 
