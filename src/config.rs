@@ -739,6 +739,22 @@ pub struct TrainConfig {
     #[serde(default)]
     pub no_prior: bool,
 
+    /// `--prior diffusion`: passes of its ε-network over the training codes.
+    #[arg(long, value_name = "N", default_value_t = crate::prior::diffusion::TrainConfig::default().epochs)]
+    #[serde(default = "default_prior_epochs")]
+    pub prior_epochs: usize,
+
+    /// `--prior diffusion`: its ε-network's hidden widths, comma-separated (each at most 4096).
+    #[arg(long, value_name = "W,W,...", default_value = "512,512,512", value_parser = parse_hidden)]
+    #[serde(default = "default_prior_hidden")]
+    pub prior_hidden: Hidden,
+
+    /// Skip the digit judge's scores of the samples (summary.json's `judge`;
+    /// it takes seconds even for a tiny run, which tests do not need).
+    #[arg(long)]
+    #[serde(default)]
+    pub no_judge: bool,
+
     /// Draw every Nth epoch in the animations (the untrained model and the last epoch are always drawn).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub frames_every: usize,
@@ -756,6 +772,17 @@ fn default_activation() -> Activation {
 fn default_prior() -> PriorKind {
     PriorKind::DEFAULT
 }
+
+fn default_prior_epochs() -> usize {
+    crate::prior::diffusion::TrainConfig::default().epochs
+}
+
+fn default_prior_hidden() -> Hidden {
+    Hidden(crate::prior::diffusion::TrainConfig::default().hidden)
+}
+
+/// The widest hidden layer `--prior-hidden` may ask for.
+pub const MAX_PRIOR_WIDTH: usize = 4096;
 
 /// Encoder hidden widths, e.g. `[256, 128]`; parsed from and shown as `256,128`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -811,6 +838,16 @@ impl TrainConfig {
         }
         positive_finite("--lr", self.lr)?;
         check_hidden(&self.hidden)?;
+        at_least_one("--prior-epochs", self.prior_epochs)?;
+        if self.prior_hidden.0.iter().any(|&w| w > MAX_PRIOR_WIDTH) {
+            return Err(Error::bad_flag(
+                "--prior-hidden",
+                format!(
+                    "widths must be at most {MAX_PRIOR_WIDTH}, got {}",
+                    self.prior_hidden
+                ),
+            ));
+        }
         check_utf8("--data-dir", &self.data_dir)?;
         check_utf8("--out-dir", &self.out_dir)?;
         if let Some(resume) = &self.resume {
@@ -926,6 +963,9 @@ const MAY_CHANGE_ON_RESUME: &[&str] = &[
     "no_figures",
     "prior",
     "no_prior",
+    "prior_epochs",
+    "prior_hidden",
+    "no_judge",
     "frames_every",
     "tsne_points",
     "data_dir",

@@ -53,6 +53,8 @@ pub enum Purpose {
     JudgeShifts { epoch: usize },
     /// The fixed ε of `gradcheck --model vae`.
     GradcheckNoise,
+    /// The noise of the explorer's check of its diffusion sampler against Rust's.
+    ExplorerNoise,
 }
 
 /// The seed of `purpose`'s stream in a run seeded with `seed`.
@@ -64,6 +66,7 @@ pub fn derive(seed: u64, purpose: Purpose) -> u64 {
         Purpose::SampleNoise => seed.wrapping_add(2),
         Purpose::DenoisingFigure => seed.wrapping_add(3),
         Purpose::JudgedNoise => seed.wrapping_add(4),
+        Purpose::ExplorerNoise => seed.wrapping_add(5),
         Purpose::EpochOrder { epoch } => seed ^ mix(epoch, EPOCH_MIX),
         Purpose::JudgeShifts { epoch } => seed ^ mix(epoch, STEP_MIX),
         Purpose::Step { epoch, step, shard } => {

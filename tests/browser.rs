@@ -11,7 +11,11 @@
 //! in `<script type="application/json" id="selftest-json">`; `--dump-dom
 //! --virtual-time-budget` prints the DOM once the page's timers have run, and
 //! this test reads the JSON out of it. It runs on a small plain autoencoder's
-//! report and on a 2-d VAE's (whose map is the code itself). No WebDriver server to start and wait
+//! report (with a tiny diffusion prior: its "sample (diffusion)" button, and
+//! the page's DDIM sampler against Rust's on the same noise), on a 2-d VAE's
+//! (whose map is the code itself) and on a conv autoencoder's. The runs skip
+//! the digit judge (`--no-judge`): its Fréchet distances took most of each
+//! run's time, and the page does not show them. No WebDriver server to start and wait
 //! for (chromium-driver), no DevTools-protocol client over a WebSocket, no
 //! extra crate: one process, its stdout, and nothing but the `chromium` package.
 //!
@@ -186,8 +190,9 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 
 /// Trains a small model with `args` (few images, one epoch) into a temporary
 /// folder, opens its report.html in Chromium with `#selftest`, and checks what
-/// the page reports.
-fn check_report_in_browser(args: &[&str]) {
+/// the page reports. `diffusion`: the run fits a diffusion prior, whose page
+/// sampler must match Rust's.
+fn check_report_in_browser(args: &[&str], diffusion: bool) {
     let Some(browser) = find_browser() else {
         if std::env::var("CI_REQUIRE_BROWSER").as_deref() == Ok("1") {
             panic!("CI_REQUIRE_BROWSER=1, but {NOT_FOUND}");
@@ -211,6 +216,7 @@ fn check_report_in_browser(args: &[&str]) {
             "50",
             "--threads",
             "2",
+            "--no-judge",
         ])
         // --hidden does not apply to --arch conv.
         .args(match args.contains(&"conv") {
@@ -320,19 +326,73 @@ fn check_report_in_browser(args: &[&str]) {
         apart > 1e-3,
         "the two probes decode to the same digit (max difference {apart})"
     );
+
+    if diffusion {
+        check_diffusion_sampler(&result, checks, &out.path().join("model.safetensors"));
+    } else {
+        assert_eq!(
+            result["diffusionParity"],
+            Value::Null,
+            "a page without a diffusion prior checked one"
+        );
+    }
+}
+
+/// The page's DDIM sampler matched Rust's on the report's fixed noise (≤ 1e-4
+/// per pixel), and the "sample (diffusion)" button's digit is Rust's decode of
+/// the code it sampled.
+fn check_diffusion_sampler(result: &Value, checks: &[Value], model: &Path) {
+    for wanted in ["diffusion sampler parity", "sample (diffusion) button"] {
+        assert!(
+            checks
+                .iter()
+                .any(|c| c["name"].as_str().unwrap_or("").contains(wanted)),
+            "no self-test check named like {wanted:?}"
+        );
+    }
+    let parity = result["diffusionParity"].as_f64().unwrap_or_else(|| {
+        panic!(
+            "diffusionParity is not a number: {}",
+            result["diffusionParity"]
+        )
+    });
+    eprintln!("  diffusion sampler: largest pixel difference page vs Rust {parity:.2e}");
+    assert!(parity <= 1e-4, "diffusion sampler parity {parity} > 1e-4");
+    let sample = &result["diffusionSample"];
+    let code = floats(&sample["code"], "diffusion code");
+    let digit = floats(&sample["digit"], "diffusion digit");
+    let rust = rust_decode(model, &[code]);
+    let diff = max_abs_diff(&digit, &rust[0]);
+    assert!(
+        diff <= 1e-4,
+        "the diffusion button's digit differs from Rust's decode of its code by {diff}"
+    );
 }
 
 #[test]
 fn latent_explorer_of_an_autoencoder_works_in_headless_chromium() {
-    check_report_in_browser(&["--latent", "8"]);
+    // A tiny diffusion prior: its cost is a few hundredths of a second.
+    check_report_in_browser(
+        &[
+            "--latent",
+            "8",
+            "--prior",
+            "diffusion",
+            "--prior-epochs",
+            "2",
+            "--prior-hidden",
+            "32",
+        ],
+        true,
+    );
 }
 
 #[test]
 fn latent_explorer_of_a_2d_vae_works_in_headless_chromium() {
-    check_report_in_browser(&["--model", "vae", "--latent", "2"]);
+    check_report_in_browser(&["--model", "vae", "--latent", "2"], false);
 }
 
 #[test]
 fn latent_explorer_of_a_conv_autoencoder_runs_transposed_convolutions_in_headless_chromium() {
-    check_report_in_browser(&["--arch", "conv", "--latent", "8"]);
+    check_report_in_browser(&["--arch", "conv", "--latent", "8"], false);
 }

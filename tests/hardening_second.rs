@@ -421,6 +421,30 @@ fn item_9_tsne_points_has_an_upper_bound_said_in_the_help() {
 }
 
 #[test]
+fn the_diffusion_prior_flags_are_bounded_and_named_in_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("no-data");
+    let out = tmp.path().join("out");
+    for (flag, value, said) in [
+        ("--prior-hidden", "512,5000", "at most 4096"),
+        ("--prior-epochs", "0", "at least 1"),
+    ] {
+        let args = [
+            "train",
+            flag,
+            value,
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--out-dir",
+            out.to_str().unwrap(),
+        ];
+        let output = run(&args);
+        fails_with(&output, flag);
+        fails_with(&output, said);
+    }
+}
+
+#[test]
 fn item_16_extra_classes_do_not_shrink_the_latent_maps() {
     use mnist_autoencoder::data::mnist::{Dataset, Splits};
     use mnist_autoencoder::figures::FigureInputs;

@@ -9,7 +9,12 @@
 // conv {in_channels, out_channels, in_side, out_side, kernel, stride, padding,
 // output_padding} and W (C, O, K, K) as PyTorch stores it),
 // classes, points {count, labels, codes}, sliders {names, unit, origin,
-// directions, scales}, gaussian {mean, cholesky}, parity {codes, outputs}.
+// directions, scales}, gaussian {mean, cholesky}, parity {codes, outputs},
+// diffusion (null without a diffusion prior): {walk, network, latent Z, embed E,
+// nonlinearity, frequencies (E/2 ωₖ), layers [{inputs, outputs, weight, bias}]
+// (W (wₗ + E, Oₗ) row-major, the input [Aₗ, emb(t)]), mean, std, low, high (Z
+// each), steps (τ_S … τ₁), alpha_bars (ᾱ at each τ), eta, parity {count n,
+// noise x_T (n, Z), step_noise z (S, n, Z), outputs (n, D)}} (see section 3b).
 // Slider k reads (code − origin)·directions[k] / scales[k]; the map's x and y
 // are sliders 0 and 1, so what the map shows is what those sliders move.
 //
@@ -56,6 +61,7 @@
                    '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
   let data = null;         // everything read from the page, see readData()
   let parity = null;       // largest |page decoder − Rust decoder| over the parity codes
+  let diffusionParity = null;  // largest |page sampler − Rust sampler| over the diffusion parity samples
 
   const byId = (id) => document.getElementById(id);
   function expect(ok, message) { if (!ok) throw new Error('explorer data: ' + message); }
@@ -107,7 +113,9 @@
            'sliders: names, directions and scales differ in number');
     expect(s.scales.every((v) => v > 0), 'sliders: a scale is not positive');
     const parityCodes = d.parity.codes.map(f32);
+    const diffusion = d.diffusion ? readDiffusion(d.diffusion, Z, D) : null;
     return {
+      diffusion: diffusion,
       kind: d.kind, Z: Z, rows: rows, cols: cols, D: D, N: N, layers: layers,
       classes: d.classes, labels: Int32Array.from(d.points.labels),
       codes: floats(d.points.codes, N * Z, 'points.codes'),
@@ -116,6 +124,32 @@
       gaussMean: f32(d.gaussian.mean), cholesky: d.gaussian.cholesky.map(f32),
       parityCodes: parityCodes,
       parityOutputs: floats(d.parity.outputs, parityCodes.length * D, 'parity.outputs'),
+    };
+  }
+
+  // The diffusion prior's data (explorer.rs's diffusion_data), checked.
+  function readDiffusion(p, Z, D) {
+    const E = p.embed, S = p.steps.length, n = p.parity.count;
+    expect(p.latent === Z, 'diffusion: codes of ' + p.latent + ' numbers, the decoder reads ' + Z);
+    expect(E % 2 === 0 && p.frequencies.length === E / 2, 'diffusion: ' + p.frequencies.length + ' frequencies for an embedding of ' + E);
+    expect(p.nonlinearity in NONLINEARITIES, 'diffusion: unknown nonlinearity ' + p.nonlinearity);
+    expect(S >= 1 && p.alpha_bars.length === S, 'diffusion: ' + S + ' steps and ' + p.alpha_bars.length + ' values of ᾱ');
+    expect([p.mean, p.std, p.low, p.high].every((v) => v.length === Z), 'diffusion: mean, std, low or high is not of length Z');
+    let width = Z;
+    const layers = p.layers.map(function (l, i) {
+      expect(l.inputs === width + E, 'diffusion layer ' + i + ' takes ' + l.inputs + ' inputs after a layer of ' + width + ' and an embedding of ' + E);
+      width = l.outputs;
+      return { I: l.inputs, O: l.outputs, W: floats(l.weight, l.inputs * l.outputs, 'diffusion layer ' + i + ' weight'),
+               b: floats(l.bias, l.outputs, 'diffusion layer ' + i + ' bias') };
+    });
+    expect(layers.length >= 1 && width === Z, 'diffusion: the ε-network ends with ' + width + ' outputs, not Z');
+    return {
+      walk: p.walk, network: p.network, E: E, nonlinearity: p.nonlinearity, frequencies: p.frequencies, layers: layers,
+      mean: f32(p.mean), std: f32(p.std), low: f32(p.low), high: f32(p.high),
+      steps: p.steps, alphaBars: p.alpha_bars, eta: p.eta,
+      parity: { count: n, noise: floats(p.parity.noise, n * Z, 'diffusion parity noise'),
+                stepNoise: floats(p.parity.step_noise, S * n * Z, 'diffusion parity step_noise'),
+                outputs: floats(p.parity.outputs, n * D, 'diffusion parity outputs') },
     };
   }
 
@@ -195,6 +229,12 @@
   }
   const LEAKY_SLOPE = Math.fround(0.01);     // the Rust constant is an f32
   const ACTIVATIONS = { relu: relu, sigmoid: sigmoid, identity: (v) => v, leaky_relu: leakyRelu, tanh: tanh };
+  // SiLU, z·σ(z), the ε-network's hidden activation (src/nn/silu.rs).
+  function silu(v) {
+    for (let i = 0; i < v.length; i++) v[i] = v[i] * Math.fround(1 / (1 + Math.exp(-v[i])));
+    return v;
+  }
+  const NONLINEARITIES = { silu: silu, relu: relu };
 
   // A code (length Z) → an image (length D = rows·cols, grey levels in [0, 1]).
   function decode(code) {
@@ -219,6 +259,85 @@
     const verdict = byId('parity-verdict');
     verdict.textContent = ok ? 'OK (≤ 1e-4)' : "MISMATCH: the page's decoder disagrees with Rust's";
     verdict.className = ok ? 'ex-ok' : 'ex-bad';
+    return worst;
+  }
+
+  // ---- 3b. The diffusion prior's DDIM sampler (src/prior/diffusion.rs) ---------
+  // ε̂(x, t) for one row x (length Z) at step t: every layer reads [Aₗ, emb(t)],
+  // emb(t) = [sin(t·ωₖ)…, cos(t·ωₖ)…], Aₗ₊₁ = f(Xₗ·Wₗ + bₗ), the last layer linear.
+  function epsilon(x, t) {
+    const p = data.diffusion, half = p.E / 2, embedding = new Float32Array(p.E);
+    for (let k = 0; k < half; k++) {
+      const angle = t * p.frequencies[k];
+      embedding[k] = Math.sin(angle);
+      embedding[half + k] = Math.cos(angle);
+    }
+    let a = x;
+    p.layers.forEach(function (l, i) {
+      const input = new Float32Array(l.I);
+      input.set(a);
+      input.set(embedding, a.length);
+      const z = dense(input, l.W, l.b, l.I, l.O);
+      a = i < p.layers.length - 1 ? NONLINEARITIES[p.nonlinearity](z) : z;
+    });
+    return a;
+  }
+  // DDIM over the steps τ_S … τ₁ (then 0), from x_T (length Z); stepNoise(i)
+  // gives z (length Z) of step i, asked for only where σ > 0. Each step, as Rust's
+  // sample_ddim_with_noise does it, in f32 where Rust is (Math.fround):
+  //   x̂₀ = clip((x_τ − √(1 − ᾱ_τ)·ε̂) / √ᾱ_τ, low, high),  ε̂ ← (x_τ − √ᾱ_τ·x̂₀) / √(1 − ᾱ_τ)
+  //   x_τ′ = √ᾱ_τ′·x̂₀ + √(1 − ᾱ_τ′ − σ²)·ε̂ + σ·z,  σ = η·√((1 − ᾱ_τ′)/(1 − ᾱ_τ))·√(1 − ᾱ_τ/ᾱ_τ′)
+  // i.e. x_{t−1} = √ᾱ_{t−1}·x̂₀ + √(1 − ᾱ_{t−1} − σ²)·ε̂ + σ·z with t − 1 the next step
+  // visited. Returns the code mean + std ⊙ x₀. The button and the parity check
+  // both come here: the button with fresh noise, the check with Rust's.
+  function diffusionSample(xT, stepNoise) {
+    const p = data.diffusion, Z = data.Z, fr = Math.fround, S = p.steps.length;
+    const x = Float32Array.from(xT), x0 = new Float32Array(Z);
+    for (let i = 0; i < S; i++) {
+      const now = p.alphaBars[i], then = i + 1 < S ? p.alphaBars[i + 1] : 1;
+      const eps = epsilon(x, p.steps[i]);
+      const scale = fr(1 / Math.sqrt(now)), epsScale = fr(Math.sqrt((1 - now) / now));
+      const root = fr(Math.sqrt(now)), inverse = fr(1 / Math.sqrt(1 - now));
+      for (let z = 0; z < Z; z++) {
+        x0[z] = Math.min(Math.max(fr(fr(scale * x[z]) - fr(epsScale * eps[z])), p.low[z]), p.high[z]);
+        eps[z] = fr(inverse * fr(x[z] - fr(root * x0[z])));
+      }
+      const sigma = p.eta * Math.sqrt((1 - then) / (1 - now)) * Math.sqrt(1 - now / then);
+      const a = fr(Math.sqrt(then)), b = fr(Math.sqrt(Math.max(0, 1 - then - sigma * sigma)));
+      for (let z = 0; z < Z; z++) x[z] = fr(fr(a * x0[z]) + fr(b * eps[z]));
+      if (sigma > 0) {
+        const noise = stepNoise(i), s = fr(sigma);
+        for (let z = 0; z < Z; z++) x[z] = fr(x[z] + fr(s * noise[z]));
+      }
+    }
+    const code = new Float32Array(Z);
+    for (let z = 0; z < Z; z++) code[z] = fr(fr(x[z] * p.std[z]) + p.mean[z]);
+    return code;
+  }
+  // The decoded pixels of the DDIM sample from given noise: xT (length Z) and
+  // stepNoise (S·Z, step i's z at i·Z). Exposed as window.mnistExplorer.diffusionPixels.
+  function diffusionPixels(xT, stepNoise) {
+    const Z = data.Z;
+    return decode(diffusionSample(xT, (i) => stepNoise.subarray(i * Z, (i + 1) * Z)));
+  }
+  // Largest |page − Rust| over the pixels of the parity samples (Rust's noise
+  // and Rust's decoded samples, embedded), shown beside the button.
+  function checkDiffusionParity() {
+    const { Z, D } = data, p = data.diffusion.parity, S = data.diffusion.steps.length, n = p.count;
+    let worst = 0;
+    for (let k = 0; k < n; k++) {
+      const steps = new Float32Array(S * Z);
+      for (let i = 0; i < S; i++) steps.set(p.stepNoise.subarray((i * n + k) * Z, (i * n + k + 1) * Z), i * Z);
+      const out = diffusionPixels(p.noise.subarray(k * Z, (k + 1) * Z), steps);
+      for (let j = 0; j < D; j++) worst = Math.max(worst, Math.abs(out[j] - p.outputs[k * D + j]));
+    }
+    if (Number.isNaN(worst)) worst = Infinity;
+    const ok = worst <= 1e-4;
+    byId('ex-diffusion-parity-value').textContent = worst.toExponential(1) + ' on ' + n + ' samples';
+    const verdict = byId('ex-diffusion-parity-verdict');
+    verdict.textContent = ok ? 'OK (≤ 1e-4)' : "MISMATCH: the page's sampler disagrees with Rust's";
+    verdict.className = ok ? 'ex-ok' : 'ex-bad';
+    byId('ex-diffusion-parity').hidden = false;
     return worst;
   }
 
@@ -604,6 +723,16 @@
     byId('ex-sample-note').textContent = data.kind === 'vae'
       ? 'A VAE is trained to make its codes look like N(0, I), so both kinds of sample should decode to digits.'
       : 'A plain autoencoder is not trained towards N(0, I): its samples often decode to no digit at all, while the Gaussian fitted to the training codes samples where codes live.';
+    if (data.diffusion) {
+      const p = data.diffusion, button = byId('ex-sample-diffusion');
+      button.hidden = false;
+      button.addEventListener('click', function () {
+        const fresh = () => Float32Array.from({ length: Z }, normal);
+        commit(diffusionSample(fresh(), fresh), 'a sample of the diffusion prior (' + p.walk + ' from fresh noise), decoded');
+      });
+      byId('ex-sample-note').textContent += ' "sample (diffusion)" runs the diffusion prior fitted in this run here in the page: its ε-network ' +
+        p.network + ' (' + p.nonlinearity + '), ' + p.walk + ', from Gaussian noise to a code, then the decoder.';
+    }
   }
 
   // The row of STEPS digits on the straight line from A's code to B's, each a
@@ -686,6 +815,20 @@
     };
     const report = { probes: [] };
     check('parity with the Rust decoder ≤ 1e-4', () => [parity <= 1e-4, 'largest pixel difference ' + parity]);
+    if (data.diffusion) {
+      check('diffusion sampler parity with the Rust sampler ≤ 1e-4', () => [diffusionParity <= 1e-4,
+        'largest pixel difference ' + diffusionParity + ' on ' + data.diffusion.parity.count + ' samples, ' + data.diffusion.walk]);
+      check('the sample (diffusion) button decodes a new code', function () {
+        const before = state.code;
+        byId('ex-sample-diffusion').click();
+        const digit = state.shown.digit, code = state.code;
+        const fine = Array.from(digit).every((v) => v >= 0 && v <= 1) && Array.from(code).every(Number.isFinite);
+        const moved = distance(code, before);
+        report.diffusionSample = { code: Array.from(code), digit: Array.from(digit) };
+        return [fine && moved > 0 && state.caption.includes('diffusion'),
+                'caption "' + state.caption + '"; the code moved by ' + moved.toExponential(2) + (fine ? '' : '; a pixel outside [0, 1] or a code not finite')];
+      });
+    }
     check('no error, no blocked request, no resource fetched', function () {
       const resources = performance.getEntriesByType('resource').length;
       return [errors.length === 0 && violations.length === 0 && resources === 0,
@@ -811,7 +954,8 @@
     }
     const pass = outcome.list.every((c) => c.ok);
     const report = {
-      verdict: pass ? 'PASS' : 'FAIL', parity: parity, errors: errors, violations: violations,
+      verdict: pass ? 'PASS' : 'FAIL', parity: parity, diffusionParity: diffusionParity,
+      diffusionSample: outcome.report.diffusionSample || null, errors: errors, violations: violations,
       resources: performance.getEntriesByType('resource').length, checks: outcome.list, probes: outcome.report.probes,
     };
     let box = byId('selftest');
@@ -862,9 +1006,15 @@
       : 'The code has ' + data.Z + (data.Z === 1 ? ' number' : ' numbers') + ', so the map is the code itself: z1 to the right' +
         (data.Z === 2 ? ' and z2 up, as in manifold.png' : '') + '. Every map point is a whole code; the sliders are its numbers.';
     const bytes = data.layers.reduce((n, l) => n + 4 * (l.W.length + l.b.length), 0);
-    byId('ex-weights').textContent = 'base64 little-endian f32, ' + (bytes / 1e6).toFixed(2) + ' MB of weights';
+    const prior = data.diffusion ? data.diffusion.layers.reduce((n, l) => n + 4 * (l.W.length + l.b.length), 0) : 0;
+    byId('ex-weights').textContent = 'base64 little-endian f32, ' + (bytes / 1e6).toFixed(2) + ' MB of weights' +
+      (prior ? ', and ' + (prior / 1e6).toFixed(2) + ' MB for the diffusion prior\'s ε-network' : '');
     digitCanvas(byId('ex-digit'), Math.max(1, Math.floor(252 / Math.max(data.rows, data.cols))));
     parity = checkParity();
+    if (data.diffusion) {
+      diffusionParity = checkDiffusionParity();
+      window.mnistExplorer = { diffusionPixels: diffusionPixels };
+    }
     setupMap();
     setupSliders();
     setupSamples();

@@ -12,14 +12,27 @@
 //! Weights are base64 little-endian f32 (the default decoder is about 2.2 MB,
 //! 2.9 MB as base64: f16 is not needed). The page decodes five reference codes
 //! on load and shows its largest difference from the Rust decoder's output.
+//!
+//! With a diffusion prior fitted in the run, the page also gets its ε-network
+//! (the default 32-512-512-512-32 (+32) is about 2.4 MB, 3.3 MB as base64), the
+//! standardisation, x̂₀'s box and the DDIM steps with their ᾱ, and samples
+//! codes itself by the prior's own walk (`diffusion_data`); it checks its
+//! sampler against [`DiffusionPrior::sample_ddim_with_noise`] on
+//! [`PARITY_SAMPLES`] fixed noises.
 
 use ndarray::{arr2, s, Array1, Array2, ArrayView2, Axis};
 use serde_json::{json, Value};
 
+use ndarray_rand::rand_distr::StandardNormal;
+use ndarray_rand::RandomExt;
+
 use super::{FigureInputs, ROWS_PER_PASS};
 use crate::error::Result;
 use crate::model::{decode, Architecture, Params};
+use crate::prior::diffusion::{ddim_steps, time_frequencies, DiffusionPrior};
+use crate::prior::Prior;
 use crate::reduce::pca::Pca;
+use crate::seeds::{self, Purpose};
 use crate::viz::report::base64;
 
 const SCRIPT: &str = include_str!("explorer.js");
@@ -30,18 +43,27 @@ const SECTION: &str = include_str!("explorer.html");
 const SLIDERS: usize = 8;
 /// Reference codes decoded by both Rust and the page.
 const PARITY_CODES: usize = 5;
+/// Fixed noises the page's diffusion sampler and Rust's both turn into digits.
+pub const PARITY_SAMPLES: usize = 3;
 
 /// The explorer's HTML: style, section, data, script. `codes` (N, Z) are the
 /// mapped test codes and `map` (N, 2) the latent_pca.png map drawn of them,
-/// used only to face the explorer's map the same way.
+/// used only to face the explorer's map the same way. `prior`: the prior fitted
+/// in the run; a diffusion prior gets a "sample (diffusion)" button, its parity
+/// noise drawn from `seed`.
 pub fn explorer_html(
     inputs: &FigureInputs,
     codes: ArrayView2<f32>,
     map: ArrayView2<f32>,
     params: &Params,
     arch: &Architecture,
+    prior: Option<&Prior>,
+    seed: u64,
 ) -> Result<String> {
-    let data = explorer_data(inputs, codes, map, params, arch)?;
+    let mut data = explorer_data(inputs, codes, map, params, arch)?;
+    if let Some((diffusion, steps, eta)) = prior.and_then(Prior::ddim_walk) {
+        data["diffusion"] = diffusion_data(diffusion, (steps, eta), params, arch, seed);
+    }
     // `<` escaped so nothing in the data can close the script element.
     let json = serde_json::to_string(&data)
         .expect("data serialises")
@@ -170,7 +192,74 @@ fn explorer_data(
         },
         "gaussian": {"mean": gaussian.mean.to_vec(), "cholesky": rows(gaussian.cholesky.view())},
         "parity": {"codes": rows(parity_codes.view()), "outputs": floats(parity_outputs.iter().copied())},
+        "diffusion": null,
     }))
+}
+
+/// What the page's DDIM sampler, in `(steps, eta)` S steps at η, reads (keys documented in explorer.js): the
+/// ε-network's layers (W (wₗ + E, Oₗ) row-major, as Rust stores it), the time
+/// embedding's ωₖ, the standardisation `code = mean + std ⊙ x₀`, x̂₀'s box
+/// [low, high], the steps τ_S … τ₁ with ᾱ at each (ᾱ₀ = 1 after the last), η,
+/// and the parity fixture: [`PARITY_SAMPLES`] noises x_T (n, Z) and per-step z
+/// (S, n, Z) from the run's seed, and Rust's decoded samples of them (n, D).
+/// One DDIM step, from τ to the next τ′ (0 after the last), on the page as in Rust:
+/// ```text
+/// x̂₀ = clip((x_τ − √(1 − ᾱ_τ)·ε̂(x_τ, τ)) / √ᾱ_τ, low, high),  ε̂ ← (x_τ − √ᾱ_τ·x̂₀) / √(1 − ᾱ_τ)
+/// x_τ′ = √ᾱ_τ′·x̂₀ + √(1 − ᾱ_τ′ − σ²)·ε̂ + σ·z,   σ = η·√((1 − ᾱ_τ′)/(1 − ᾱ_τ))·√(1 − ᾱ_τ/ᾱ_τ′)
+/// ```
+fn diffusion_data(
+    prior: &DiffusionPrior,
+    (steps, eta): (usize, f64),
+    params: &Params,
+    arch: &Architecture,
+    seed: u64,
+) -> Value {
+    let net = &prior.net;
+    let latent = net.latent;
+    let taus = ddim_steps(prior.schedule.steps(), steps);
+    let alpha_bars: Vec<f64> = taus.iter().map(|&t| prior.schedule.alpha_bar(t)).collect();
+    let rng = &mut seeds::rng(seed, Purpose::ExplorerNoise);
+    let noise = Array2::<f32>::random_using((PARITY_SAMPLES, latent), StandardNormal, rng);
+    let step_noise: Vec<Array2<f32>> = (0..steps)
+        .map(|_| Array2::random_using((PARITY_SAMPLES, latent), StandardNormal, rng))
+        .collect();
+    let codes = prior.sample_ddim_with_noise(noise.view(), steps, eta, |i| step_noise[i].clone());
+    let outputs = decode(params, arch, codes.view(), ROWS_PER_PASS);
+    let layers: Vec<Value> = net
+        .params
+        .layers
+        .iter()
+        .map(|layer| {
+            json!({
+                "inputs": layer.w.nrows(),
+                "outputs": layer.w.ncols(),
+                "weight": floats(layer.w.iter().copied()),
+                "bias": floats(layer.b.iter().copied()),
+            })
+        })
+        .collect();
+    json!({
+        "walk": format!("DDIM in {} steps, η = {}", steps, eta),
+        "network": net.describe(),
+        "latent": latent,
+        "embed": net.embed,
+        "nonlinearity": net.nonlinearity.name(),
+        "frequencies": time_frequencies(net.embed / 2),
+        "layers": layers,
+        "mean": prior.mean.to_vec(),
+        "std": prior.std.to_vec(),
+        "low": prior.low.to_vec(),
+        "high": prior.high.to_vec(),
+        "steps": taus,
+        "alpha_bars": alpha_bars,
+        "eta": eta,
+        "parity": {
+            "count": PARITY_SAMPLES,
+            "noise": floats(noise.iter().copied()),
+            "step_noise": floats(step_noise.iter().flat_map(|z| z.iter().copied())),
+            "outputs": floats(outputs.iter().copied()),
+        },
+    })
 }
 
 /// The decoder's layers as the page reads them: the operation, its sizes

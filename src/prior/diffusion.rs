@@ -175,14 +175,22 @@ pub fn time_embedding(mut out: ArrayViewMut2<f32>, t: &[usize]) {
     assert_eq!(out.nrows(), t.len(), "time_embedding: one step per row");
     let half = out.ncols() / 2;
     assert_eq!(out.ncols(), 2 * half, "time_embedding: E must be even");
+    let omegas = time_frequencies(half);
     for (mut row, &step) in out.rows_mut().into_iter().zip(t) {
-        for k in 0..half {
-            let omega = FASTEST * (SLOWEST / FASTEST).powf(k as f64 / (half.max(2) - 1) as f64);
+        for (k, omega) in omegas.iter().enumerate() {
             let angle = step as f64 * omega;
             row[k] = angle.sin() as f32;
             row[half + k] = angle.cos() as f32;
         }
     }
+}
+
+/// ωₖ of [`time_embedding`] for k < `half` (E/2): from 2π/20 down to π/(2T),
+/// geometrically (the report's explorer embeds them for its own sampler).
+pub fn time_frequencies(half: usize) -> Vec<f64> {
+    (0..half)
+        .map(|k| FASTEST * (SLOWEST / FASTEST).powf(k as f64 / (half.max(2) - 1) as f64))
+        .collect()
 }
 
 /// The hidden layers' activation f.
@@ -746,6 +754,24 @@ pub fn sample_ddim(
     bounds: Option<(ArrayView1<f32>, ArrayView1<f32>)>,
     rng: &mut impl Rng,
 ) -> Array2<f32> {
+    let shape = noise.dim();
+    let fresh = |_: usize| Array2::<f32>::random_using(shape, StandardNormal, &mut *rng);
+    sample_ddim_with_noise(net, schedule, noise, steps, eta, bounds, fresh)
+}
+
+/// [`sample_ddim`] with its noise given: `step_noise(i)` is z (N, Z) of step i
+/// (from 0, at τ_{S−i}), asked for only where σ > 0 (so never at the last
+/// step, nor at all when η = 0). The report's explorer checks its own DDIM
+/// sampler against this one with the same noise.
+pub fn sample_ddim_with_noise(
+    net: &EpsNet,
+    schedule: &NoiseSchedule,
+    noise: ArrayView2<f32>,
+    steps: usize,
+    eta: f64,
+    bounds: Option<(ArrayView1<f32>, ArrayView1<f32>)>,
+    mut step_noise: impl FnMut(usize) -> Array2<f32>,
+) -> Array2<f32> {
     let mut x = noise.to_owned();
     let mut eps = Array2::zeros(x.dim());
     let mut ws = EpsWorkspace::new(net, SAMPLE_CHUNK.min(x.nrows()).max(1));
@@ -772,7 +798,12 @@ pub fn sample_ddim(
             .and(&eps)
             .for_each(|x, &x0, &e| *x = a * x0 + b * e);
         if sigma > 0.0 {
-            let z = Array2::<f32>::random_using(x.dim(), StandardNormal, rng); // + σ·z
+            let z = step_noise(i); // + σ·z
+            assert_eq!(
+                z.dim(),
+                x.dim(),
+                "sample_ddim: step noise of the wrong shape"
+            );
             x.scaled_add(sigma as f32, &z);
         }
     }
@@ -800,6 +831,29 @@ impl DiffusionPrior {
                 sample_ddim(&self.net, &self.schedule, noise, steps, eta, bounds, rng)
             }
         };
+        x0 * &self.std + &self.mean
+    }
+
+    /// Codes (N, Z) from DDIM in `steps` S steps at `eta` η, from `noise` =
+    /// x_T (N, Z) and the given `step_noise` (see [`sample_ddim_with_noise`]):
+    /// the walk [`DiffusionPrior::sample`] takes, with every random number given.
+    pub fn sample_ddim_with_noise(
+        &self,
+        noise: ArrayView2<f32>,
+        steps: usize,
+        eta: f64,
+        step_noise: impl FnMut(usize) -> Array2<f32>,
+    ) -> Array2<f32> {
+        let bounds = Some((self.low.view(), self.high.view()));
+        let x0 = sample_ddim_with_noise(
+            &self.net,
+            &self.schedule,
+            noise,
+            steps,
+            eta,
+            bounds,
+            step_noise,
+        );
         x0 * &self.std + &self.mean
     }
 
@@ -869,6 +923,36 @@ mod tests {
     fn ddim_visits_evenly_spaced_steps_from_t() {
         assert_eq!(ddim_steps(1000, 4), vec![1000, 750, 500, 250]);
         assert_eq!(ddim_steps(10, 10), (1..=10).rev().collect::<Vec<_>>());
+    }
+
+    /// The explorer's parity check gives DDIM its noise: η = 0 asks for none,
+    /// η = 1 for every step but the last (σ = 0 there), and with the noise
+    /// drawn from the same generator the walk is `sample_ddim`'s.
+    #[test]
+    fn ddim_asks_for_noise_only_where_sigma_is_positive() {
+        let net = small_net(Nonlinearity::Silu);
+        let schedule = NoiseSchedule::new(BetaSchedule::Cosine, STEPS);
+        let noise =
+            Array2::<f32>::random_using((4, 3), StandardNormal, &mut StdRng::seed_from_u64(1));
+        let never = |i: usize| -> Array2<f32> { panic!("η = 0 asked for the noise of step {i}") };
+        sample_ddim_with_noise(&net, &schedule, noise.view(), 5, 0.0, None, never);
+        let mut asked = Vec::new();
+        let mut rng = StdRng::seed_from_u64(2);
+        let given = sample_ddim_with_noise(&net, &schedule, noise.view(), 5, 1.0, None, |i| {
+            asked.push(i);
+            Array2::random_using((4, 3), StandardNormal, &mut rng)
+        });
+        assert_eq!(asked, [0, 1, 2, 3]);
+        let drawn = sample_ddim(
+            &net,
+            &schedule,
+            noise.view(),
+            5,
+            1.0,
+            None,
+            &mut StdRng::seed_from_u64(2),
+        );
+        assert_eq!(given, drawn);
     }
 
     /// dL/dθ, dL/dxₜ and dL/d emb(t) (summed over the layers that read it) of

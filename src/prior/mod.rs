@@ -93,6 +93,11 @@ impl PriorKind {
     }
 }
 
+/// The diffusion prior's default walk: DDIM in this many steps S …
+pub const DDIM_STEPS: usize = 50;
+/// … at this stochasticity η.
+pub const DDIM_ETA: f64 = 1.0;
+
 /// How priors are fitted: the settings of `train-prior` and of a default run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FitConfig {
@@ -121,8 +126,8 @@ impl Default for FitConfig {
             temperature: 0.9,
             diffusion: diffusion::TrainConfig::default(),
             walk: Walk::Ddim {
-                steps: 50,
-                eta: 1.0,
+                steps: DDIM_STEPS,
+                eta: DDIM_ETA,
             },
         }
     }
@@ -221,6 +226,21 @@ impl Prior {
                 let x_t = Array2::random_using(shape, StandardNormal, rng);
                 prior.sample(x_t.view(), *walk, rng)
             }
+        }
+    }
+
+    /// For a diffusion prior, itself and the DDIM walk (S steps, η) that its
+    /// samples take: its own, or the default DDIM walk ([`DDIM_STEPS`],
+    /// [`DDIM_ETA`]) if it walks ancestrally (T network calls, too slow for the
+    /// report's page).
+    /// Other priors have none.
+    pub fn ddim_walk(&self) -> Option<(&DiffusionPrior, usize, f64)> {
+        match self {
+            Prior::Diffusion { prior, walk } => match *walk {
+                Walk::Ddim { steps, eta } => Some((prior, steps, eta)),
+                Walk::Ancestral => Some((prior, DDIM_STEPS, DDIM_ETA)),
+            },
+            _ => None,
         }
     }
 

@@ -107,9 +107,11 @@ fn evaluate_and_save(run: &Session) -> Result<(Summary, Option<Prior>)> {
             prior = Some(pool.install(|| fit_prior(config, state, splits))?);
             stopped()?;
         }
-        summary.judge =
-            pool.install(|| judge_generated(config, state, splits, inputs, prior.as_ref()))?;
-        stopped()?;
+        if !config.no_judge {
+            summary.judge =
+                pool.install(|| judge_generated(config, state, splits, inputs, prior.as_ref()))?;
+            stopped()?;
+        }
     }
     let out = &config.out_dir;
     write_atomic(&out.join("summary.json"), summary_json(&summary).as_bytes())?;
@@ -129,6 +131,8 @@ fn fit_prior(config: &TrainConfig, state: &TrainState, splits: &Splits) -> Resul
     let mut fit = FitConfig::default();
     fit.gmm.seed = config.seed;
     fit.diffusion.seed = config.seed;
+    fit.diffusion.epochs = config.prior_epochs;
+    fit.diffusion.hidden = config.prior_hidden.0.clone();
     println!(
         "fitting the {} prior to {} training codes (--no-prior skips it)",
         config.prior.name(),
@@ -249,7 +253,15 @@ fn draw_everything(config: &TrainConfig, state: &TrainState, figures: &Figures) 
     let pca_frames = draw_figures(&run)?;
     let last = snapshots.last().expect("at least the untrained snapshot");
     let map = pca_frames.last().expect("one frame per snapshot");
-    let explorer = explorer_html(inputs, last.codes.view(), map.view(), &state.params, arch)?;
+    let explorer = explorer_html(
+        inputs,
+        last.codes.view(),
+        map.view(),
+        &state.params,
+        arch,
+        prior,
+        config.seed,
+    )?;
     report::write(&ReportInputs {
         out_dir: &config.out_dir,
         arch,
