@@ -205,9 +205,10 @@ fn check_report_in_browser(args: &[&str], diffusion: bool) {
     let out = tempfile::tempdir().unwrap();
     let run = Command::new(env!("CARGO_BIN_EXE_mnist-autoencoder"))
         .arg("train")
+        // MNIST's first 600 training digits (as --limit 600) and 2,000 test digits.
+        .arg("--data-dir")
+        .arg(crate::support::mnist_subset(600, 2000))
         .args([
-            "--limit",
-            "600",
             "--val-size",
             "100",
             "--epochs",
