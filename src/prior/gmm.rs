@@ -249,19 +249,19 @@ impl Gmm {
             .enumerate()
             .for_each(|(k, mut row)| {
                 let inverse = self.inverse_choleskys.index_axis(Axis(0), k); // P = L⁻¹ (Z, Z)
-                let mut y = Array2::<f64>::zeros((n, z));
-                general_mat_mul(1.0, &codes, &inverse.t(), 0.0, &mut y); // y_n = P·z_n, (N, Z)
                 let shift = inverse.dot(&self.means.row(k)); // P·μ_k, (Z)
                 let mut constant =
                     self.weights[k].ln() - 0.5 * (z as f64 * LN_2PI + self.log_determinants[k]);
                 if with_floor {
                     constant -= 0.5 * self.floor * inverse.iter().map(|v| v * v).sum::<f64>();
                 }
-                Zip::from(&mut row).and(y.rows()).for_each(|a, y| {
-                    let mahalanobis: f64 =
-                        y.iter().zip(&shift).map(|(v, s)| (v - s) * (v - s)).sum();
-                    *a = constant - 0.5 * mahalanobis;
-                });
+                // a_kn = constant − ½ ‖P·z_n − P·μ_k‖², CODE_BLOCK codes at a time
+                let mut y = Array2::<f64>::zeros((CODE_BLOCK.min(n), z)); // not (N, Z)
+                let codes = codes.axis_chunks_iter(Axis(0), CODE_BLOCK);
+                for (out, block) in row.axis_chunks_iter_mut(Axis(0), CODE_BLOCK).zip(codes) {
+                    let y = y.slice_mut(ndarray::s![..block.nrows(), ..]);
+                    mahalanobis_terms(out, y, block, inverse, shift.view(), constant);
+                }
             });
         out
     }
@@ -511,7 +511,7 @@ pub fn fit_with_progress(
     config: &GmmConfig,
     mut progress: impl FnMut(usize, f64),
 ) -> Result<Fit, String> {
-    let (n, z) = codes.dim();
+    let n = codes.nrows();
     let k = config.components;
     if k == 0 || n < k {
         return Err(format!("cannot fit {k} components to {n} codes"));
@@ -520,30 +520,9 @@ pub fn fit_with_progress(
         return Err("the codes hold NaN or infinite values".into());
     }
     let x = codes.mapv(f64::from);
-    let global_mean = x.mean_axis(Axis(0)).expect("n > 0");
-    let centred = &x - &global_mean;
-    let global_covariance = centred.t().dot(&centred) / n as f64;
+    let global_covariance = covariance_of(x.view());
     let floor = config.floor * global_covariance.diag().mean().unwrap_or(1.0);
-
-    // Start: hard k-means assignments as responsibilities; an empty cluster
-    // keeps its centre and the codes' global covariance.
-    let (centres, assignment) = kmeans(x.view(), k, config.kmeans_iterations, config.seed);
-    let mut responsibilities = Array2::<f64>::zeros((k, n));
-    for (i, &c) in assignment.iter().enumerate() {
-        responsibilities[[c, i]] = 1.0;
-    }
-    let mut fallback = Array3::<f64>::zeros((k, z, z));
-    for mut covariance in fallback.outer_iter_mut() {
-        covariance.assign(&global_covariance);
-        covariance.diag_mut().mapv_inplace(|v| v + floor);
-    }
-    let mut gmm = maximise(
-        x.view(),
-        responsibilities.view(),
-        floor,
-        centres.view(),
-        &fallback,
-    )?;
+    let mut gmm = start(x.view(), k, &global_covariance, floor, config)?;
 
     let mut objective = Vec::new();
     let mut converged = false;
@@ -576,6 +555,39 @@ pub fn fit_with_progress(
     })
 }
 
+/// The codes' covariance `(X − μ)ᵀ(X − μ) / N` (Z, Z) of x (N, Z); the centred
+/// copy (N, Z) is gone when it returns.
+fn covariance_of(x: ArrayView2<f64>) -> Array2<f64> {
+    let global_mean = x.mean_axis(Axis(0)).expect("n > 0");
+    let centred = &x - &global_mean;
+    centred.t().dot(&centred) / x.nrows() as f64
+}
+
+/// EM's start: hard k-means assignments of x (N, Z) as responsibilities,
+/// then an M-step; an empty cluster keeps its centre and the codes' global
+/// covariance. The (K, N) responsibilities are dropped on return, before
+/// the first E-step allocates its own.
+fn start(
+    x: ArrayView2<f64>,
+    k: usize,
+    global_covariance: &Array2<f64>,
+    floor: f64,
+    config: &GmmConfig,
+) -> Result<Gmm, String> {
+    let (n, z) = x.dim();
+    let (centres, assignment) = kmeans(x, k, config.kmeans_iterations, config.seed);
+    let mut responsibilities = Array2::<f64>::zeros((k, n));
+    for (i, &c) in assignment.iter().enumerate() {
+        responsibilities[[c, i]] = 1.0;
+    }
+    let mut fallback = Array3::<f64>::zeros((k, z, z));
+    for mut covariance in fallback.outer_iter_mut() {
+        covariance.assign(global_covariance);
+        covariance.diag_mut().mapv_inplace(|v| v + floor);
+    }
+    maximise(x, responsibilities.view(), floor, centres.view(), &fallback)
+}
+
 /// Fits one mixture for each K in `components` to `train` (N, Z) and keeps the
 /// one whose mean log-likelihood per code of `validation` (M, Z) is highest.
 pub fn fit_and_select(
@@ -605,6 +617,23 @@ pub fn fit_and_select(
         fit,
         validation: scores,
     })
+}
+
+/// One block of [`Gmm::log_joint`]'s row k: `a_n = constant − ½ ‖y_n − P·μ_k‖²`
+/// with `y_n = P·z_n`, for the codes `block` (M, Z); `y` (M, Z) is scratch.
+fn mahalanobis_terms(
+    mut out: ndarray::ArrayViewMut1<f64>,
+    mut y: ArrayViewMut2<f64>,
+    block: ArrayView2<f64>,
+    inverse: ArrayView2<f64>,
+    shift: ArrayView1<f64>,
+    constant: f64,
+) {
+    general_mat_mul(1.0, &block, &inverse.t(), 0.0, &mut y); // y_n = P·z_n, (M, Z)
+    Zip::from(&mut out).and(y.rows()).for_each(|a, y| {
+        let mahalanobis: f64 = y.iter().zip(&shift).map(|(v, s)| (v - s) * (v - s)).sum();
+        *a = constant - 0.5 * mahalanobis;
+    });
 }
 
 #[cfg(test)]
