@@ -11,10 +11,25 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    return_large_buffers_to_the_system();
     let command = parse_command_line();
     if let Err(error) = mnist_autoencoder::commands::run(&command) {
         eprintln!("error: {error}");
         let interrupted = matches!(error, Error::Interrupted { .. } | Error::Stopped { .. });
         std::process::exit(if interrupted { 130 } else { 1 });
+    }
+}
+
+/// Makes glibc give every buffer of 128 KiB or more its own mapping, unmapped
+/// when freed. By default glibc raises that threshold (up to 32 MiB) each
+/// time such a buffer is freed, after which large buffers come from heaps
+/// that it seldom shrinks: the buffers of one phase of `train` (the PCA
+/// baseline, the prior's EM, the judge) then stay resident beneath the
+/// next, about 100 MB more at the peak. The numbers computed do not change.
+fn return_large_buffers_to_the_system() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: a plain setting of the allocator, made before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }

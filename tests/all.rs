@@ -10,6 +10,8 @@ mod browser;
 mod cli;
 #[path = "conv_model.rs"]
 mod conv_model;
+#[path = "convolution_chapter.rs"]
+mod convolution_chapter;
 #[path = "docs.rs"]
 mod docs;
 #[path = "figures.rs"]

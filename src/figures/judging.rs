@@ -126,12 +126,16 @@ pub fn judge_samples(
         )));
     }
     let first = |n: usize| images(test, &(0..n.min(test.len())).collect::<Vec<_>>());
-    let (real, fd_real) = (first(JUDGED), first(FD_SAMPLES));
+    // The FD_SAMPLES test digits (31 MB as f32) are dropped once their
+    // features are taken: the samples decoded below need the room.
+    let test_features =
+        FrechetReference::new(judge_features(judge, first(FD_SAMPLES).view()).view());
+    let real = first(JUDGED);
     let reconstructions = reconstruct(params, arch, real.view(), ROWS_PER_PASS);
     let yardstick = Yardstick {
         judge,
         train: &splits.train,
-        test_features: FrechetReference::new(judge_features(judge, fd_real.view()).view()),
+        test_features,
         reconstruction_median: nearest_median(reconstructions.view(), &splits.train),
     };
     // The first JUDGED rows are the draws the scores have always used.

@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 use crate::model::{decode, encode, reconstruct, Architecture, Params, Sampler};
 use crate::nn::loss::mse_forward;
 use crate::reduce::gaussian::Gaussian;
-use crate::reduce::pca::Pca;
+use crate::reduce::pca::{Pca, FIT_CHUNK_ROWS};
 use crate::seeds::{self, Purpose};
 
 /// Rows per forward pass when computing pictures.
@@ -334,9 +334,10 @@ pub fn pca_test_mse(splits: &Splits, k: usize) -> f64 {
     if k >= splits.train.pixels() {
         return 0.0; // as many components as pixels: PCA reconstructs exactly
     }
-    let train = images(&splits.train, &(0..splits.train.len()).collect::<Vec<_>>());
-    let pca = Pca::fit(train.view(), k.max(1));
-    drop(train);
+    let train = &splits.train;
+    let pca = Pca::fit_in_chunks(train.len(), train.pixels(), k.max(1), |rows| {
+        CowArray::from(images(train, &rows.collect::<Vec<_>>()))
+    });
     let test = &splits.test;
     let indices: Vec<usize> = (0..test.len()).collect();
     let squared_sum: f64 = indices
@@ -350,12 +351,13 @@ pub fn pca_test_mse(splits: &Splits, k: usize) -> f64 {
 }
 
 /// Bytes [`pca_test_mse`] needs at most for `n` training images of `d`
-/// pixels and `k` components: the training images as f32, the covariance
-/// (f64 sum and f32 product, D×D), the subspace iteration's vectors, and one
-/// pass of test images. None if it overflows.
+/// pixels and `k` components: a pass of training images as f32 and its
+/// centred copy, the covariance (f64 sum and f32 product, D×D), the subspace
+/// iteration's vectors, and one pass of test images. None if it overflows.
 pub fn pca_bytes(n: usize, d: usize, k: usize) -> Option<u128> {
-    let (n, d, k) = (n as u128, d as u128, k.min(d) as u128);
-    let train = n.checked_mul(d)?.checked_mul(4)?;
+    let rows = n.min(FIT_CHUNK_ROWS) as u128;
+    let (d, k) = (d as u128, k.min(d) as u128);
+    let train = rows.checked_mul(d)?.checked_mul(4 * 2)?;
     let covariance = d.checked_mul(d)?.checked_mul(12)?;
     let vectors = d.checked_mul(k + 8)?.checked_mul(8 * 3)?;
     let pass = (ROWS_PER_PASS as u128).checked_mul(d)?.checked_mul(4 * 4)?;

@@ -589,7 +589,7 @@ pub fn fit_with_progress(
     config: &GmmConfig,
     mut progress: impl FnMut(usize, f64),
 ) -> Result<Fit, String> {
-    let (n, z) = codes.dim();
+    let n = codes.nrows();
     let k = config.components;
     if k == 0 || n < k {
         return Err(format!("cannot fit {k} components to {n} codes"));
@@ -598,30 +598,9 @@ pub fn fit_with_progress(
         return Err("the codes hold NaN or infinite values".into());
     }
     let x = codes.mapv(f64::from);
-    let global_mean = x.mean_axis(Axis(0)).expect("n > 0");
-    let centred = &x - &global_mean;
-    let global_covariance = centred.t().dot(&centred) / n as f64;
+    let global_covariance = covariance_of(x.view());
     let floor = config.floor * global_covariance.diag().mean().unwrap_or(1.0);
-
-    // Start: hard k-means assignments as responsibilities; an empty cluster
-    // keeps its centre and the codes' global covariance.
-    let (centres, assignment) = kmeans(x.view(), k, config.kmeans_iterations, config.seed);
-    let mut responsibilities = Array2::<f64>::zeros((k, n));
-    for (i, &c) in assignment.iter().enumerate() {
-        responsibilities[[c, i]] = 1.0;
-    }
-    let mut fallback = Array3::<f64>::zeros((k, z, z));
-    for mut covariance in fallback.outer_iter_mut() {
-        covariance.assign(&global_covariance);
-        covariance.diag_mut().mapv_inplace(|v| v + floor);
-    }
-    let mut gmm = maximise(
-        x.view(),
-        responsibilities.view(),
-        floor,
-        centres.view(),
-        &fallback,
-    )?;
+    let mut gmm = start(x.view(), k, &global_covariance, floor, config)?;
 
     let mut objective = Vec::new();
     let mut converged = false;
@@ -652,6 +631,39 @@ pub fn fit_with_progress(
         objective,
         converged,
     })
+}
+
+/// The codes' covariance `(X − μ)ᵀ(X − μ) / N` (Z, Z) of x (N, Z); the centred
+/// copy (N, Z) is gone when it returns.
+fn covariance_of(x: ArrayView2<f64>) -> Array2<f64> {
+    let global_mean = x.mean_axis(Axis(0)).expect("n > 0");
+    let centred = &x - &global_mean;
+    centred.t().dot(&centred) / x.nrows() as f64
+}
+
+/// EM's start: hard k-means assignments of x (N, Z) as responsibilities,
+/// then an M-step; an empty cluster keeps its centre and the codes' global
+/// covariance. The (K, N) responsibilities are dropped on return, before
+/// the first E-step allocates its own.
+fn start(
+    x: ArrayView2<f64>,
+    k: usize,
+    global_covariance: &Array2<f64>,
+    floor: f64,
+    config: &GmmConfig,
+) -> Result<Gmm, String> {
+    let (n, z) = x.dim();
+    let (centres, assignment) = kmeans(x, k, config.kmeans_iterations, config.seed);
+    let mut responsibilities = Array2::<f64>::zeros((k, n));
+    for (i, &c) in assignment.iter().enumerate() {
+        responsibilities[[c, i]] = 1.0;
+    }
+    let mut fallback = Array3::<f64>::zeros((k, z, z));
+    for mut covariance in fallback.outer_iter_mut() {
+        covariance.assign(global_covariance);
+        covariance.diag_mut().mapv_inplace(|v| v + floor);
+    }
+    maximise(x, responsibilities.view(), floor, centres.view(), &fallback)
 }
 
 /// Fits one mixture for each K in `components` to `train` (N, Z) and keeps the

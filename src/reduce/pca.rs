@@ -13,7 +13,9 @@
 //! eigenvectors, then the eigen-decomposition of the small matrix `QᵀCQ`
 //! (Rayleigh-Ritz) orders them (see `direct`).
 
-use ndarray::{s, Array1, Array2, ArrayView2, Axis};
+use std::ops::Range;
+
+use ndarray::{s, Array1, Array2, ArrayView2, CowArray, Ix2};
 use ndarray_rand::rand::rngs::StdRng;
 use ndarray_rand::rand::SeedableRng;
 use ndarray_rand::rand_distr::StandardNormal;
@@ -44,16 +46,38 @@ fn direct(d: usize, k: usize) -> bool {
     d <= DIRECT_MAX_DIM || 6 * (k + 8) > d
 }
 
+/// Rows per pass of the mean and the covariance: a pass's rows, centred
+/// copy and product are all the data memory a fit holds.
+pub const FIT_CHUNK_ROWS: usize = 4096;
+
 impl Pca {
     /// Fits `k` components to the rows of `x` (N, D).
     pub fn fit(x: ArrayView2<f32>, k: usize) -> Pca {
         let (n, d) = x.dim();
+        Pca::fit_in_chunks(n, d, k, |rows| CowArray::from(x.slice(s![rows, ..])))
+    }
+
+    /// [`Pca::fit`] of N rows of D values that `rows(range)` hands over
+    /// [`FIT_CHUNK_ROWS`] at a time, in order (twice: for the mean, then for
+    /// the covariance): the same numbers bit for bit, without the N rows
+    /// in memory at once (the figures' PCA baseline converts 55,000 images).
+    pub fn fit_in_chunks<'a>(
+        n: usize,
+        d: usize,
+        k: usize,
+        rows: impl Fn(Range<usize>) -> CowArray<'a, f32, Ix2>,
+    ) -> Pca {
         assert!(
             k >= 1 && k <= d && n >= 1,
             "Pca::fit: need 1 ≤ k ≤ D and data"
         );
-        let mean = x.mean_axis(Axis(0)).expect("at least one row");
-        let covariance = covariance(x, &mean);
+        let chunks = || {
+            (0..n)
+                .step_by(FIT_CHUNK_ROWS)
+                .map(|start| start..(start + FIT_CHUNK_ROWS).min(n))
+        };
+        let mean = mean(d, chunks().map(&rows), n);
+        let covariance = covariance(d, chunks().map(&rows), &mean, n);
         let (variances, mut components) = if direct(d, k) {
             let (values, vectors) = symmetric_eigen(covariance.view());
             (
@@ -90,13 +114,33 @@ impl Pca {
     }
 }
 
-/// `(X − μ)ᵀ(X − μ) / N` in f64, accumulated over chunks of rows so the
-/// centred copy stays small.
-fn covariance(x: ArrayView2<f32>, mean: &Array1<f32>) -> Array2<f64> {
-    let (n, d) = x.dim();
+/// μ = Σ x_n / N (D) in f32 of the N rows in `chunks`, each row added in
+/// turn (the order of ndarray's `mean_axis(Axis(0))`, so the same bits).
+fn mean<'a>(
+    d: usize,
+    chunks: impl Iterator<Item = CowArray<'a, f32, Ix2>>,
+    n: usize,
+) -> Array1<f32> {
+    let mut sum = Array1::<f32>::zeros(d);
+    for chunk in chunks {
+        for row in chunk.rows() {
+            sum += &row;
+        }
+    }
+    sum.mapv(|s| s / n as f32)
+}
+
+/// `(X − μ)ᵀ(X − μ) / N` (D, D) in f64 of the N rows in `chunks`, a
+/// product per chunk, so the centred copy stays small.
+fn covariance<'a>(
+    d: usize,
+    chunks: impl Iterator<Item = CowArray<'a, f32, Ix2>>,
+    mean: &Array1<f32>,
+    n: usize,
+) -> Array2<f64> {
     let mut sum = Array2::<f64>::zeros((d, d));
     let mut product = Array2::<f32>::zeros((d, d));
-    for chunk in x.axis_chunks_iter(Axis(0), 4096) {
+    for chunk in chunks {
         let centred = &chunk - mean;
         crate::nn::matmul::matmul(centred.t(), centred.view(), 0.0, product.view_mut());
         sum.zip_mut_with(&product, |s, &p| *s += p as f64);
