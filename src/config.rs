@@ -162,6 +162,17 @@ fn check_utf8(flag: &'static str, path: &std::path::Path) -> Result<()> {
     ))
 }
 
+/// `Err` naming `--beta` unless it is a KL weight in [0, MAX_BETA].
+fn check_beta(beta: f32) -> Result<()> {
+    if !(beta.is_finite() && (0.0..=MAX_BETA).contains(&beta)) {
+        return Err(Error::bad_flag(
+            "--beta",
+            format!("must be a KL weight between 0 and {MAX_BETA}, got {beta}"),
+        ));
+    }
+    Ok(())
+}
+
 /// `Err` naming `--hidden` unless every width is positive.
 fn check_hidden(hidden: &Hidden) -> Result<()> {
     if hidden.0.is_empty() || hidden.0.contains(&0) {
@@ -200,6 +211,17 @@ impl TrainArgs {
                 ),
             ));
         }
+        let objective = self.config.model.objective(self.config.loss);
+        if !objective.has_kl() && self.given.iter().any(|g| g == "beta") {
+            return Err(Error::bad_flag(
+                "--beta",
+                format!(
+                    "weights a VAE's KL term; --model {} has none (its loss is the {})",
+                    rules.name,
+                    objective.describe()
+                ),
+            ));
+        }
         Ok(())
     }
 }
@@ -210,6 +232,7 @@ impl GradcheckConfig {
         at_least_one("--latent", self.latent)?;
         at_least_one("--batch-size", self.batch_size)?;
         check_hidden(&self.hidden)?;
+        check_beta(self.beta)?;
         positive_finite("--eps", self.eps)
     }
 }
@@ -612,6 +635,10 @@ pub struct GradcheckConfig {
     #[arg(long, value_enum, default_value_t = LossKind::Mse)]
     pub loss: LossKind,
 
+    /// β, the weight of a VAE's KL term in the checked loss (reconstruction + β·KL).
+    #[arg(long, value_name = "F", default_value_t = 1.0, allow_negative_numbers = true)]
+    pub beta: f32,
+
     /// Test images in the batch (spread over the test set, chosen by the seed).
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub batch_size: usize,
@@ -669,6 +696,13 @@ pub struct TrainConfig {
     #[arg(long, value_enum, default_value_t)]
     #[serde(default)]
     pub model: ModelKind,
+
+    /// β, the weight of a VAE's KL term: the loss is reconstruction + β·KL
+    /// (1: the negative ELBO; larger β trades reconstruction for a code
+    /// closer to N(0, I)). Only for --model vae.
+    #[arg(long, value_name = "F", default_value_t = 1.0, allow_negative_numbers = true)]
+    #[serde(default = "default_beta")]
+    pub beta: f32,
 
     /// Layers between the image and the code: dense layers of the --hidden
     /// widths, or convolutions (issue 26's model; --hidden does not apply).
@@ -752,6 +786,14 @@ pub struct TrainConfig {
 fn default_activation() -> Activation {
     Activation::Relu
 }
+
+fn default_beta() -> f32 {
+    1.0
+}
+
+/// The largest `--beta`: far past the point where every code dimension
+/// collapses onto the prior.
+pub const MAX_BETA: f32 = 1000.0;
 
 fn default_prior() -> PriorKind {
     PriorKind::DEFAULT
@@ -837,6 +879,7 @@ impl TrainConfig {
                 ),
             ));
         }
+        check_beta(self.beta)?;
         if !(self.noise.is_finite() && (0.0..=10.0).contains(&self.noise)) {
             return Err(Error::bad_flag(
                 "--noise",

@@ -44,8 +44,10 @@ pub const EVAL_CHUNK: usize = 500;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
     pub batch_size: usize,
-    /// The plain autoencoder's loss (a VAE always uses BCE summed over pixels + KL).
+    /// The plain autoencoder's loss (a VAE always uses BCE summed over pixels + β·KL).
     pub loss: LossKind,
+    /// β, the weight of a VAE's KL term (1: the negative ELBO).
+    pub beta: f32,
     pub seed: u64,
     /// Standard deviation of the Gaussian noise added to training inputs (0: none).
     pub noise: f32,
@@ -316,8 +318,8 @@ impl Shard {
             fill_normal(sampling.eps.slice_mut(s![..rows, ..]), rng);
         }
         forward(params, arch, ws, rows);
-        let loss = loss_forward(arch.kind, settings.loss, ws, rows);
-        loss_backward(arch.kind, settings.loss, ws, rows);
+        let loss = loss_forward(arch.kind, settings.loss, settings.beta, ws, rows);
+        loss_backward(arch.kind, settings.loss, settings.beta, ws, rows);
         backward(params, arch, &mut self.grads, ws, rows);
         loss
     }
@@ -398,13 +400,15 @@ pub struct Evaluation {
 }
 
 /// Evaluates `params` on every image of `data`, `EVAL_CHUNK` rows at a time.
-/// A VAE's loss is the full negative ELBO with ε drawn from a generator seeded
-/// by `seed` (the same ε for every call); its MSE uses z = μ.
+/// A VAE's loss is reconstruction + β·KL (β = 1: the full negative ELBO) with
+/// ε drawn from a generator seeded by `seed` (the same ε for every call); its
+/// MSE uses z = μ.
 pub fn evaluate(
     params: &Params,
     arch: &Architecture,
     data: &Dataset,
     loss: LossKind,
+    beta: f32,
     seed: u64,
 ) -> Evaluation {
     let rows = arch.rows_per_pass(EVAL_CHUNK).min(data.len()).max(1);
@@ -422,7 +426,7 @@ pub fn evaluate(
             fill_normal(sampling.eps.slice_mut(s![..rows, ..]), &mut rng);
         }
         forward(params, arch, &mut ws, rows);
-        let l = loss_forward(arch.kind, loss, &ws, rows);
+        let l = loss_forward(arch.kind, loss, beta, &ws, rows);
         let weight = rows as f64;
         sum.total += l.total * weight;
         sum.recon += l.recon * weight;

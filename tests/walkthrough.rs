@@ -52,8 +52,8 @@ fn loss_and_grads(
     ws.input_mut(rows).assign(x);
     ws.target.slice_mut(s![..rows, ..]).assign(x);
     forward(params, arch, ws, rows);
-    let value = loss_forward(arch.kind, loss, ws, rows).total;
-    loss_backward(arch.kind, loss, ws, rows);
+    let value = loss_forward(arch.kind, loss, 1.0, ws, rows).total;
+    loss_backward(arch.kind, loss, 1.0, ws, rows);
     ws.d_outputs
         .last_mut()
         .expect("layers")
@@ -99,7 +99,7 @@ fn worked_example_every_number_by_hand() {
 
     // Forward: outputs[1] is the code z, outputs[2] the reconstruction x̂.
     forward(&params, &arch, &mut ws, 1);
-    let loss = loss_forward(arch.kind, LossKind::Mse, &ws, 1).total;
+    let loss = loss_forward(arch.kind, LossKind::Mse, 1.0, &ws, 1).total;
     assert_close("z", ws.outputs[1][[0, 0]], 0.6);
     // The output layer's pre-activation Y₁ = z·W₁ + b₁, from the library's z.
     let y1 = ws.outputs[1].dot(&params.layers[1].w) + &params.layers[1].b;
@@ -121,7 +121,7 @@ fn worked_example_every_number_by_hand() {
     assert_close("L", loss as f32, 0.143306);
 
     // Backward: d_outputs[2] gets dL/dx̂, then (in place) dY₁; d_outputs[1] gets dz.
-    loss_backward(arch.kind, LossKind::Mse, &mut ws, 1);
+    loss_backward(arch.kind, LossKind::Mse, 1.0, &mut ws, 1);
     assert_close("dL/dx̂₁", ws.d_outputs[2][[0, 0]], -0.354344);
     assert_close("dL/dx̂₂", ws.d_outputs[2][[0, 1]], 0.401312);
     let slope = ws.outputs[2].mapv(|a| a * (1.0 - a)); // sigmoid′, from the output
@@ -345,7 +345,7 @@ fn adam_hides_a_constant_factor_in_the_gradient_and_the_gradient_check_does_not(
             ws.input_mut(rows).assign(&toy);
             ws.target.assign(&toy);
             forward(p, &arch, &mut ws, rows);
-            loss_forward(ModelKind::Ae, LossKind::Mse, &ws, rows).total
+            loss_forward(ModelKind::Ae, LossKind::Mse, 1.0, &ws, rows).total
         },
     );
     let right = compare(full.layers[last].w.as_slice().unwrap(), &numeric).tensor_error;

@@ -65,7 +65,7 @@ pub fn run(config: &EvalConfig) -> Result<(f64, Vec<ClassMse>)> {
     check_test_memory(&config.data_dir)?;
     let test = load_split(&config.data_dir, "t10k")?;
     check_width(&arch, test.pixels(), &config.model, &config.data_dir)?;
-    let overall = evaluate(&params, &arch, &test, LossKind::Mse, 0).mse;
+    let overall = evaluate(&params, &arch, &test, LossKind::Mse, 1.0, 0).mse;
     println!(
         "{}: {} on {} test images of {}",
         config.model.display(),
@@ -83,7 +83,7 @@ pub fn run(config: &EvalConfig) -> Result<(f64, Vec<ClassMse>)> {
         if indices.is_empty() {
             continue;
         }
-        let mse = evaluate(&params, &arch, &test.select(&indices), LossKind::Mse, 0).mse;
+        let mse = evaluate(&params, &arch, &test.select(&indices), LossKind::Mse, 1.0, 0).mse;
         println!("{class:>5}  {:>6}  {mse:.6}", indices.len());
         per_class.push(ClassMse {
             class,
