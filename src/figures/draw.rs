@@ -111,7 +111,7 @@ fn draw_kl_per_dimension(run: &Run, usage: &CodeUsage) -> Result<()> {
     );
     let legend = [
         format!("active: Cov_x E_q[z_u] > {}", usage.active_unit_threshold),
-        "inactive (collapsed onto the prior)".to_string(),
+        "inactive: its posterior mean ignores x".to_string(),
     ];
     draw_bars(
         &run.out_dir.join("kl_per_dimension.png"),

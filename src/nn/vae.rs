@@ -126,3 +126,33 @@ pub fn active_units(activity: &[f64]) -> usize {
         .filter(|&&a| a > ACTIVE_UNIT_THRESHOLD)
         .count()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn the_kl_per_dimension_sums_to_the_kl_and_is_zero_at_the_prior() {
+        let mu = array![[0.3f32, 0.0, 1.2], [-0.5, 0.0, 0.8]];
+        let log_var = array![[-0.4f32, 0.0, -2.0], [0.3, 0.0, -1.5]];
+        let per_dimension = kl_per_dimension(mu.view(), log_var.view());
+        let total: f64 = per_dimension.iter().sum();
+        assert!((total - kl_forward(mu.view(), log_var.view())).abs() < 1e-12);
+        assert_eq!(per_dimension[1], 0.0, "μ = 0, σ = 1 is the prior");
+        assert!(per_dimension[2] > per_dimension[0], "far from the prior costs more");
+    }
+
+    /// Burda et al.'s count: a dimension whose μ does not move with x is
+    /// inactive however large its KL; one whose μ varies by ±0.2 (variance
+    /// 0.04) is active.
+    #[test]
+    fn a_unit_is_active_when_its_posterior_mean_varies_over_x() {
+        let mu = array![[2.0f32, 0.2, 0.05], [2.0, -0.2, -0.05], [2.0, 0.2, 0.05], [2.0, -0.2, -0.05]];
+        let a = activity(mu.view());
+        assert_eq!(a[0], 0.0, "constant μ");
+        assert!((a[1] - 0.04).abs() < 1e-7, "{}", a[1]);
+        assert!((a[2] - 0.0025).abs() < 1e-7, "below the 0.01 threshold: {}", a[2]);
+        assert_eq!(active_units(&a), 1);
+    }
+}

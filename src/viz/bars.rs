@@ -36,7 +36,8 @@ pub fn draw_bars(
             .margin(16)
             .x_label_area_size(44)
             .y_label_area_size(70)
-            .build_cartesian_2d((0..n).into_segmented(), 0.0..top)?;
+            // A segmented 0..k has k + 1 segments, one per bar.
+            .build_cartesian_2d((0..(n - 1).max(1)).into_segmented(), 0.0..top)?;
         chart
             .configure_mesh()
             .disable_x_mesh()

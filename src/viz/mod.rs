@@ -11,6 +11,7 @@ pub mod latent;
 pub mod loss;
 pub mod marginals;
 pub mod report;
+pub mod sweep;
 
 use std::path::Path;
 use std::sync::Once;
