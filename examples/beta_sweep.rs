@@ -6,7 +6,7 @@
 //! ```
 //! Prints a markdown table (β, test reconstruction and KL, negative ELBO,
 //! active units, the judge's score and confident share of z ~ N(0, I)
-//! samples, seconds) and draws FIGURE.png with the crate's own plotting code.
+//! samples) and draws FIGURE.png with the crate's own plotting code.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -25,7 +25,6 @@ struct Row {
     score: f64,
     confident: f64,
     fd: f64,
-    seconds: f64,
 }
 
 fn number(summary: &Value, pointer: &str, file: &Path) -> Result<f64, String> {
@@ -50,19 +49,18 @@ fn read_row(dir: &Path) -> Result<Row, String> {
         score: n("/judge/vae_normal/score")?,
         confident: n("/judge/vae_normal/confident")?,
         fd: n("/judge/vae_normal/fd")?,
-        seconds: n("/total_seconds")?,
     })
 }
 
 fn run(figure: &Path, dirs: &[PathBuf]) -> Result<(), String> {
     let mut rows = dirs.iter().map(|d| read_row(d)).collect::<Result<Vec<_>, _>>()?;
     rows.sort_by(|a, b| a.beta.total_cmp(&b.beta));
-    println!("| β | test reconstruction (nats) | test KL (nats) | test negative ELBO | active units | judge score, z ~ N(0, I) | confident | fd | run (s) |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| β | test reconstruction (nats) | test KL (nats) | test negative ELBO | active units | judge score, z ~ N(0, I) | confident | fd |");
+    println!("|---|---|---|---|---|---|---|---|");
     for r in &rows {
         println!(
-            "| {} | {:.2} | {:.2} | {:.2} | {} of {} | {:.2} | {:.3} | {:.1} | {:.0} |",
-            r.beta, r.recon, r.kl, r.neg_elbo, r.active_units, r.latent, r.score, r.confident, r.fd, r.seconds
+            "| {} | {:.2} | {:.2} | {:.2} | {} of {} | {:.2} | {:.3} | {:.1} |",
+            r.beta, r.recon, r.kl, r.neg_elbo, r.active_units, r.latent, r.score, r.confident, r.fd
         );
     }
     let column = |f: fn(&Row) -> f64| rows.iter().map(f).collect::<Vec<f64>>();

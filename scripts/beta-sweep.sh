@@ -3,7 +3,8 @@
 # (`train --model vae --hidden 400 --latent 20 --epochs 10 --lr 1e-3`) trained
 # with the KL term weighted by β = 0.5, 1, 2, 4, 8, one run after another,
 # each into OUT/beta-B; then the table and docs/images/beta_sweep.png from the
-# five summary.json files (examples/beta_sweep.rs).
+# five summary.json files (examples/beta_sweep.rs), and the β = 4 run's
+# kl_per_dimension.png copied to docs/images/.
 #
 #   scripts/beta-sweep.sh [OUT] [extra train flags...]
 #
@@ -25,3 +26,6 @@ done
 dirs=()
 for beta in $betas; do dirs+=("$out/beta-$beta"); done
 ./target/release/examples/beta_sweep "${FIGURE:-docs/images/beta_sweep.png}" "${dirs[@]}"
+if [ -f "$out/beta-4/kl_per_dimension.png" ]; then
+    cp "$out/beta-4/kl_per_dimension.png" "${KL_FIGURE:-docs/images/kl_per_dimension.png}"
+fi

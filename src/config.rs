@@ -162,6 +162,17 @@ fn check_utf8(flag: &'static str, path: &std::path::Path) -> Result<()> {
     ))
 }
 
+/// `Err` naming `--noise` unless it is a standard deviation in [0, 10].
+fn check_noise(noise: f32) -> Result<()> {
+    if !(noise.is_finite() && (0.0..=10.0).contains(&noise)) {
+        return Err(Error::bad_flag(
+            "--noise",
+            format!("must be a standard deviation between 0 and 10, got {noise}"),
+        ));
+    }
+    Ok(())
+}
+
 /// `Err` naming `--beta` unless it is a KL weight in [0, MAX_BETA].
 fn check_beta(beta: f32) -> Result<()> {
     if !(beta.is_finite() && (0.0..=MAX_BETA).contains(&beta)) {
@@ -498,9 +509,18 @@ pub struct EvalConfig {
     /// Test images the importance-weighted estimate uses (the first N).
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub images: usize,
-    /// Seed of the importance samples.
+    /// Seed of the importance samples and of the --noise draws.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
+    /// Denoising: also the test MSE with Gaussian noise of this standard
+    /// deviation added to every input (clipped to [0, 1]) against the clean image.
+    #[arg(
+        long,
+        value_name = "F",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
+    pub noise: f32,
 }
 
 impl EvalConfig {
@@ -514,6 +534,7 @@ impl EvalConfig {
                 ));
             }
         }
+        check_noise(self.noise)?;
         at_least_one("--images", self.images)
     }
 }
@@ -880,15 +901,7 @@ impl TrainConfig {
             ));
         }
         check_beta(self.beta)?;
-        if !(self.noise.is_finite() && (0.0..=10.0).contains(&self.noise)) {
-            return Err(Error::bad_flag(
-                "--noise",
-                format!(
-                    "must be a standard deviation between 0 and 10, got {}",
-                    self.noise
-                ),
-            ));
-        }
+        check_noise(self.noise)?;
         Ok(())
     }
 

@@ -449,6 +449,34 @@ pub fn evaluate(
     }
 }
 
+/// The test MSE of a denoiser: every image of `data` goes in with Gaussian
+/// noise of standard deviation `noise` added (clipped to [0, 1], drawn from a
+/// generator seeded by `seed`, as in training), and the output is compared
+/// with the clean image, `1/(N·D) Σ (x̂(x̃) − x)²`; z = μ for a VAE. With
+/// `noise` = 0 it is [`evaluate`]'s MSE.
+pub fn denoising_mse(
+    params: &Params,
+    arch: &Architecture,
+    data: &Dataset,
+    noise: f32,
+    seed: u64,
+) -> f64 {
+    let rows = arch.rows_per_pass(EVAL_CHUNK).min(data.len()).max(1);
+    let mut ws = Workspace::for_inference(arch, rows); // ε = 0: z = μ
+    let mut rng = seeds::rng(seed, Purpose::Evaluation);
+    let indices: Vec<usize> = (0..data.len()).collect();
+    let mut mse_sum = 0.0;
+    for chunk in indices.chunks(ws.capacity) {
+        let rows = chunk.len();
+        fill_batch(&data.images, chunk, ws.target.slice_mut(s![..rows, ..]));
+        corrupt(&mut ws, rows, noise, &mut rng); // x̃ = clip(x + noise·e)
+        forward(params, arch, &mut ws, rows);
+        let (x_hat, x) = (ws.reconstruction(rows), ws.target.slice(s![..rows, ..]));
+        mse_sum += LossKind::Mse.forward(x_hat, x) * rows as f64;
+    }
+    mse_sum / data.len().max(1) as f64
+}
+
 /// The median of `values` (the mean of the two middle ones for an even count).
 pub fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();

@@ -11,7 +11,7 @@ use crate::figures::images;
 use crate::iwae::{importance_weighted, mean_and_error};
 use crate::model::{Architecture, Params};
 use crate::nn::LossKind;
-use crate::train::evaluate;
+use crate::train::{denoising_mse, evaluate};
 
 /// Checks that a dataset's images fit the model.
 pub fn check_width(arch: &Architecture, pixels: usize, model: &Path, data: &Path) -> Result<()> {
@@ -90,6 +90,13 @@ pub fn run(config: &EvalConfig) -> Result<(f64, Vec<ClassMse>)> {
             images: indices.len(),
             mse,
         });
+    }
+    if config.noise > 0.0 {
+        let mse = denoising_mse(&params, &arch, &test, config.noise, config.seed);
+        println!(
+            "test_mse {mse:.6} with noise σ {} added to the inputs (clipped to [0, 1]; targets clean)",
+            config.noise
+        );
     }
     if let Some(samples) = config.importance_samples {
         importance_weighted_line(config, &params, &arch, &test, samples)?;
