@@ -726,11 +726,12 @@ fn run_binary(args: &[&str]) -> (bool, String, String) {
     (output.status.success(), text(&output.stdout), text(&output.stderr))
 }
 
-/// §10's `--beta`: a tiny VAE trained with β = 2 reports test_loss =
+/// §10's `--beta` and `eval --noise`: a tiny VAE trained with β = 2 reports test_loss =
 /// recon + 2·KL, the unweighted negative ELBO beside it, the two terms per
 /// epoch, and code_usage, whose per-dimension KL adds up to test_kl (the KL
 /// does not depend on ε); the run prints its active units. `--beta` out of
-/// range, or on a plain autoencoder, is one error naming the flag.
+/// range, or on a plain autoencoder, is one error naming the flag; `eval
+/// --noise` prints the MSE of noisy inputs' outputs against the clean images.
 #[test]
 fn beta_weights_the_kl_term_and_the_run_counts_active_units() {
     let tmp = tempfile::tempdir().unwrap();
@@ -766,6 +767,17 @@ fn beta_weights_the_kl_term_and_the_run_counts_active_units() {
     let sum: f64 = per_dimension.iter().sum();
     assert!((sum - kl).abs() < 1e-5 * kl.max(1e-3), "Σ KL_u {sum} against test_kl {kl}");
     assert!(number("/code_usage/active_units") <= 4.0);
+
+    // §10's denoising table: `eval --noise F` on the same model.
+    let model = out.join("model.safetensors");
+    let eval = |noise: &str| {
+        let data = data.to_str().unwrap();
+        run_binary(&["eval", "--model", model.to_str().unwrap(), "--data-dir", data, "--noise", noise])
+    };
+    let (ok, stdout, stderr) = eval("0.3");
+    assert!(ok && stdout.contains("with noise σ 0.3 added to the inputs"), "{stdout}{stderr}");
+    let (ok, _, stderr) = eval("-1");
+    assert!(!ok && stderr.contains("--noise") && !stderr.contains("panicked"), "{stderr}");
 
     for (flags, needle) in [
         (&["--beta", "-1"][..], "--beta"),
