@@ -53,7 +53,10 @@ fn read_row(dir: &Path) -> Result<Row, String> {
 }
 
 fn run(figure: &Path, dirs: &[PathBuf]) -> Result<(), String> {
-    let mut rows = dirs.iter().map(|d| read_row(d)).collect::<Result<Vec<_>, _>>()?;
+    let mut rows = dirs
+        .iter()
+        .map(|d| read_row(d))
+        .collect::<Result<Vec<_>, _>>()?;
     rows.sort_by(|a, b| a.beta.total_cmp(&b.beta));
     println!("| β | test reconstruction (nats) | test KL (nats) | test negative ELBO | active units | judge score, z ~ N(0, I) | confident | fd |");
     println!("|---|---|---|---|---|---|---|---|");
@@ -65,10 +68,22 @@ fn run(figure: &Path, dirs: &[PathBuf]) -> Result<(), String> {
     }
     let column = |f: fn(&Row) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
     let panels = [
-        Panel { name: "reconstruction (nats)".into(), values: column(|r| r.recon) },
-        Panel { name: "KL (nats)".into(), values: column(|r| r.kl) },
-        Panel { name: "active units".into(), values: column(|r| r.active_units) },
-        Panel { name: "judge score of N(0, I) samples".into(), values: column(|r| r.score) },
+        Panel {
+            name: "reconstruction (nats)".into(),
+            values: column(|r| r.recon),
+        },
+        Panel {
+            name: "KL (nats)".into(),
+            values: column(|r| r.kl),
+        },
+        Panel {
+            name: "active units".into(),
+            values: column(|r| r.active_units),
+        },
+        Panel {
+            name: "judge score of N(0, I) samples".into(),
+            values: column(|r| r.score),
+        },
     ];
     let title = "β-VAE 784-400-20, test set: reconstruction + β·KL";
     draw_sweep(figure, title, "β", &column(|r| r.beta), &panels).map_err(|e| e.to_string())?;

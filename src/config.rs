@@ -657,7 +657,12 @@ pub struct GradcheckConfig {
     pub loss: LossKind,
 
     /// β, the weight of a VAE's KL term in the checked loss (reconstruction + β·KL).
-    #[arg(long, value_name = "F", default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_name = "F",
+        default_value_t = 1.0,
+        allow_negative_numbers = true
+    )]
     pub beta: f32,
 
     /// Test images in the batch (spread over the test set, chosen by the seed).
@@ -721,7 +726,12 @@ pub struct TrainConfig {
     /// β, the weight of a VAE's KL term: the loss is reconstruction + β·KL
     /// (1: the negative ELBO; larger β trades reconstruction for a code
     /// closer to N(0, I)). Only for --model vae.
-    #[arg(long, value_name = "F", default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_name = "F",
+        default_value_t = 1.0,
+        allow_negative_numbers = true
+    )]
     #[serde(default = "default_beta")]
     pub beta: f32,
 

@@ -987,19 +987,20 @@ pub fn loss_forward(
 /// a VAE, the gradient of β·KL with respect to μ and log σ² into
 /// `ws.sampling.d_mu_kl` and `ws.sampling.d_log_var` (overwritten; `backward`
 /// adds the paths through z).
-pub fn loss_backward(
-    kind: ModelKind,
-    loss: LossKind,
-    beta: f32,
-    ws: &mut Workspace,
-    rows: usize,
-) {
-    if let Some(sampling) = ws.sampling.as_mut().filter(|_| kind.objective(loss).has_kl()) {
+pub fn loss_backward(kind: ModelKind, loss: LossKind, beta: f32, ws: &mut Workspace, rows: usize) {
+    if let Some(sampling) = ws
+        .sampling
+        .as_mut()
+        .filter(|_| kind.objective(loss).has_kl())
+    {
         let mut d_mu_kl = sampling.d_mu_kl.slice_mut(s![..rows, ..]);
         let mut d_log_var = sampling.d_log_var.slice_mut(s![..rows, ..]);
         d_mu_kl.fill(0.0);
         d_log_var.fill(0.0);
-        let (mu, log_var) = (sampling.mu.slice(s![..rows, ..]), sampling.log_var.slice(s![..rows, ..]));
+        let (mu, log_var) = (
+            sampling.mu.slice(s![..rows, ..]),
+            sampling.log_var.slice(s![..rows, ..]),
+        );
         kl_backward(d_mu_kl, d_log_var, mu, log_var, beta);
     }
     let last = ws.outputs.len() - 1;

@@ -260,7 +260,11 @@ fn whole_vae_gradients_match_finite_differences_with_eps_held_fixed() {
                 "VAE β {beta} {:<18} {:?} tensor error {err:.2e}",
                 check.name, check.shape
             );
-            assert!(err < 1e-2, "VAE β {beta} {}: relative error {err}", check.name);
+            assert!(
+                err < 1e-2,
+                "VAE β {beta} {}: relative error {err}",
+                check.name
+            );
         }
     }
 }

@@ -33,7 +33,15 @@ fn run(splits: &Splits, loss: LossKind) -> (f64, Vec<f64>, Trainer) {
     let pool = build_pool(2).unwrap();
     pool.install(|| {
         let mut trainer = Trainer::new(TrainState::new(arch(), 3e-3, 42), settings(50, loss, 42));
-        let before = evaluate(&trainer.state.params, &arch(), &splits.validation, loss, 1.0, 0).mse;
+        let before = evaluate(
+            &trainer.state.params,
+            &arch(),
+            &splits.validation,
+            loss,
+            1.0,
+            0,
+        )
+        .mse;
         let mut train_losses = Vec::new();
         let (stop, bar) = (AtomicBool::new(false), ProgressBar::hidden());
         for epoch in 1..=15 {

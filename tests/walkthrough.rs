@@ -723,7 +723,11 @@ fn run_binary(args: &[&str]) -> (bool, String, String) {
         .output()
         .expect("the binary runs");
     let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-    (output.status.success(), text(&output.stdout), text(&output.stderr))
+    (
+        output.status.success(),
+        text(&output.stdout),
+        text(&output.stderr),
+    )
 }
 
 /// §10's `--beta` and `eval --noise`: a tiny VAE trained with β = 2 reports test_loss =
@@ -739,21 +743,44 @@ fn beta_weights_the_kl_term_and_the_run_counts_active_units() {
     crate::support::write_dataset(&data, 120, 40, |i| (i % 10) as u8, 0);
     let quick = |extra: &[&str]| {
         let mut args = vec![
-            "train", "--model", "vae", "--epochs", "2", "--hidden", "16", "--latent", "4",
-            "--batch-size", "32", "--val-size", "20", "--threads", "1", "--no-figures",
-            "--data-dir", data.to_str().unwrap(), "--out-dir", out.to_str().unwrap(),
+            "train",
+            "--model",
+            "vae",
+            "--epochs",
+            "2",
+            "--hidden",
+            "16",
+            "--latent",
+            "4",
+            "--batch-size",
+            "32",
+            "--val-size",
+            "20",
+            "--threads",
+            "1",
+            "--no-figures",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--out-dir",
+            out.to_str().unwrap(),
         ];
         args.extend(extra);
         run_binary(&args)
     };
     let (ok, stdout, stderr) = quick(&["--beta", "2"]);
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("KL weight β 2") && stdout.contains("active units "), "{stdout}");
+    assert!(
+        stdout.contains("KL weight β 2") && stdout.contains("active units "),
+        "{stdout}"
+    );
     let text = std::fs::read_to_string(out.join("summary.json")).unwrap();
     let summary: serde_json::Value = serde_json::from_str(&text).unwrap();
     let number = |pointer: &str| summary.pointer(pointer).and_then(|v| v.as_f64()).unwrap();
     let (recon, kl) = (number("/test_recon"), number("/test_kl"));
-    println!("β = 2: test recon {recon:.4} + KL {kl:.4}, loss {:.4}", number("/test_loss"));
+    println!(
+        "β = 2: test recon {recon:.4} + KL {kl:.4}, loss {:.4}",
+        number("/test_loss")
+    );
     assert!((number("/test_loss") - (recon + 2.0 * kl)).abs() < 1e-9 * recon.abs().max(1.0));
     assert!((number("/test_neg_elbo") - (recon + kl)).abs() < 1e-9 * recon.abs().max(1.0));
     assert_eq!(summary["elbo_per_epoch"].as_array().unwrap().len(), 2);
@@ -765,19 +792,36 @@ fn beta_weights_the_kl_term_and_the_run_counts_active_units() {
         .collect();
     assert_eq!(per_dimension.len(), 4);
     let sum: f64 = per_dimension.iter().sum();
-    assert!((sum - kl).abs() < 1e-5 * kl.max(1e-3), "Σ KL_u {sum} against test_kl {kl}");
+    assert!(
+        (sum - kl).abs() < 1e-5 * kl.max(1e-3),
+        "Σ KL_u {sum} against test_kl {kl}"
+    );
     assert!(number("/code_usage/active_units") <= 4.0);
 
     // §10's denoising table: `eval --noise F` on the same model.
     let model = out.join("model.safetensors");
     let eval = |noise: &str| {
         let data = data.to_str().unwrap();
-        run_binary(&["eval", "--model", model.to_str().unwrap(), "--data-dir", data, "--noise", noise])
+        run_binary(&[
+            "eval",
+            "--model",
+            model.to_str().unwrap(),
+            "--data-dir",
+            data,
+            "--noise",
+            noise,
+        ])
     };
     let (ok, stdout, stderr) = eval("0.3");
-    assert!(ok && stdout.contains("with noise σ 0.3 added to the inputs"), "{stdout}{stderr}");
+    assert!(
+        ok && stdout.contains("with noise σ 0.3 added to the inputs"),
+        "{stdout}{stderr}"
+    );
     let (ok, _, stderr) = eval("-1");
-    assert!(!ok && stderr.contains("--noise") && !stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !ok && stderr.contains("--noise") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
 
     for (flags, needle) in [
         (&["--beta", "-1"][..], "--beta"),
@@ -786,7 +830,10 @@ fn beta_weights_the_kl_term_and_the_run_counts_active_units() {
     ] {
         let (ok, _, stderr) = quick(flags);
         let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
-        assert!(!ok && errors.len() == 1 && errors[0].contains(needle), "{flags:?}: {stderr}");
+        assert!(
+            !ok && errors.len() == 1 && errors[0].contains(needle),
+            "{flags:?}: {stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
@@ -796,7 +843,10 @@ fn beta_weights_the_kl_term_and_the_run_counts_active_units() {
 #[test]
 fn the_beta_sweep_script_parses_and_its_train_flags_exist() {
     let script = "scripts/beta-sweep.sh";
-    let status = std::process::Command::new("bash").args(["-n", script]).status().unwrap();
+    let status = std::process::Command::new("bash")
+        .args(["-n", script])
+        .status()
+        .unwrap();
     assert!(status.success(), "bash -n {script}");
     let text = std::fs::read_to_string(script).unwrap();
     let train = text.replace("\\\n", " ");
@@ -806,7 +856,10 @@ fn the_beta_sweep_script_parses_and_its_train_flags_exist() {
         .expect("the script trains a VAE");
     let (ok, help, _) = run_binary(&["train", "--help"]);
     assert!(ok);
-    let flags: Vec<&str> = line.split_whitespace().filter(|w| w.starts_with("--")).collect();
+    let flags: Vec<&str> = line
+        .split_whitespace()
+        .filter(|w| w.starts_with("--"))
+        .collect();
     for flag in ["--hidden", "--latent", "--epochs", "--lr", "--beta"] {
         assert!(flags.contains(&flag), "the sweep sets {flag}: {line}");
     }
@@ -827,19 +880,33 @@ fn the_kl_bars_and_the_sweep_panels_are_drawn() {
     let bars: Vec<Bar> = [(3.1, true), (1.2, true), (0.004, false)]
         .iter()
         .enumerate()
-        .map(|(u, &(value, highlighted))| Bar { label: format!("z{}", u + 1), value, highlighted })
+        .map(|(u, &(value, highlighted))| Bar {
+            label: format!("z{}", u + 1),
+            value,
+            highlighted,
+        })
         .collect();
     let legend = ["active".to_string(), "inactive".to_string()];
     let kl = tmp.path().join("kl_per_dimension.png");
     draw_bars(&kl, "KL per code dimension", "KL (nats)", &bars, &legend).unwrap();
     let sweep = tmp.path().join("beta_sweep.png");
     let panels = [
-        Panel { name: "KL (nats)".into(), values: vec![30.0, 25.0, 18.0] },
-        Panel { name: "active units".into(), values: vec![20.0, 16.0, 9.0] },
+        Panel {
+            name: "KL (nats)".into(),
+            values: vec![30.0, 25.0, 18.0],
+        },
+        Panel {
+            name: "active units".into(),
+            values: vec![20.0, 16.0, 9.0],
+        },
     ];
     draw_sweep(&sweep, "β sweep", "β", &[0.5, 1.0, 2.0], &panels).unwrap();
     for path in [kl, sweep] {
         let bytes = std::fs::read(&path).unwrap();
-        assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 2000, "{}", path.display());
+        assert!(
+            bytes.starts_with(b"\x89PNG") && bytes.len() > 2000,
+            "{}",
+            path.display()
+        );
     }
 }

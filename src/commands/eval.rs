@@ -83,7 +83,15 @@ pub fn run(config: &EvalConfig) -> Result<(f64, Vec<ClassMse>)> {
         if indices.is_empty() {
             continue;
         }
-        let mse = evaluate(&params, &arch, &test.select(&indices), LossKind::Mse, 1.0, 0).mse;
+        let mse = evaluate(
+            &params,
+            &arch,
+            &test.select(&indices),
+            LossKind::Mse,
+            1.0,
+            0,
+        )
+        .mse;
         println!("{class:>5}  {:>6}  {mse:.6}", indices.len());
         per_class.push(ClassMse {
             class,

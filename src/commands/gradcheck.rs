@@ -53,7 +53,16 @@ pub fn run(config: &GradcheckConfig) -> Result<Band> {
         &mut seeds::rng(config.seed, Purpose::GradcheckNoise),
     );
     let (loss, beta, step) = (config.loss, config.beta, config.eps);
-    let checks = check_model(&params, &arch, &x, Some(&vae_eps), loss, beta, step, samples);
+    let checks = check_model(
+        &params,
+        &arch,
+        &x,
+        Some(&vae_eps),
+        loss,
+        beta,
+        step,
+        samples,
+    );
     let (table, worst) = report(&checks);
     print!("{table}");
     println!(

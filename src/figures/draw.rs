@@ -7,8 +7,8 @@ use ndarray::{s, Array2, ArrayView2, Axis};
 use ndarray_rand::rand_distr::{Distribution, StandardNormal};
 
 use super::judging::judge_numbers;
-use crate::code_usage::CodeUsage;
 use super::{rows_of, FigureInputs, Snapshot, ROWS_PER_PASS};
+use crate::code_usage::CodeUsage;
 use crate::error::Result;
 use crate::metrics::EpochRecord;
 use crate::model::{decode, encode, reconstruct, Architecture, Params};

@@ -88,7 +88,11 @@ pub fn kl_backward(
 ///
 /// mu, log_var: (N, Z) → (Z).
 pub fn kl_per_dimension(mu: ArrayView2<f32>, log_var: ArrayView2<f32>) -> Vec<f64> {
-    assert_eq!(mu.dim(), log_var.dim(), "kl_per_dimension: μ and log σ² differ");
+    assert_eq!(
+        mu.dim(),
+        log_var.dim(),
+        "kl_per_dimension: μ and log σ² differ"
+    );
     let mut sums = vec![0.0f64; mu.ncols()];
     for (m, lv) in mu.rows().into_iter().zip(log_var.rows()) {
         for (u, (&m, &lv)) in m.iter().zip(lv).enumerate() {
@@ -111,7 +115,11 @@ pub fn activity(mu: ArrayView2<f32>) -> Vec<f64> {
         .into_iter()
         .map(|column| {
             let mean = column.iter().map(|&m| m as f64).sum::<f64>() / n;
-            column.iter().map(|&m| (m as f64 - mean).powi(2)).sum::<f64>() / n
+            column
+                .iter()
+                .map(|&m| (m as f64 - mean).powi(2))
+                .sum::<f64>()
+                / n
         })
         .collect()
 }
@@ -140,7 +148,10 @@ mod tests {
         let total: f64 = per_dimension.iter().sum();
         assert!((total - kl_forward(mu.view(), log_var.view())).abs() < 1e-12);
         assert_eq!(per_dimension[1], 0.0, "μ = 0, σ = 1 is the prior");
-        assert!(per_dimension[2] > per_dimension[0], "far from the prior costs more");
+        assert!(
+            per_dimension[2] > per_dimension[0],
+            "far from the prior costs more"
+        );
     }
 
     /// Burda et al.'s count: a dimension whose μ does not move with x is
@@ -148,11 +159,20 @@ mod tests {
     /// 0.04) is active.
     #[test]
     fn a_unit_is_active_when_its_posterior_mean_varies_over_x() {
-        let mu = array![[2.0f32, 0.2, 0.05], [2.0, -0.2, -0.05], [2.0, 0.2, 0.05], [2.0, -0.2, -0.05]];
+        let mu = array![
+            [2.0f32, 0.2, 0.05],
+            [2.0, -0.2, -0.05],
+            [2.0, 0.2, 0.05],
+            [2.0, -0.2, -0.05]
+        ];
         let a = activity(mu.view());
         assert_eq!(a[0], 0.0, "constant μ");
         assert!((a[1] - 0.04).abs() < 1e-7, "{}", a[1]);
-        assert!((a[2] - 0.0025).abs() < 1e-7, "below the 0.01 threshold: {}", a[2]);
+        assert!(
+            (a[2] - 0.0025).abs() < 1e-7,
+            "below the 0.01 threshold: {}",
+            a[2]
+        );
         assert_eq!(active_units(&a), 1);
     }
 }

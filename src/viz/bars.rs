@@ -26,7 +26,11 @@ pub fn draw_bars(
     legend: &[String; 2],
 ) -> Result<()> {
     let top = bars.iter().map(|b| b.value).fold(0.0f64, f64::max);
-    let top = if top.is_finite() && top > 0.0 { top * 1.15 } else { 1.0 };
+    let top = if top.is_finite() && top > 0.0 {
+        top * 1.15
+    } else {
+        1.0
+    };
     let n = bars.len().max(1);
     write_figure(path, |tmp| {
         let root = BitMapBackend::new(tmp, (900, 520)).into_drawing_area();
@@ -47,7 +51,9 @@ pub fn draw_bars(
             .axis_desc_style((FONT_FAMILY, 17))
             .x_labels(n.min(40))
             .x_label_formatter(&|x| match x {
-                SegmentValue::CenterOf(i) => bars.get(*i).map_or(String::new(), |b| b.label.clone()),
+                SegmentValue::CenterOf(i) => {
+                    bars.get(*i).map_or(String::new(), |b| b.label.clone())
+                }
                 _ => String::new(),
             })
             .y_labels(8)
@@ -61,7 +67,10 @@ pub fn draw_bars(
                 .enumerate()
                 .filter(|(_, b)| b.highlighted == highlighted)
                 .map(|(i, b)| {
-                    let corners = [(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), b.value)];
+                    let corners = [
+                        (SegmentValue::Exact(i), 0.0),
+                        (SegmentValue::Exact(i + 1), b.value),
+                    ];
                     let mut bar = Rectangle::new(corners, color.filled());
                     bar.set_margin(0, 0, 3, 3);
                     bar
@@ -69,7 +78,9 @@ pub fn draw_bars(
             chart
                 .draw_series(rects)?
                 .label(name.as_str())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled()));
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled())
+                });
         }
         chart
             .configure_series_labels()

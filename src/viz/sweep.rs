@@ -53,7 +53,11 @@ pub fn draw_sweep(
                 .y_label_formatter(&|v| format!("{v:.1}"))
                 .light_line_style(WHITE.mix(0.0))
                 .draw()?;
-            let points: Vec<(f64, f64)> = settings.iter().copied().zip(panel.values.iter().copied()).collect();
+            let points: Vec<(f64, f64)> = settings
+                .iter()
+                .copied()
+                .zip(panel.values.iter().copied())
+                .collect();
             let color = PALETTE[0];
             chart.draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?;
             chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
@@ -67,7 +71,9 @@ pub fn draw_sweep(
 /// (or 1) as a margin on each side.
 fn value_range(values: &[f64]) -> (f64, f64) {
     let finite = values.iter().copied().filter(|v| v.is_finite());
-    let (low, high) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
+    let (low, high) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+        (l.min(v), h.max(v))
+    });
     if low > high {
         return (0.0, 1.0);
     }

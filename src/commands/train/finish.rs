@@ -79,8 +79,16 @@ pub(super) fn finish(run: &Session) -> Result<Summary> {
 fn evaluate_and_save(run: &Session) -> Result<(Summary, Option<Prior>)> {
     let (config, state, splits, pool) = (&run.config, &run.trainer.state, &run.splits, &run.pool);
     let arch = &state.arch;
-    let test =
-        pool.install(|| evaluate(&state.params, arch, &splits.test, config.loss, config.beta, config.seed));
+    let test = pool.install(|| {
+        evaluate(
+            &state.params,
+            arch,
+            &splits.test,
+            config.loss,
+            config.beta,
+            config.seed,
+        )
+    });
     let model_path = config.out_dir.join("model.safetensors");
     save_model(&model_path, &state.params, arch, run.image_shape())?;
     let stopped = || {
