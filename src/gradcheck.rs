@@ -133,23 +133,23 @@ pub struct TensorCheck {
 }
 
 /// Checks every parameter tensor of the autoencoder on the batch `x` (B, D):
-/// the gradient of the loss (for a VAE: reconstruction + β·KL, with its ε
-/// held fixed at `vae_eps`, (B, Z)) from `model::backward` against centered
-/// differences of the forward pass. Each tensor is checked on about
+/// the gradient of the loss (for a VAE: reconstruction + β·KL, with `vae`
+/// giving its ε held fixed, (B, Z), and β; None: ε = 0 and β = 1) from
+/// `model::backward` against centered differences of the forward pass. Each tensor is checked on about
 /// `max_elements` elements (see `sample_elements`; `usize::MAX`: all of them).
 pub fn check_model(
     params: &Params,
     arch: &Architecture,
     x: &Array2<f32>,
-    vae_eps: Option<&Array2<f32>>,
+    vae: Option<(&Array2<f32>, f32)>,
     loss: LossKind,
-    beta: f32,
     eps: f32,
     max_elements: usize,
 ) -> Vec<TensorCheck> {
     let rows = x.nrows();
     let mut ws = Workspace::new(arch, rows);
-    if let (Some(sampling), Some(vae_eps)) = (ws.sampling.as_mut(), vae_eps) {
+    let beta = vae.map_or(1.0, |(_, beta)| beta);
+    if let (Some(sampling), Some((vae_eps, _))) = (ws.sampling.as_mut(), vae) {
         sampling.eps.assign(vae_eps);
     }
 

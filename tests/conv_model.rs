@@ -67,7 +67,7 @@ fn the_small_model_is_the_chain_described() {
 fn whole_conv_autoencoder_gradients_match_finite_differences() {
     let (arch, params, x, _) = small(ModelKind::Ae);
     for loss in [LossKind::Mse, LossKind::Bce] {
-        let checks = check_model(&params, &arch, &x, None, loss, 1.0, 1e-2, usize::MAX);
+        let checks = check_model(&params, &arch, &x, None, loss, 1e-2, usize::MAX);
         assert_eq!(checks.len(), 12, "6 layers × (weight, bias)");
         for check in checks {
             let err = check.comparison.tensor_error;
@@ -87,9 +87,8 @@ fn whole_conv_vae_gradients_match_finite_differences_with_eps_held_fixed() {
         &params,
         &arch,
         &x,
-        Some(&noise),
+        Some((&noise, 1.0)),
         LossKind::Bce,
-        1.0,
         1e-2,
         usize::MAX,
     );

@@ -197,7 +197,7 @@ fn small_network() -> (Architecture, Params, Array2<f32>) {
 fn whole_autoencoder_gradients_match_finite_differences() {
     let (arch, params, x) = small_network();
     for loss in [LossKind::Mse, LossKind::Bce] {
-        let checks = check_model(&params, &arch, &x, None, loss, 1.0, EPS, usize::MAX);
+        let checks = check_model(&params, &arch, &x, None, loss, EPS, usize::MAX);
         assert_eq!(checks.len(), 12, "6 layers × (weight, bias)");
         for check in checks {
             let err = check.comparison.tensor_error;
@@ -238,9 +238,8 @@ fn whole_vae_gradients_match_finite_differences_with_eps_held_fixed() {
             &params,
             &arch,
             &x,
-            Some(&noise),
+            Some((&noise, beta)),
             LossKind::Bce,
-            beta,
             EPS,
             usize::MAX,
         );

@@ -57,9 +57,8 @@ pub fn run(config: &GradcheckConfig) -> Result<Band> {
         &params,
         &arch,
         &x,
-        Some(&vae_eps),
+        Some((&vae_eps, beta)),
         loss,
-        beta,
         step,
         samples,
     );
