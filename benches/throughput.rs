@@ -130,6 +130,7 @@ fn training_steps(c: &mut Criterion) {
         let settings = Settings {
             batch_size: batch,
             loss: LossKind::Mse,
+            beta: 1.0,
             seed: 0,
             noise: 0.0,
         };

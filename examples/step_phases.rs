@@ -73,9 +73,9 @@ fn main() {
                 forward_layers(&params, &arch, &mut ws, l..l + 1, rows);
                 lap("forward", format!("layer {l} Y = f(X·W + b)"));
             }
-            let loss = loss_forward(ModelKind::Ae, LossKind::Mse, &ws, rows).total;
+            let loss = loss_forward(ModelKind::Ae, LossKind::Mse, 1.0, &ws, rows).total;
             lap("loss", "loss".into());
-            loss_backward(ModelKind::Ae, LossKind::Mse, &mut ws, rows);
+            loss_backward(ModelKind::Ae, LossKind::Mse, 1.0, &mut ws, rows);
             lap("loss", "loss gradient".into());
             backward(&params, &arch, &mut grads, &mut ws, rows);
             lap("backward", "backward, every layer".into());

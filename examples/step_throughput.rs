@@ -64,6 +64,7 @@ fn main() {
     let settings = Settings {
         batch_size: batch,
         loss: LossKind::Mse,
+        beta: 1.0,
         seed: 0,
         noise: 0.0,
     };

@@ -27,9 +27,12 @@ muts = [
  # The VAE (issue 10): the KL gradient, the ½ in ∂z/∂log σ², the σ factor.
  ("src/nn/vae.rs", ".for_each(|d, &m| *d += m * scale);", ".for_each(|d, &m| *d += 0.0 * m * scale);", "VAE: KL gradient wrt μ dropped"),
  ("src/nn/vae.rs", "*d += 0.5 * (lv.exp() - 1.0) * scale", "*d += 0.5 * lv.exp() * scale", "VAE: KL gradient wrt log σ² missing −1"),
- ("src/nn/vae.rs", "*dlv = dz * 0.5 * (0.5 * lv).exp() * e", "*dlv = dz * (0.5 * lv).exp() * e", "VAE: ½ in ∂z/∂log σ² dropped"),
- ("src/nn/vae.rs", "*dlv = dz * 0.5 * (0.5 * lv).exp() * e", "*dlv = dz * 0.5 * e", "VAE: σ factor in ∂z/∂log σ² dropped"),
+ ("src/nn/vae.rs", "*dlv += dz * 0.5 * (0.5 * lv).exp() * e", "*dlv += dz * (0.5 * lv).exp() * e", "VAE: ½ in ∂z/∂log σ² dropped"),
+ ("src/nn/vae.rs", "*dlv += dz * 0.5 * (0.5 * lv).exp() * e", "*dlv += dz * 0.5 * e", "VAE: σ factor in ∂z/∂log σ² dropped"),
  ("src/model.rs", "dense_backward_add_dx(", "let _ = (", "VAE: log σ² head's input gradient dropped"),
+ # --beta (issue 27): β in the KL term's gradient, and that gradient reaching dμ.
+ ("src/nn/vae.rs", "let scale = beta / mu.nrows().max(1) as f32;", "let scale = 1.0 / mu.nrows().max(1) as f32;", "VAE: β dropped from the KL gradient"),
+ ("src/model.rs", "dmu += &sampling.d_mu_kl.slice(s![..rows, ..]);", "let _ = &sampling.d_mu_kl;", "VAE: the KL term's dμ never reaches dμ"),
  # The convolutions (issue 26): dW overwritten, dX̃ = Wᵀ·dỸ, col2im adding, db over every image.
  ("src/nn/conv.rs", "matmul(rows.view(), columns.t(), 0.0, weight_matrix_mut(dw)); // dW = dỸ·X̃ᵀ", "matmul(rows.view(), columns.t(), 1.0, weight_matrix_mut(dw)); // dW = dỸ·X̃ᵀ", "conv: dW added to instead of overwritten"),
  ("src/nn/conv.rs", "        dx.fill(0.0);\n", "", "conv: dx not zeroed before col2im"),

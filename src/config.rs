@@ -162,6 +162,28 @@ fn check_utf8(flag: &'static str, path: &std::path::Path) -> Result<()> {
     ))
 }
 
+/// `Err` naming `--noise` unless it is a standard deviation in [0, 10].
+fn check_noise(noise: f32) -> Result<()> {
+    if !(noise.is_finite() && (0.0..=10.0).contains(&noise)) {
+        return Err(Error::bad_flag(
+            "--noise",
+            format!("must be a standard deviation between 0 and 10, got {noise}"),
+        ));
+    }
+    Ok(())
+}
+
+/// `Err` naming `--beta` unless it is a KL weight in [0, MAX_BETA].
+fn check_beta(beta: f32) -> Result<()> {
+    if !(beta.is_finite() && (0.0..=MAX_BETA).contains(&beta)) {
+        return Err(Error::bad_flag(
+            "--beta",
+            format!("must be a KL weight between 0 and {MAX_BETA}, got {beta}"),
+        ));
+    }
+    Ok(())
+}
+
 /// `Err` naming `--hidden` unless every width is positive.
 fn check_hidden(hidden: &Hidden) -> Result<()> {
     if hidden.0.is_empty() || hidden.0.contains(&0) {
@@ -200,6 +222,17 @@ impl TrainArgs {
                 ),
             ));
         }
+        let objective = self.config.model.objective(self.config.loss);
+        if !objective.has_kl() && self.given.iter().any(|g| g == "beta") {
+            return Err(Error::bad_flag(
+                "--beta",
+                format!(
+                    "weights a VAE's KL term; --model {} has none (its loss is the {})",
+                    rules.name,
+                    objective.describe()
+                ),
+            ));
+        }
         Ok(())
     }
 }
@@ -210,6 +243,7 @@ impl GradcheckConfig {
         at_least_one("--latent", self.latent)?;
         at_least_one("--batch-size", self.batch_size)?;
         check_hidden(&self.hidden)?;
+        check_beta(self.beta)?;
         positive_finite("--eps", self.eps)
     }
 }
@@ -475,9 +509,18 @@ pub struct EvalConfig {
     /// Test images the importance-weighted estimate uses (the first N).
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub images: usize,
-    /// Seed of the importance samples.
+    /// Seed of the importance samples and of the --noise draws.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
+    /// Denoising: also the test MSE with Gaussian noise of this standard
+    /// deviation added to every input (clipped to [0, 1]) against the clean image.
+    #[arg(
+        long,
+        value_name = "F",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
+    pub noise: f32,
 }
 
 impl EvalConfig {
@@ -491,6 +534,7 @@ impl EvalConfig {
                 ));
             }
         }
+        check_noise(self.noise)?;
         at_least_one("--images", self.images)
     }
 }
@@ -612,6 +656,15 @@ pub struct GradcheckConfig {
     #[arg(long, value_enum, default_value_t = LossKind::Mse)]
     pub loss: LossKind,
 
+    /// β, the weight of a VAE's KL term in the checked loss (reconstruction + β·KL).
+    #[arg(
+        long,
+        value_name = "F",
+        default_value_t = 1.0,
+        allow_negative_numbers = true
+    )]
+    pub beta: f32,
+
     /// Test images in the batch (spread over the test set, chosen by the seed).
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub batch_size: usize,
@@ -669,6 +722,18 @@ pub struct TrainConfig {
     #[arg(long, value_enum, default_value_t)]
     #[serde(default)]
     pub model: ModelKind,
+
+    /// β, the weight of a VAE's KL term: the loss is reconstruction + β·KL
+    /// (1: the negative ELBO; larger β trades reconstruction for a code
+    /// closer to N(0, I)). Only for --model vae.
+    #[arg(
+        long,
+        value_name = "F",
+        default_value_t = 1.0,
+        allow_negative_numbers = true
+    )]
+    #[serde(default = "default_beta")]
+    pub beta: f32,
 
     /// Layers between the image and the code: dense layers of the --hidden
     /// widths, or convolutions (issue 26's model; --hidden does not apply).
@@ -768,6 +833,14 @@ pub struct TrainConfig {
 fn default_activation() -> Activation {
     Activation::Relu
 }
+
+fn default_beta() -> f32 {
+    1.0
+}
+
+/// The largest `--beta`: far past the point where every code dimension
+/// collapses onto the prior.
+pub const MAX_BETA: f32 = 1000.0;
 
 fn default_prior() -> PriorKind {
     PriorKind::DEFAULT
@@ -874,15 +947,8 @@ impl TrainConfig {
                 ),
             ));
         }
-        if !(self.noise.is_finite() && (0.0..=10.0).contains(&self.noise)) {
-            return Err(Error::bad_flag(
-                "--noise",
-                format!(
-                    "must be a standard deviation between 0 and 10, got {}",
-                    self.noise
-                ),
-            ));
-        }
+        check_beta(self.beta)?;
+        check_noise(self.noise)?;
         Ok(())
     }
 

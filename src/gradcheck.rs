@@ -133,22 +133,23 @@ pub struct TensorCheck {
 }
 
 /// Checks every parameter tensor of the autoencoder on the batch `x` (B, D):
-/// the gradient of the loss (for a VAE: reconstruction + KL, with its ε
-/// held fixed at `vae_eps`, (B, Z)) from `model::backward` against centered
-/// differences of the forward pass. Each tensor is checked on about
+/// the gradient of the loss (for a VAE: reconstruction + β·KL, with `vae`
+/// giving its ε held fixed, (B, Z), and β; None: ε = 0 and β = 1) from
+/// `model::backward` against centered differences of the forward pass. Each tensor is checked on about
 /// `max_elements` elements (see `sample_elements`; `usize::MAX`: all of them).
 pub fn check_model(
     params: &Params,
     arch: &Architecture,
     x: &Array2<f32>,
-    vae_eps: Option<&Array2<f32>>,
+    vae: Option<(&Array2<f32>, f32)>,
     loss: LossKind,
     eps: f32,
     max_elements: usize,
 ) -> Vec<TensorCheck> {
     let rows = x.nrows();
     let mut ws = Workspace::new(arch, rows);
-    if let (Some(sampling), Some(vae_eps)) = (ws.sampling.as_mut(), vae_eps) {
+    let beta = vae.map_or(1.0, |(_, beta)| beta);
+    if let (Some(sampling), Some((vae_eps, _))) = (ws.sampling.as_mut(), vae) {
         sampling.eps.assign(vae_eps);
     }
 
@@ -156,7 +157,7 @@ pub fn check_model(
     ws.input_mut(rows).assign(x);
     ws.target.assign(x);
     forward(params, arch, &mut ws, rows);
-    loss_backward(arch.kind, loss, &mut ws, rows);
+    loss_backward(arch.kind, loss, beta, &mut ws, rows);
     // NaN, not zeros: backward must overwrite every value, and a gradient
     // added to what the buffer held would show as NaN.
     let mut grads = Params::zeros(arch);
@@ -168,7 +169,7 @@ pub fn check_model(
     let kinks = Cell::new(0usize); // evaluations in which some unit crossed its kink
     let frozen = |params: &Params| {
         let before = relus.crossed.get();
-        let value = frozen_loss(params, arch, &mut ws.borrow_mut(), loss, &relus);
+        let value = frozen_loss(params, arch, &mut ws.borrow_mut(), loss, beta, &relus);
         kinks.set(kinks.get() + usize::from(relus.crossed.get() > before));
         value
     };
@@ -220,11 +221,12 @@ fn frozen_loss(
     arch: &Architecture,
     ws: &mut Workspace,
     loss: LossKind,
+    beta: f32,
     relus: &FrozenRelus,
 ) -> f64 {
     let rows = ws.target.nrows();
     forward_frozen(params, arch, ws, rows, relus);
-    loss_forward(arch.kind, loss, ws, rows).total
+    loss_forward(arch.kind, loss, beta, ws, rows).total
 }
 
 /// Which elements of a gradient to check, at most `max_elements`: all of them

@@ -229,7 +229,7 @@ mod tests {
                 .slice_mut(s![..rows, ..])
                 .assign(&eps);
             forward(&params, &arch, &mut ws, rows);
-            elbo -= loss_forward(arch.kind, LossKind::Bce, &ws, rows).total / draws as f64;
+            elbo -= loss_forward(arch.kind, LossKind::Bce, 1.0, &ws, rows).total / draws as f64;
         }
         let one: f64 = (0..draws)
             .map(|d| {

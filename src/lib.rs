@@ -24,6 +24,7 @@
 //! | [`checkpoint`] | weights as PyTorch-compatible safetensors; checkpoints for exact resume |
 //! | [`judge`] | the digit classifier that scores generated samples |
 //! | [`prior`] | priors over the code (a mixture by EM, latent diffusion): fit, sample, save, load |
+//! | [`code_usage`] | how much of its code a VAE uses: KL per dimension, active units |
 //! | [`iwae`] | a VAE's log p(x) by importance sampling (`eval --importance-samples`) |
 //! | [`gradcheck`] | centered finite differences and relative errors |
 //! | [`reduce`] | PCA, t-SNE, the Gaussian fit, and the small linear algebra they need |
@@ -37,6 +38,7 @@
 //! | [`error`] | the error type: every message names the file or the flag |
 
 pub mod checkpoint;
+pub mod code_usage;
 pub mod commands;
 pub mod config;
 pub mod data;

@@ -1,6 +1,7 @@
 //! What a run measured: one record per epoch (metrics.csv, the report's table)
 //! and the run's summary (summary.json). Formatting lives here, once.
 
+use crate::code_usage::CodeUsage;
 use crate::config::TrainConfig;
 
 /// What one epoch did. Losses are in the training loss's units: MSE or BCE
@@ -90,9 +91,23 @@ pub struct Summary {
     pub test_mse: f64,
     /// Test loss in the training loss (equal to test_mse for MSE).
     pub test_loss: f64,
-    /// A VAE's test negative ELBO (reconstruction + KL, ε sampled), nats per image.
+    /// A VAE's test negative ELBO (reconstruction + KL, ε sampled), nats per
+    /// image, whatever `--beta` weighted the KL term with in training.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test_neg_elbo: Option<f64>,
+    /// A VAE's test reconstruction term (BCE summed over pixels, ε sampled), nats per image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_recon: Option<f64>,
+    /// A VAE's test KL term, nats per image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_kl: Option<f64>,
+    /// A VAE's two terms on the training and validation sets, one entry per
+    /// epoch, the first epoch first (as metrics.csv has them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elbo_per_epoch: Option<Vec<ElboParts>>,
+    /// A VAE's KL per code dimension and active units on the test set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_usage: Option<CodeUsage>,
     /// Test MSE of PCA with as many components as the latent size, fitted on
     /// the training images (a linear baseline); null with --no-figures.
     pub pca_test_mse: Option<f64>,

@@ -289,6 +289,12 @@ impl Architecture {
         self.variational() && self.latent == 2
     }
 
+    /// Whether the figures draw kl_per_dimension.png and the summary counts
+    /// active units: a VAE, whose KL term can switch code dimensions off.
+    pub fn draws_kl_per_dimension(&self) -> bool {
+        self.variational()
+    }
+
     /// Whether the figures draw filters.png and feature_maps.png: the first
     /// layer is a convolution (see [`first_filters`], [`feature_maps`]).
     pub fn draws_filters(&self) -> bool {
@@ -584,13 +590,18 @@ fn any_non_finite(values: &[f32]) -> bool {
 }
 
 /// The VAE's extra buffers, (B, Z) each: the two heads' outputs, the noise,
-/// and the gradient of log σ² (dμ lives in `d_outputs[code_layer + 1]`).
+/// and the gradients of the KL term and of log σ² (the whole dμ ends in
+/// `d_outputs[code_layer + 1]`).
 #[derive(Debug, Clone)]
 pub struct SamplingBuffers {
     pub mu: Array2<f32>,
     pub log_var: Array2<f32>,
     /// ε ~ N(0, I); zero gives z = μ (evaluation of reconstructions).
     pub eps: Array2<f32>,
+    /// ∂(β·KL)/∂μ, written by [`loss_backward`]; `backward` adds dz to it.
+    pub d_mu_kl: Array2<f32>,
+    /// d log σ²: ∂(β·KL)/∂log σ² from [`loss_backward`], then `backward`
+    /// adds the path through z.
     pub d_log_var: Array2<f32>,
 }
 
@@ -651,6 +662,7 @@ impl Workspace {
             mu: Array2::zeros(code),
             log_var: Array2::zeros(code),
             eps: Array2::zeros(code),
+            d_mu_kl: Array2::zeros(if grads { code } else { (0, arch.latent) }),
             d_log_var: Array2::zeros(if grads { code } else { (0, arch.latent) }),
         });
         Workspace {
@@ -854,8 +866,8 @@ fn backward_layer(
 /// The whole backward pass. On entry `ws.d_outputs[L]` (L = layer count) holds
 /// dLoss/dx̂ for the first `rows` rows and the buffers hold the forward pass;
 /// on return `grads` holds every dW and db (whatever it held before).
-/// For a VAE the KL term's gradient is added where μ and log σ² meet the sample
-/// (the loss is reconstruction + KL).
+/// For a VAE, [`loss_backward`] has also left the KL term's ∂/∂μ and
+/// ∂/∂log σ² in `ws.sampling`; the path through z is added to them here.
 pub fn backward(
     params: &Params,
     arch: &Architecture,
@@ -885,10 +897,11 @@ pub fn backward(
     }
 }
 
-/// The VAE's middle: `d_outputs[code + 1]` holds dz on entry and dμ on return
-/// (reparameterisation, then the KL term's part); `sampling.d_log_var` gets
-/// d log σ², and the log σ² head's dW, db go into `grads`. Its input gradient
-/// is added by `backward` once the μ head has written its own.
+/// The VAE's middle: `d_outputs[code + 1]` holds dz on entry and dμ = dz +
+/// ∂(β·KL)/∂μ on return; `sampling.d_log_var` holds ∂(β·KL)/∂log σ² on entry
+/// and gets the reparameterisation's part added; the log σ² head's dW, db go
+/// into `grads`. Its input gradient is added by `backward` once the μ head
+/// has written its own.
 fn backward_sampling(
     params: &Params,
     arch: &Architecture,
@@ -901,17 +914,13 @@ fn backward_sampling(
     let sampling = ws.sampling.as_mut().expect("a VAE workspace");
     let mut dmu = ws.d_outputs[code + 1].slice_mut(s![..rows, ..]);
     let mut d_log_var = sampling.d_log_var.slice_mut(s![..rows, ..]);
-    let (mu, log_var) = (
-        sampling.mu.slice(s![..rows, ..]),
-        sampling.log_var.slice(s![..rows, ..]),
-    );
     reparameterise_backward(
         dmu.view(),
         d_log_var.view_mut(),
-        log_var,
+        sampling.log_var.slice(s![..rows, ..]),
         sampling.eps.slice(s![..rows, ..]),
-    );
-    kl_backward(dmu.view_mut(), d_log_var.view_mut(), mu, log_var);
+    ); // d log σ² += dz ⊙ ½ σ ⊙ ε
+    dmu += &sampling.d_mu_kl.slice(s![..rows, ..]); // dμ = dz + ∂(β·KL)/∂μ
     let grad = &mut grads.layers[head];
     dense_backward(
         None,
@@ -935,8 +944,16 @@ pub struct Loss {
 
 /// The loss of the last forward pass on `rows` rows, against `ws.target`:
 /// the kind's [`Objective`] for `--loss loss`. Plain: MSE or BCE, mean over
-/// pixels and images. VAE: BCE summed over pixels plus KL, mean over images.
-pub fn loss_forward(kind: ModelKind, loss: LossKind, ws: &Workspace, rows: usize) -> Loss {
+/// pixels and images. VAE: BCE summed over pixels plus β·KL, mean over
+/// images (`beta`, the KL term's weight, is 1 for the negative ELBO and
+/// unused by a plain autoencoder; `recon` and `kl` are reported unweighted).
+pub fn loss_forward(
+    kind: ModelKind,
+    loss: LossKind,
+    beta: f32,
+    ws: &Workspace,
+    rows: usize,
+) -> Loss {
     let (x_hat, x) = (ws.reconstruction(rows), ws.target.slice(s![..rows, ..]));
     let total = |loss: LossKind| {
         let total = loss.forward(x_hat, x);
@@ -957,7 +974,7 @@ pub fn loss_forward(kind: ModelKind, loss: LossKind, ws: &Workspace, rows: usize
                 sampling.log_var.slice(s![..rows, ..]),
             );
             Loss {
-                total: recon + kl,
+                total: recon + beta as f64 * kl,
                 recon,
                 kl,
             }
@@ -965,9 +982,27 @@ pub fn loss_forward(kind: ModelKind, loss: LossKind, ws: &Workspace, rows: usize
     }
 }
 
-/// dL/dx̂ of the reconstruction term into `ws.d_outputs[L]` (the KL term's
-/// gradient is added inside `model::backward`).
-pub fn loss_backward(kind: ModelKind, loss: LossKind, ws: &mut Workspace, rows: usize) {
+/// Every partial derivative of the loss with respect to what the forward pass
+/// computed: dL/dx̂ of the reconstruction term into `ws.d_outputs[L]` and, for
+/// a VAE, the gradient of β·KL with respect to μ and log σ² into
+/// `ws.sampling.d_mu_kl` and `ws.sampling.d_log_var` (overwritten; `backward`
+/// adds the paths through z).
+pub fn loss_backward(kind: ModelKind, loss: LossKind, beta: f32, ws: &mut Workspace, rows: usize) {
+    if let Some(sampling) = ws
+        .sampling
+        .as_mut()
+        .filter(|_| kind.objective(loss).has_kl())
+    {
+        let mut d_mu_kl = sampling.d_mu_kl.slice_mut(s![..rows, ..]);
+        let mut d_log_var = sampling.d_log_var.slice_mut(s![..rows, ..]);
+        d_mu_kl.fill(0.0);
+        d_log_var.fill(0.0);
+        let (mu, log_var) = (
+            sampling.mu.slice(s![..rows, ..]),
+            sampling.log_var.slice(s![..rows, ..]),
+        );
+        kl_backward(d_mu_kl, d_log_var, mu, log_var, beta);
+    }
     let last = ws.outputs.len() - 1;
     let d_x_hat = ws.d_outputs[last].slice_mut(s![..rows, ..]);
     let (x_hat, x) = (
@@ -1006,6 +1041,35 @@ pub fn decode(
         arch.encoder_layers()..arch.layer_count(),
         chunk,
     )
+}
+
+/// A VAE's posterior q(z|x) = N(μ, exp(log σ²)) for every row of `x` (N, D):
+/// (μ, log σ²), (N, Z) each, computed `chunk` rows at a time. Allocates: for
+/// measurements, not the training loop. Panics if the model is not a VAE.
+pub fn encode_posterior(
+    params: &Params,
+    arch: &Architecture,
+    x: ArrayView2<f32>,
+    chunk: usize,
+) -> (Array2<f32>, Array2<f32>) {
+    assert!(arch.variational(), "encode_posterior: not a VAE");
+    let chunk = arch.rows_per_pass(chunk).min(x.nrows().max(1));
+    let mut ws = Workspace::for_inference(arch, chunk);
+    let mut mu = Array2::zeros((x.nrows(), arch.latent));
+    let mut log_var = Array2::zeros((x.nrows(), arch.latent));
+    for start in (0..x.nrows()).step_by(chunk) {
+        let rows = chunk.min(x.nrows() - start);
+        ws.input_mut(rows)
+            .assign(&x.slice(s![start..start + rows, ..]));
+        forward(params, arch, &mut ws, rows); // ε is 0: z = μ
+        let sampling = ws.sampling.as_ref().expect("a VAE workspace");
+        mu.slice_mut(s![start..start + rows, ..])
+            .assign(&sampling.mu.slice(s![..rows, ..]));
+        log_var
+            .slice_mut(s![start..start + rows, ..])
+            .assign(&sampling.log_var.slice(s![..rows, ..]));
+    }
+    (mu, log_var)
 }
 
 /// Reconstructions of `x` (N, D) → (N, D) (through z = μ for a VAE).

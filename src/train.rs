@@ -44,8 +44,10 @@ pub const EVAL_CHUNK: usize = 500;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
     pub batch_size: usize,
-    /// The plain autoencoder's loss (a VAE always uses BCE summed over pixels + KL).
+    /// The plain autoencoder's loss (a VAE always uses BCE summed over pixels + β·KL).
     pub loss: LossKind,
+    /// β, the weight of a VAE's KL term (1: the negative ELBO).
+    pub beta: f32,
     pub seed: u64,
     /// Standard deviation of the Gaussian noise added to training inputs (0: none).
     pub noise: f32,
@@ -316,8 +318,8 @@ impl Shard {
             fill_normal(sampling.eps.slice_mut(s![..rows, ..]), rng);
         }
         forward(params, arch, ws, rows);
-        let loss = loss_forward(arch.kind, settings.loss, ws, rows);
-        loss_backward(arch.kind, settings.loss, ws, rows);
+        let loss = loss_forward(arch.kind, settings.loss, settings.beta, ws, rows);
+        loss_backward(arch.kind, settings.loss, settings.beta, ws, rows);
         backward(params, arch, &mut self.grads, ws, rows);
         loss
     }
@@ -398,13 +400,15 @@ pub struct Evaluation {
 }
 
 /// Evaluates `params` on every image of `data`, `EVAL_CHUNK` rows at a time.
-/// A VAE's loss is the full negative ELBO with ε drawn from a generator seeded
-/// by `seed` (the same ε for every call); its MSE uses z = μ.
+/// A VAE's loss is reconstruction + β·KL (β = 1: the full negative ELBO) with
+/// ε drawn from a generator seeded by `seed` (the same ε for every call); its
+/// MSE uses z = μ.
 pub fn evaluate(
     params: &Params,
     arch: &Architecture,
     data: &Dataset,
     loss: LossKind,
+    beta: f32,
     seed: u64,
 ) -> Evaluation {
     let rows = arch.rows_per_pass(EVAL_CHUNK).min(data.len()).max(1);
@@ -422,7 +426,7 @@ pub fn evaluate(
             fill_normal(sampling.eps.slice_mut(s![..rows, ..]), &mut rng);
         }
         forward(params, arch, &mut ws, rows);
-        let l = loss_forward(arch.kind, loss, &ws, rows);
+        let l = loss_forward(arch.kind, loss, beta, &ws, rows);
         let weight = rows as f64;
         sum.total += l.total * weight;
         sum.recon += l.recon * weight;
@@ -443,6 +447,34 @@ pub fn evaluate(
         },
         mse: mse_sum / n,
     }
+}
+
+/// The test MSE of a denoiser: every image of `data` goes in with Gaussian
+/// noise of standard deviation `noise` added (clipped to [0, 1], drawn from a
+/// generator seeded by `seed`, as in training), and the output is compared
+/// with the clean image, `1/(N·D) Σ (x̂(x̃) − x)²`; z = μ for a VAE. With
+/// `noise` = 0 it is [`evaluate`]'s MSE.
+pub fn denoising_mse(
+    params: &Params,
+    arch: &Architecture,
+    data: &Dataset,
+    noise: f32,
+    seed: u64,
+) -> f64 {
+    let rows = arch.rows_per_pass(EVAL_CHUNK).min(data.len()).max(1);
+    let mut ws = Workspace::for_inference(arch, rows); // ε = 0: z = μ
+    let mut rng = seeds::rng(seed, Purpose::Evaluation);
+    let indices: Vec<usize> = (0..data.len()).collect();
+    let mut mse_sum = 0.0;
+    for chunk in indices.chunks(ws.capacity) {
+        let rows = chunk.len();
+        fill_batch(&data.images, chunk, ws.target.slice_mut(s![..rows, ..]));
+        corrupt(&mut ws, rows, noise, &mut rng); // x̃ = clip(x + noise·e)
+        forward(params, arch, &mut ws, rows);
+        let (x_hat, x) = (ws.reconstruction(rows), ws.target.slice(s![..rows, ..]));
+        mse_sum += LossKind::Mse.forward(x_hat, x) * rows as f64;
+    }
+    mse_sum / data.len().max(1) as f64
 }
 
 /// The median of `values` (the mean of the two middle ones for an even count).

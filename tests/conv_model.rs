@@ -87,7 +87,7 @@ fn whole_conv_vae_gradients_match_finite_differences_with_eps_held_fixed() {
         &params,
         &arch,
         &x,
-        Some(&noise),
+        Some((&noise, 1.0)),
         LossKind::Bce,
         1e-2,
         usize::MAX,

@@ -227,35 +227,44 @@ fn small_vae() -> (Architecture, Params, Array2<f32>, Array2<f32>) {
     (arch, params, x, noise)
 }
 
+/// With β = 1 (the negative ELBO) and with the KL term weighted by β = 0.25
+/// and β = 4 (`--beta`): a β used in the loss but dropped from its gradient
+/// (or applied twice) fails the encoder's and both heads' tensors.
 #[test]
 fn whole_vae_gradients_match_finite_differences_with_eps_held_fixed() {
     let (arch, params, x, noise) = small_vae();
-    let checks = check_model(
-        &params,
-        &arch,
-        &x,
-        Some(&noise),
-        LossKind::Bce,
-        EPS,
-        usize::MAX,
-    );
-    assert_eq!(
-        checks.len(),
-        14,
-        "7 layers (6 + the log σ² head) × (weight, bias)"
-    );
-    let names: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
-    assert!(
-        names.contains(&"mu.weight") && names.contains(&"logvar.bias"),
-        "{names:?}"
-    );
-    for check in checks {
-        let err = check.comparison.tensor_error;
-        println!(
-            "VAE {:<18} {:?} tensor error {err:.2e}",
-            check.name, check.shape
+    for beta in [1.0, 0.25, 4.0] {
+        let checks = check_model(
+            &params,
+            &arch,
+            &x,
+            Some((&noise, beta)),
+            LossKind::Bce,
+            EPS,
+            usize::MAX,
         );
-        assert!(err < 1e-2, "VAE {}: relative error {err}", check.name);
+        assert_eq!(
+            checks.len(),
+            14,
+            "7 layers (6 + the log σ² head) × (weight, bias)"
+        );
+        let names: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
+        assert!(
+            names.contains(&"mu.weight") && names.contains(&"logvar.bias"),
+            "{names:?}"
+        );
+        for check in checks {
+            let err = check.comparison.tensor_error;
+            println!(
+                "VAE β {beta} {:<18} {:?} tensor error {err:.2e}",
+                check.name, check.shape
+            );
+            assert!(
+                err < 1e-2,
+                "VAE β {beta} {}: relative error {err}",
+                check.name
+            );
+        }
     }
 }
 
@@ -312,6 +321,7 @@ fn kl_is_zero_at_the_prior_and_its_backward_matches_finite_differences() {
         d_log_var.view_mut(),
         mu.view(),
         log_var.view(),
+        1.0,
     );
     let mut state = (mu, log_var);
     let numeric_mu = numeric_gradient(

@@ -199,8 +199,8 @@ fn vae_loss_and_grads(
     ws.target.assign(x);
     ws.sampling.as_mut().unwrap().eps.assign(eps);
     forward(params, arch, &mut ws, rows);
-    let loss = loss_forward(arch.kind, LossKind::Bce, &ws, rows);
-    loss_backward(arch.kind, LossKind::Bce, &mut ws, rows);
+    let loss = loss_forward(arch.kind, LossKind::Bce, 1.0, &ws, rows);
+    loss_backward(arch.kind, LossKind::Bce, 1.0, &mut ws, rows);
     let mut grads = Params::zeros(arch);
     backward(params, arch, &mut grads, &mut ws, rows);
     let dmu = ws.d_outputs[arch.code_layer() + 1].clone();

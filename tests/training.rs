@@ -22,6 +22,7 @@ fn settings(batch_size: usize, loss: LossKind, seed: u64) -> Settings {
     Settings {
         batch_size,
         loss,
+        beta: 1.0,
         seed,
         noise: 0.0,
     }
@@ -32,7 +33,15 @@ fn run(splits: &Splits, loss: LossKind) -> (f64, Vec<f64>, Trainer) {
     let pool = build_pool(2).unwrap();
     pool.install(|| {
         let mut trainer = Trainer::new(TrainState::new(arch(), 3e-3, 42), settings(50, loss, 42));
-        let before = evaluate(&trainer.state.params, &arch(), &splits.validation, loss, 0).mse;
+        let before = evaluate(
+            &trainer.state.params,
+            &arch(),
+            &splits.validation,
+            loss,
+            1.0,
+            0,
+        )
+        .mse;
         let mut train_losses = Vec::new();
         let (stop, bar) = (AtomicBool::new(false), ProgressBar::hidden());
         for epoch in 1..=15 {
@@ -57,6 +66,7 @@ fn a_few_hundred_steps_lower_the_loss_several_fold_and_runs_repeat_exactly() {
         &arch(),
         &splits.validation,
         LossKind::Mse,
+        1.0,
         0,
     )
     .mse;
@@ -133,6 +143,7 @@ fn bce_training_lowers_the_mse_too() {
         &arch(),
         &splits.validation,
         LossKind::Bce,
+        1.0,
         0,
     );
     assert!(

@@ -52,8 +52,8 @@ fn loss_and_grads(
     ws.input_mut(rows).assign(x);
     ws.target.slice_mut(s![..rows, ..]).assign(x);
     forward(params, arch, ws, rows);
-    let value = loss_forward(arch.kind, loss, ws, rows).total;
-    loss_backward(arch.kind, loss, ws, rows);
+    let value = loss_forward(arch.kind, loss, 1.0, ws, rows).total;
+    loss_backward(arch.kind, loss, 1.0, ws, rows);
     ws.d_outputs
         .last_mut()
         .expect("layers")
@@ -99,7 +99,7 @@ fn worked_example_every_number_by_hand() {
 
     // Forward: outputs[1] is the code z, outputs[2] the reconstruction x̂.
     forward(&params, &arch, &mut ws, 1);
-    let loss = loss_forward(arch.kind, LossKind::Mse, &ws, 1).total;
+    let loss = loss_forward(arch.kind, LossKind::Mse, 1.0, &ws, 1).total;
     assert_close("z", ws.outputs[1][[0, 0]], 0.6);
     // The output layer's pre-activation Y₁ = z·W₁ + b₁, from the library's z.
     let y1 = ws.outputs[1].dot(&params.layers[1].w) + &params.layers[1].b;
@@ -121,7 +121,7 @@ fn worked_example_every_number_by_hand() {
     assert_close("L", loss as f32, 0.143306);
 
     // Backward: d_outputs[2] gets dL/dx̂, then (in place) dY₁; d_outputs[1] gets dz.
-    loss_backward(arch.kind, LossKind::Mse, &mut ws, 1);
+    loss_backward(arch.kind, LossKind::Mse, 1.0, &mut ws, 1);
     assert_close("dL/dx̂₁", ws.d_outputs[2][[0, 0]], -0.354344);
     assert_close("dL/dx̂₂", ws.d_outputs[2][[0, 1]], 0.401312);
     let slope = ws.outputs[2].mapv(|a| a * (1.0 - a)); // sigmoid′, from the output
@@ -345,7 +345,7 @@ fn adam_hides_a_constant_factor_in_the_gradient_and_the_gradient_check_does_not(
             ws.input_mut(rows).assign(&toy);
             ws.target.assign(&toy);
             forward(p, &arch, &mut ws, rows);
-            loss_forward(ModelKind::Ae, LossKind::Mse, &ws, rows).total
+            loss_forward(ModelKind::Ae, LossKind::Mse, 1.0, &ws, rows).total
         },
     );
     let right = compare(full.layers[last].w.as_slice().unwrap(), &numeric).tensor_error;
@@ -712,4 +712,201 @@ fn the_default_eps_network_has_608800_parameters() {
     );
     assert_eq!(shapes, vec![(64, 512), (544, 512), (544, 512), (544, 32)]);
     assert_eq!(net.params.len(), 608_800);
+}
+
+// §10: β, active units and the sweep's script.
+
+/// Runs the binary with `args`; returns (success, stdout, stderr).
+fn run_binary(args: &[&str]) -> (bool, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mnist-autoencoder"))
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (
+        output.status.success(),
+        text(&output.stdout),
+        text(&output.stderr),
+    )
+}
+
+/// §10's `--beta` and `eval --noise`: a tiny VAE trained with β = 2 reports test_loss =
+/// recon + 2·KL, the unweighted negative ELBO beside it, the two terms per
+/// epoch, and code_usage, whose per-dimension KL adds up to test_kl (the KL
+/// does not depend on ε); the run prints its active units. `--beta` out of
+/// range, or on a plain autoencoder, is one error naming the flag; `eval
+/// --noise` prints the MSE of noisy inputs' outputs against the clean images.
+#[test]
+fn beta_weights_the_kl_term_and_the_run_counts_active_units() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, out) = (tmp.path().join("data"), tmp.path().join("out"));
+    crate::support::write_dataset(&data, 120, 40, |i| (i % 10) as u8, 0);
+    let quick = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--model",
+            "vae",
+            "--epochs",
+            "2",
+            "--hidden",
+            "16",
+            "--latent",
+            "4",
+            "--batch-size",
+            "32",
+            "--val-size",
+            "20",
+            "--threads",
+            "1",
+            "--no-figures",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--out-dir",
+            out.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        run_binary(&args)
+    };
+    let (ok, stdout, stderr) = quick(&["--beta", "2"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("KL weight β 2") && stdout.contains("active units "),
+        "{stdout}"
+    );
+    let text = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let number = |pointer: &str| summary.pointer(pointer).and_then(|v| v.as_f64()).unwrap();
+    let (recon, kl) = (number("/test_recon"), number("/test_kl"));
+    println!(
+        "β = 2: test recon {recon:.4} + KL {kl:.4}, loss {:.4}",
+        number("/test_loss")
+    );
+    assert!((number("/test_loss") - (recon + 2.0 * kl)).abs() < 1e-9 * recon.abs().max(1.0));
+    assert!((number("/test_neg_elbo") - (recon + kl)).abs() < 1e-9 * recon.abs().max(1.0));
+    assert_eq!(summary["elbo_per_epoch"].as_array().unwrap().len(), 2);
+    let per_dimension: Vec<f64> = summary["code_usage"]["kl_per_dimension"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(per_dimension.len(), 4);
+    let sum: f64 = per_dimension.iter().sum();
+    assert!(
+        (sum - kl).abs() < 1e-5 * kl.max(1e-3),
+        "Σ KL_u {sum} against test_kl {kl}"
+    );
+    assert!(number("/code_usage/active_units") <= 4.0);
+
+    // §10's denoising table: `eval --noise F` on the same model.
+    let model = out.join("model.safetensors");
+    let eval = |noise: &str| {
+        let data = data.to_str().unwrap();
+        run_binary(&[
+            "eval",
+            "--model",
+            model.to_str().unwrap(),
+            "--data-dir",
+            data,
+            "--noise",
+            noise,
+        ])
+    };
+    let (ok, stdout, stderr) = eval("0.3");
+    assert!(
+        ok && stdout.contains("with noise σ 0.3 added to the inputs"),
+        "{stdout}{stderr}"
+    );
+    let (ok, _, stderr) = eval("-1");
+    assert!(
+        !ok && stderr.contains("--noise") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+
+    for (flags, needle) in [
+        (&["--beta", "-1"][..], "--beta"),
+        (&["--beta", "nan"][..], "--beta"),
+        (&["--model", "ae", "--beta", "4"][..], "--beta"),
+    ] {
+        let (ok, _, stderr) = quick(flags);
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
+        assert!(
+            !ok && errors.len() == 1 && errors[0].contains(needle),
+            "{flags:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+/// scripts/beta-sweep.sh, which made §10's β table: valid bash, and every
+/// flag its `train` line passes exists in `train --help` (nothing is trained).
+#[test]
+fn the_beta_sweep_script_parses_and_its_train_flags_exist() {
+    let script = "scripts/beta-sweep.sh";
+    let status = std::process::Command::new("bash")
+        .args(["-n", script])
+        .status()
+        .unwrap();
+    assert!(status.success(), "bash -n {script}");
+    let text = std::fs::read_to_string(script).unwrap();
+    let train = text.replace("\\\n", " ");
+    let line = train
+        .lines()
+        .find(|l| l.contains(" train --model vae"))
+        .expect("the script trains a VAE");
+    let (ok, help, _) = run_binary(&["train", "--help"]);
+    assert!(ok);
+    let flags: Vec<&str> = line
+        .split_whitespace()
+        .filter(|w| w.starts_with("--"))
+        .collect();
+    for flag in ["--hidden", "--latent", "--epochs", "--lr", "--beta"] {
+        assert!(flags.contains(&flag), "the sweep sets {flag}: {line}");
+    }
+    for flag in flags {
+        let listed = help.contains(&format!("{flag} ")) || help.contains(&format!("{flag}\n"));
+        assert!(listed, "train has no flag {flag}");
+    }
+    assert!(std::path::Path::new("examples/beta_sweep.rs").is_file());
+}
+
+/// The two figures §10 adds, drawn by the crate's plotting code from plain
+/// numbers: kl_per_dimension.png's bars and beta_sweep.png's panels.
+#[test]
+fn the_kl_bars_and_the_sweep_panels_are_drawn() {
+    use mnist_autoencoder::viz::bars::{draw_bars, Bar};
+    use mnist_autoencoder::viz::sweep::{draw_sweep, Panel};
+    let tmp = tempfile::tempdir().unwrap();
+    let bars: Vec<Bar> = [(3.1, true), (1.2, true), (0.004, false)]
+        .iter()
+        .enumerate()
+        .map(|(u, &(value, highlighted))| Bar {
+            label: format!("z{}", u + 1),
+            value,
+            highlighted,
+        })
+        .collect();
+    let legend = ["active".to_string(), "inactive".to_string()];
+    let kl = tmp.path().join("kl_per_dimension.png");
+    draw_bars(&kl, "KL per code dimension", "KL (nats)", &bars, &legend).unwrap();
+    let sweep = tmp.path().join("beta_sweep.png");
+    let panels = [
+        Panel {
+            name: "KL (nats)".into(),
+            values: vec![30.0, 25.0, 18.0],
+        },
+        Panel {
+            name: "active units".into(),
+            values: vec![20.0, 16.0, 9.0],
+        },
+    ];
+    draw_sweep(&sweep, "β sweep", "β", &[0.5, 1.0, 2.0], &panels).unwrap();
+    for path in [kl, sweep] {
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            bytes.starts_with(b"\x89PNG") && bytes.len() > 2000,
+            "{}",
+            path.display()
+        );
+    }
 }

@@ -11,7 +11,7 @@ use crate::figures::images;
 use crate::iwae::{importance_weighted, mean_and_error};
 use crate::model::{Architecture, Params};
 use crate::nn::LossKind;
-use crate::train::evaluate;
+use crate::train::{denoising_mse, evaluate};
 
 /// Checks that a dataset's images fit the model.
 pub fn check_width(arch: &Architecture, pixels: usize, model: &Path, data: &Path) -> Result<()> {
@@ -65,7 +65,7 @@ pub fn run(config: &EvalConfig) -> Result<(f64, Vec<ClassMse>)> {
     check_test_memory(&config.data_dir)?;
     let test = load_split(&config.data_dir, "t10k")?;
     check_width(&arch, test.pixels(), &config.model, &config.data_dir)?;
-    let overall = evaluate(&params, &arch, &test, LossKind::Mse, 0).mse;
+    let overall = evaluate(&params, &arch, &test, LossKind::Mse, 1.0, 0).mse;
     println!(
         "{}: {} on {} test images of {}",
         config.model.display(),
@@ -83,13 +83,28 @@ pub fn run(config: &EvalConfig) -> Result<(f64, Vec<ClassMse>)> {
         if indices.is_empty() {
             continue;
         }
-        let mse = evaluate(&params, &arch, &test.select(&indices), LossKind::Mse, 0).mse;
+        let mse = evaluate(
+            &params,
+            &arch,
+            &test.select(&indices),
+            LossKind::Mse,
+            1.0,
+            0,
+        )
+        .mse;
         println!("{class:>5}  {:>6}  {mse:.6}", indices.len());
         per_class.push(ClassMse {
             class,
             images: indices.len(),
             mse,
         });
+    }
+    if config.noise > 0.0 {
+        let mse = denoising_mse(&params, &arch, &test, config.noise, config.seed);
+        println!(
+            "test_mse {mse:.6} with noise σ {} added to the inputs (clipped to [0, 1]; targets clean)",
+            config.noise
+        );
     }
     if let Some(samples) = config.importance_samples {
         importance_weighted_line(config, &params, &arch, &test, samples)?;

@@ -36,11 +36,12 @@ pub fn run(config: &GradcheckConfig) -> Result<Band> {
         config.samples
     };
     println!(
-        "gradcheck: {} {} ({} parameters), {} loss, batch of {} test images, eps {}, {} elements per tensor",
+        "gradcheck: {} {} ({} parameters), {} loss{}, batch of {} test images, eps {}, {} elements per tensor",
         arch.kind.name(),
         arch.describe(),
         params.len(),
         arch.kind.objective(config.loss).describe(),
+        if arch.kind.objective(config.loss).has_kl() { format!(" (KL weight β {})", config.beta) } else { String::new() },
         x.nrows(),
         config.eps,
         if config.samples == 0 { "all".to_string() } else { format!("up to {}", config.samples) }
@@ -51,8 +52,16 @@ pub fn run(config: &GradcheckConfig) -> Result<Band> {
         StandardNormal,
         &mut seeds::rng(config.seed, Purpose::GradcheckNoise),
     );
-    let (loss, step) = (config.loss, config.eps);
-    let checks = check_model(&params, &arch, &x, Some(&vae_eps), loss, step, samples);
+    let (loss, beta, step) = (config.loss, config.beta, config.eps);
+    let checks = check_model(
+        &params,
+        &arch,
+        &x,
+        Some((&vae_eps, beta)),
+        loss,
+        step,
+        samples,
+    );
     let (table, worst) = report(&checks);
     print!("{table}");
     println!(

@@ -118,6 +118,7 @@ impl Session {
                 &self.arch,
                 &self.splits.validation,
                 config.loss,
+                config.beta,
                 config.seed,
             )
         })

@@ -8,6 +8,7 @@ use ndarray_rand::rand_distr::{Distribution, StandardNormal};
 
 use super::judging::judge_numbers;
 use super::{rows_of, FigureInputs, Snapshot, ROWS_PER_PASS};
+use crate::code_usage::CodeUsage;
 use crate::error::Result;
 use crate::metrics::EpochRecord;
 use crate::model::{decode, encode, reconstruct, Architecture, Params};
@@ -16,6 +17,7 @@ use crate::reduce::linalg::procrustes_align;
 use crate::reduce::pca::Pca;
 use crate::reduce::tsne::{affinities, embed, TsneOptions};
 use crate::seeds::{self, Purpose};
+use crate::viz::bars::{draw_bars, Bar};
 use crate::viz::digits::{draw_digit_animation, draw_digit_sheet, ImageRow};
 use crate::viz::latent::{draw_latent_animation, draw_latent_map};
 use crate::viz::loss::{draw_losses, Baseline};
@@ -56,6 +58,9 @@ pub struct Run<'a> {
     /// The digit judge's scores (summary.json's `judge` block), shown beside
     /// each block of samples.png.
     pub judge: Option<&'a serde_json::Value>,
+    /// A VAE's KL per code dimension and active units (summary.json's
+    /// `code_usage`), which kl_per_dimension.png draws.
+    pub code_usage: Option<&'a CodeUsage>,
 }
 
 /// Draws every figure of `run`; returns the PCA map's frames (the last one is
@@ -73,11 +78,48 @@ pub fn draw_figures(run: &Run) -> Result<Vec<Array2<f32>>> {
     if run.arch.draws_manifold() {
         draw_manifold(run)?;
     }
+    if let Some(usage) = run.code_usage.filter(|_| run.arch.draws_kl_per_dimension()) {
+        draw_kl_per_dimension(run, usage)?;
+    }
     if run.arch.draws_filters() {
         super::filters::draw_filters(run)?;
         super::filters::draw_feature_maps(run)?;
     }
     draw_latent_maps(run)
+}
+
+/// `kl_per_dimension.png`: each code dimension's KL term on the test set,
+/// largest first, the active units (A_u > 0.01) in colour.
+fn draw_kl_per_dimension(run: &Run, usage: &CodeUsage) -> Result<()> {
+    let mut bars: Vec<Bar> = usage
+        .kl_per_dimension
+        .iter()
+        .zip(&usage.activity)
+        .enumerate()
+        .map(|(u, (&kl, &activity))| Bar {
+            label: format!("z{}", u + 1),
+            value: kl,
+            highlighted: activity > usage.active_unit_threshold,
+        })
+        .collect();
+    bars.sort_by(|a, b| b.value.total_cmp(&a.value));
+    let title = format!(
+        "KL per code dimension, {} test images: {} of {} units active",
+        usage.images,
+        usage.active_units,
+        bars.len()
+    );
+    let legend = [
+        format!("active: Cov_x E_q[z_u] > {}", usage.active_unit_threshold),
+        "inactive: its posterior mean ignores x".to_string(),
+    ];
+    draw_bars(
+        &run.out_dir.join("kl_per_dimension.png"),
+        &title,
+        "KL (nats per image)",
+        &bars,
+        &legend,
+    )
 }
 
 /// `losses.png`.

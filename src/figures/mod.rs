@@ -379,6 +379,7 @@ pub const DRAWN_FILES: &[&str] = &[
     "code_marginals.png",
     "diffusion.gif",
     "filters.png",
+    "kl_per_dimension.png",
     "feature_maps.png",
     "prior-gmm.safetensors",
     "prior-diffusion.safetensors",

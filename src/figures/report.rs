@@ -223,6 +223,10 @@ fn figure_descriptions(inputs: &ReportInputs) -> Vec<ReportFigure> {
     }
     figures.push(f("code_marginals.png", "Why one Gaussian samples badly", "Histograms of the training codes in the code dimensions that are least Gaussian (by the Jarque–Bera statistic), against the marginal density of one Gaussian fitted to the codes (black) and the histogram of the prior's samples where there is one. Skewed, heavy-tailed or many-humped marginals are where a single Gaussian puts codes that decode to no digit.".into(),
         "Four histograms of code values, each with a smooth bell curve over it that misses the histogram's skew or humps, and a step line of the prior's samples that follows the histogram.".into()));
+    if inputs.arch.draws_kl_per_dimension() {
+        figures.push(f("kl_per_dimension.png", "How much of the code is used", "The KL term of each code dimension, averaged over the test images, largest first. The KL term pulls each dimension's q(z_u|x) toward the prior N(0, 1); a dimension that gives in completely (KL near 0, in grey) no longer depends on x: posterior collapse. A unit is active (in colour) when its posterior mean moves with x, Cov_x E_q[z_u] > 0.01 (Burda et al., 2015); summary.json's code_usage has the numbers.".into(),
+            "Bars of decreasing height, one per code dimension: tall coloured bars for the active units, then grey bars near zero for the collapsed ones.".into()));
+    }
     if inputs.denoising {
         figures.push(f("denoising.png", "Denoising", "Test digits with Gaussian noise added (the training noise level, clipped to [0, 1]), the model's output, and the clean originals. The model was trained to map noisy inputs to clean targets.".into(),
             "Rows of test digits in threes: speckled with noise, the model's cleaned output, and the clean original.".into()));

@@ -5,11 +5,13 @@
 //! Text is drawn with the vendored DejaVu Sans (no system fonts needed), and
 //! every file is written through the one atomic writer, [`crate::files`].
 
+pub mod bars;
 pub mod digits;
 pub mod latent;
 pub mod loss;
 pub mod marginals;
 pub mod report;
+pub mod sweep;
 
 use std::path::Path;
 use std::sync::Once;

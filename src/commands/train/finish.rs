@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use super::{stop_requested, Session, DRAWING};
 use crate::checkpoint::save_model;
+use crate::code_usage::code_usage;
 use crate::config::TrainConfig;
 use crate::data::mnist::Splits;
 use crate::error::{Error, Result};
@@ -13,7 +14,7 @@ use crate::figures::draw::{draw_figures, Run};
 use crate::figures::explorer::explorer_html;
 use crate::figures::judging::{judge_line, judge_samples};
 use crate::figures::report::{self, ReportInputs};
-use crate::figures::{pca_test_mse, remove_drawn_files, FigureInputs, Snapshot};
+use crate::figures::{images, pca_test_mse, remove_drawn_files, FigureInputs, Snapshot};
 use crate::files::write_atomic;
 use crate::judge::bundled_judge;
 use crate::metrics::{metrics_csv, summary_json, Summary, SummaryConfig};
@@ -78,8 +79,16 @@ pub(super) fn finish(run: &Session) -> Result<Summary> {
 fn evaluate_and_save(run: &Session) -> Result<(Summary, Option<Prior>)> {
     let (config, state, splits, pool) = (&run.config, &run.trainer.state, &run.splits, &run.pool);
     let arch = &state.arch;
-    let test =
-        pool.install(|| evaluate(&state.params, arch, &splits.test, config.loss, config.seed));
+    let test = pool.install(|| {
+        evaluate(
+            &state.params,
+            arch,
+            &splits.test,
+            config.loss,
+            config.beta,
+            config.seed,
+        )
+    });
     let model_path = config.out_dir.join("model.safetensors");
     save_model(&model_path, &state.params, arch, run.image_shape())?;
     let stopped = || {
@@ -94,6 +103,11 @@ fn evaluate_and_save(run: &Session) -> Result<(Summary, Option<Prior>)> {
         .map(|_| pool.install(|| pca_test_mse(splits, config.latent)));
     stopped()?;
     let mut summary = summary(config, state, splits, test, pca_test_mse, run.started);
+    if state.arch.draws_kl_per_dimension() {
+        let test_images = images(&splits.test, &(0..splits.test.len()).collect::<Vec<_>>());
+        summary.code_usage =
+            Some(pool.install(|| code_usage(&state.params, arch, test_images.view())));
+    }
     let mut prior = None;
     if let Some(inputs) = &run.inputs {
         if config.no_prior {
@@ -168,8 +182,13 @@ fn print_results(summary: &Summary, config: &TrainConfig) {
         summary.images_per_second,
         config.out_dir.display()
     );
-    if let Some(elbo) = summary.test_neg_elbo {
-        println!("test_neg_elbo {elbo:.2} nats per image (ε sampled; test_mse uses z = μ)");
+    if let (Some(elbo), Some(recon), Some(kl)) =
+        (summary.test_neg_elbo, summary.test_recon, summary.test_kl)
+    {
+        println!("test_neg_elbo {elbo:.2} nats per image = recon {recon:.2} + KL {kl:.2} (ε sampled; test_mse uses z = μ)");
+    }
+    if let Some(usage) = &summary.code_usage {
+        println!("{}", usage.line());
     }
 }
 
@@ -249,6 +268,7 @@ fn draw_everything(config: &TrainConfig, state: &TrainState, figures: &Figures) 
         perplexity,
         prior,
         judge: summary.judge.as_ref(),
+        code_usage: summary.code_usage.as_ref(),
     };
     let pca_frames = draw_figures(&run)?;
     let last = snapshots.last().expect("at least the untrained snapshot");
@@ -298,14 +318,15 @@ fn summary(
     let last = history.last().expect("at least one epoch");
     let mut flags = config.clone();
     flags.threads = Some(config.thread_count());
+    let has_kl = config.model.objective(config.loss).has_kl();
     Summary {
         test_mse: test.mse,
         test_loss: test.loss.total,
-        test_neg_elbo: config
-            .model
-            .objective(config.loss)
-            .has_kl()
-            .then_some(test.loss.total),
+        test_neg_elbo: has_kl.then_some(test.loss.recon + test.loss.kl),
+        test_recon: has_kl.then_some(test.loss.recon),
+        test_kl: has_kl.then_some(test.loss.kl),
+        elbo_per_epoch: has_kl.then(|| history.iter().filter_map(|r| r.elbo_parts).collect()),
+        code_usage: None,
         pca_test_mse,
         best_val_loss: best.val_loss,
         best_epoch: best.epoch,

@@ -51,6 +51,7 @@ impl Session {
         let settings = Settings {
             batch_size: config.batch_size,
             loss: config.loss,
+            beta: config.beta,
             seed: config.seed,
             noise: config.noise,
         };
@@ -256,11 +257,14 @@ pub(super) fn print_setup(config: &TrainConfig, splits: &Splits, arch: &Architec
         config.data_dir.display()
     );
     let loss = config.model.objective(config.loss).describe();
-    let noise = if config.noise > 0.0 {
+    let mut noise = if config.noise > 0.0 {
         format!(", denoising σ {}", config.noise)
     } else {
         String::new()
     };
+    if config.model.objective(config.loss).has_kl() {
+        noise = format!(" with KL weight β {}{noise}", config.beta);
+    }
     println!(
         "model: {} {} ({} parameters), loss {loss}{noise}, Adam lr {}, batch {}, {} epochs, {} threads ({} kernel), seed {}",
         arch.kind.name(),
