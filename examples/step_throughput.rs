@@ -5,7 +5,9 @@
 //! ```text
 //! cargo run --release --example step_throughput -- HIDDEN BATCH [STEPS] [THREADS] [--products]
 //! cargo run --release --example step_throughput -- 1024,512 256
+//! cargo run --release --example step_throughput -- conv 128
 //! ```
+//! HIDDEN `conv` is the convolutional model of `train --arch conv`.
 //! Runs 6 rounds of STEPS steps (default 40) on THREADS threads (default 2) and
 //! prints the best of the last 5 rounds as GFLOP/s (3 × 2 × Σ in·out per image,
 //! the convention of `reference/compare.py`) and images per second.
@@ -22,7 +24,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use mnist_autoencoder::data::mnist::load_split_prefix;
-use mnist_autoencoder::model::Architecture;
+use mnist_autoencoder::model::{Architecture, Backbone};
 use mnist_autoencoder::nn::matmul::matmul;
 use mnist_autoencoder::nn::LossKind;
 use mnist_autoencoder::parallel::build_pool;
@@ -34,7 +36,7 @@ fn main() {
     let products_only = args.iter().any(|a| a == "--products");
     args.retain(|a| a != "--products");
     let usage =
-        "usage: step_throughput HIDDEN BATCH [STEPS] [THREADS] [--products], e.g. 1024,512 256";
+        "usage: step_throughput HIDDEN|conv BATCH [STEPS] [THREADS] [--products], e.g. 1024,512 256";
     let number = |i: usize, default: Option<usize>| -> usize {
         match (args.get(i), default) {
             (Some(text), _) => text.parse().unwrap_or_else(|_| exit(usage)),
@@ -42,12 +44,15 @@ fn main() {
             (None, None) => exit(usage),
         }
     };
-    let hidden: Vec<usize> = args
-        .first()
-        .unwrap_or_else(|| exit(usage))
-        .split(',')
-        .map(|w| w.parse().unwrap_or_else(|_| exit(usage)))
-        .collect();
+    let first = args.first().unwrap_or_else(|| exit(usage));
+    let conv = first == "conv";
+    let hidden: Vec<usize> = match conv {
+        true => Backbone::Conv.hidden(&[]),
+        false => first
+            .split(',')
+            .map(|w| w.parse().unwrap_or_else(|_| exit(usage)))
+            .collect(),
+    };
     let (batch, steps, threads) = (number(1, None), number(2, Some(40)), number(3, Some(2)));
     let images_total = 4096;
     if batch == 0 || batch > images_total || steps == 0 {
@@ -60,7 +65,13 @@ fn main() {
     let images = load_split_prefix(Path::new("data/mnist"), "train", Some(images_total))
         .unwrap_or_else(|e| exit(&format!("{e} (run from the project's root)")))
         .images;
-    let arch = Architecture::plain(784, hidden, 32);
+    let mut arch = Architecture::plain(784, hidden, 32);
+    if conv {
+        if products_only {
+            exit("--products times dense layers' products; conv has none of that shape");
+        }
+        arch.backbone = Backbone::Conv;
+    }
     let settings = Settings {
         batch_size: batch,
         loss: LossKind::Mse,
@@ -70,8 +81,7 @@ fn main() {
     };
     let mut trainer = Trainer::new(TrainState::new(arch.clone(), 1e-3, 0), settings);
     let mut products = products_only.then(|| Products::new(&arch, batch));
-    let weights: usize = arch.widths().windows(2).map(|w| w[0] * w[1]).sum();
-    let flops_per_step = 6.0 * weights as f64 * batch as f64;
+    let flops_per_step = 6.0 * arch.multiply_adds() as f64 * batch as f64;
 
     let best = pool.install(|| {
         let mut best = f64::MAX;

@@ -461,7 +461,7 @@ fn names_resolve_through_impl_blocks_and_modules() {
 // ---------------------------------------------------------------------------
 
 /// The documents whose commands are checked.
-const COMMAND_DOCS: [&str; 2] = ["docs/WALKTHROUGH.md", "README.md"];
+const COMMAND_DOCS: [&str; 3] = ["docs/WALKTHROUGH.md", "docs/CONVOLUTION.md", "README.md"];
 
 /// Every command line of a markdown text: the lines of fenced code blocks, and
 /// inline code spans, that start with `cargo ` or `python3 ` (after any
