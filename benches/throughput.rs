@@ -132,6 +132,7 @@ fn training_steps(c: &mut Criterion) {
             loss: LossKind::Mse,
             seed: 0,
             noise: 0.0,
+            binarize: false,
         };
         let mut trainer = Trainer::new(TrainState::new(arch.clone(), 1e-3, 0), settings);
         let indices: Vec<usize> = (0..batch).collect();

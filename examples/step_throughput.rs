@@ -66,6 +66,7 @@ fn main() {
         loss: LossKind::Mse,
         seed: 0,
         noise: 0.0,
+        binarize: false,
     };
     let mut trainer = Trainer::new(TrainState::new(arch.clone(), 1e-3, 0), settings);
     let mut products = products_only.then(|| Products::new(&arch, batch));

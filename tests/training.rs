@@ -24,6 +24,7 @@ fn settings(batch_size: usize, loss: LossKind, seed: u64) -> Settings {
         loss,
         seed,
         noise: 0.0,
+        binarize: false,
     }
 }
 
@@ -234,6 +235,7 @@ fn each_shard_draws_its_own_noise() {
     let splits = subset();
     let noisy = |batch: usize| Settings {
         noise: 0.3,
+        binarize: false,
         ..settings(batch, LossKind::Mse, 9)
     };
     let gradient = |shards: usize, indices: &[usize]| {
