@@ -43,7 +43,7 @@
 //! **Speed and determinism**: the E-step's K rows and the M-step's K
 //! components are computed in parallel, one task per component; inside a
 //! task the E-step's distances ‖L⁻¹(z − μ)‖² go 32 codes at a time through a
-//! loop that stays in cache ([`squared_mahalanobis`]), and the M-step's weighted
+//! loop that stays in cache (`squared_mahalanobis`), and the M-step's weighted
 //! scatter through matrixmultiply's single-threaded f64 kernel; the log-sum-exp runs over fixed
 //! blocks of codes whose sums are added in block order. Every number is
 //! computed by the same operations in the same order whatever the thread

@@ -9,9 +9,9 @@ use ndarray::{Array1, Array2, ArrayView2};
 ///
 /// Two stages, both O(n³) once (not per sweep, as cyclic Jacobi was: 256×256
 /// took seconds with Jacobi, milliseconds with these):
-/// 1. [`tridiagonalise`]: Householder reflections H = I − u·uᵀ/h bring A to a
+/// 1. `tridiagonalise`: Householder reflections H = I − u·uᵀ/h bring A to a
 ///    tridiagonal T = Qᵀ·A·Q with the same eigenvalues, Q accumulated;
-/// 2. [`tridiagonal_ql`]: implicit QL steps with Wilkinson's shift, each a
+/// 2. `tridiagonal_ql`: implicit QL steps with Wilkinson's shift, each a
 ///    chain of Givens rotations, drive T's off-diagonal to zero; the rotations
 ///    are applied to Q, whose columns become A's eigenvectors.
 ///
