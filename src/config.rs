@@ -783,7 +783,7 @@ pub struct TrainConfig {
     #[arg(
         long,
         value_name = "F",
-        default_value_t = 1e-8,
+        default_value = "1e-8",
         allow_negative_numbers = true
     )]
     #[serde(default = "default_adam_eps")]
