@@ -133,6 +133,7 @@ fn training_steps(c: &mut Criterion) {
             beta: 1.0,
             seed: 0,
             noise: 0.0,
+            binarize: false,
         };
         let mut trainer = Trainer::new(TrainState::new(arch.clone(), 1e-3, 0), settings);
         let indices: Vec<usize> = (0..batch).collect();

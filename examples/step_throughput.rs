@@ -78,6 +78,7 @@ fn main() {
         beta: 1.0,
         seed: 0,
         noise: 0.0,
+        binarize: false,
     };
     let mut trainer = Trainer::new(TrainState::new(arch.clone(), 1e-3, 0), settings);
     let mut products = products_only.then(|| Products::new(&arch, batch));

@@ -614,6 +614,7 @@ pub fn checkpoint_from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     let layers = named_layers(&arch);
     let params = file.layer_params(&layers, "", true)?;
     let mut adam = Adam::new(&params, config.lr);
+    adam.eps = config.adam_eps;
     adam.m = file.layer_params(&layers, "adam.m.", false)?;
     adam.v = file.layer_params(&layers, "adam.v.", false)?;
     adam.step = adam_step;

@@ -16,6 +16,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand,
 use crate::error::{Error, Result};
 use crate::model::{Architecture, Backbone, ModelKind, Objective};
 use crate::nn::{Activation, LossKind};
+use crate::optim::LrSchedule;
 use crate::prior::PriorKind;
 
 /// What the command line asks for.
@@ -437,6 +438,23 @@ impl ValueEnum for Backbone {
     }
 }
 
+/// `--lr-schedule`'s values.
+impl ValueEnum for LrSchedule {
+    fn value_variants<'a>() -> &'a [Self] {
+        &LrSchedule::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let help = match self {
+            LrSchedule::Constant => "--lr for every epoch",
+            LrSchedule::Burda => {
+                "Burda et al. (2015): stage i = 0..7 runs 3^i epochs at lr·10^(-i/7) (40 epochs = stages 0-3)"
+            }
+        };
+        Some(PossibleValue::new(self.name()).help(help))
+    }
+}
+
 /// `--loss`'s values.
 impl ValueEnum for LossKind {
     fn value_variants<'a>() -> &'a [Self] {
@@ -521,6 +539,10 @@ pub struct EvalConfig {
         allow_negative_numbers = true
     )]
     pub noise: f32,
+    /// Binarise the test images once, as `train --binarize` does (fixed
+    /// seed 123): for a model trained on binarised digits.
+    #[arg(long)]
+    pub binarize: bool,
 }
 
 impl EvalConfig {
@@ -828,6 +850,35 @@ pub struct TrainConfig {
     /// maps: 10 to 10,000 (exact t-SNE's memory and time grow as N²).
     #[arg(long, value_name = "N", default_value_t = 2000)]
     pub tsne_points: usize,
+
+    // Burda, Grosse & Salakhutdinov (2015)'s training setup (docs/BURDA.md).
+    /// Dynamic binarisation (BCE or VAE only): every training pixel is drawn
+    /// as 0 or 1 with its grey level as P(1), afresh each epoch (seeded by
+    /// --seed); the validation and test images are binarised once, from a
+    /// fixed seed (123), the same for every run.
+    #[arg(long)]
+    #[serde(default)]
+    pub binarize: bool,
+
+    /// Adam's ε, added to √v̂ (Burda et al. use 1e-4).
+    #[arg(
+        long,
+        value_name = "F",
+        default_value = "1e-8",
+        allow_negative_numbers = true
+    )]
+    #[serde(default = "default_adam_eps")]
+    pub adam_eps: f32,
+
+    /// Learning rate over the epochs: constant --lr, or Burda et al.'s stages
+    /// (stage i = 0..7 runs 3^i epochs at lr·10^(-i/7); 3,280 epochs in all).
+    #[arg(long, value_name = "SCHEDULE", default_value = "constant")]
+    #[serde(default)]
+    pub lr_schedule: LrSchedule,
+}
+
+fn default_adam_eps() -> f32 {
+    1e-8
 }
 
 fn default_activation() -> Activation {
@@ -949,7 +1000,32 @@ impl TrainConfig {
         }
         check_beta(self.beta)?;
         check_noise(self.noise)?;
+        self.check_burda_flags()?;
         Ok(())
+    }
+
+    /// `--binarize` (a Bernoulli likelihood only), `--adam-eps` and
+    /// `--lr-schedule` (at most as many epochs as it defines).
+    fn check_burda_flags(&self) -> Result<()> {
+        let objective = self.model.objective(self.loss);
+        if self.binarize && objective == Objective::Mse {
+            return Err(Error::bad_flag(
+                "--binarize",
+                "needs a Bernoulli likelihood: --model vae, or --loss bce (black-and-white pixels under a squared error are not what the binarised-MNIST results measure)",
+            ));
+        }
+        positive_finite("--adam-eps", self.adam_eps)?;
+        match self.lr_schedule.max_epochs() {
+            Some(max) if self.epochs > max => Err(Error::bad_flag(
+                "--epochs",
+                format!(
+                    "--lr-schedule {} defines {max} epochs, got {}",
+                    self.lr_schedule.name(),
+                    self.epochs
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// The model these flags describe for images of `input` pixels.
@@ -1214,5 +1290,48 @@ mod tests {
             assert!(message.starts_with(flag), "{message}");
             assert!(message.contains("not valid UTF-8"), "{message}");
         }
+    }
+
+    /// Burda et al.'s flags: --binarize needs a Bernoulli likelihood,
+    /// --adam-eps a positive ε, --lr-schedule burda at most 3,280 epochs.
+    #[test]
+    fn burda_flags_are_checked_naming_the_flag() {
+        let cases = [
+            (
+                TrainConfig {
+                    binarize: true,
+                    ..Default::default()
+                },
+                "--binarize",
+            ),
+            (
+                TrainConfig {
+                    adam_eps: 0.0,
+                    ..Default::default()
+                },
+                "--adam-eps",
+            ),
+            (
+                TrainConfig {
+                    lr_schedule: LrSchedule::Burda,
+                    epochs: 3281,
+                    ..Default::default()
+                },
+                "--epochs",
+            ),
+        ];
+        for (config, flag) in cases {
+            let message = config.validate().unwrap_err().to_string();
+            assert!(message.starts_with(flag), "{message}");
+        }
+        let burda = TrainConfig {
+            model: ModelKind::Vae,
+            binarize: true,
+            adam_eps: 1e-4,
+            lr_schedule: LrSchedule::Burda,
+            epochs: 3280,
+            ..Default::default()
+        };
+        burda.validate().unwrap();
     }
 }

@@ -85,6 +85,73 @@ impl Adam {
     }
 }
 
+/// The learning rate over a run's epochs: Adam's `lr` is set from it at the
+/// start of every epoch (1-based `epoch`).
+///
+/// ```text
+/// constant   lr_e = lr
+/// burda      lr_e = lr · 10^(−i/7)  in stage i = 0, 1, ..., 7 of 3ⁱ epochs:
+///            epochs (3ⁱ − 1)/2 < e ≤ (3ⁱ⁺¹ − 1)/2,  Σᵢ 3ⁱ = (3⁸ − 1)/2 = 3,280 epochs
+/// ```
+/// The second is Burda, Grosse & Salakhutdinov (2015)'s schedule for their
+/// VAEs and IWAEs (with lr = 0.001); a run of fewer epochs stops within it
+/// (40 epochs are stages 0 to 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LrSchedule {
+    #[default]
+    Constant,
+    Burda,
+}
+
+/// Stages of Burda et al.'s schedule.
+pub const BURDA_STAGES: u32 = 8;
+
+impl LrSchedule {
+    /// Every schedule, in `--lr-schedule`'s order.
+    pub const ALL: [LrSchedule; 2] = [LrSchedule::Constant, LrSchedule::Burda];
+
+    /// The name on the command line and in metadata.
+    pub fn name(self) -> &'static str {
+        match self {
+            LrSchedule::Constant => "constant",
+            LrSchedule::Burda => "burda",
+        }
+    }
+
+    /// The most epochs the schedule defines (None: any number).
+    pub fn max_epochs(self) -> Option<usize> {
+        match self {
+            LrSchedule::Constant => None,
+            LrSchedule::Burda => Some(stage_end(BURDA_STAGES - 1)),
+        }
+    }
+
+    /// The learning rate of 1-based `epoch` for a base rate `lr`.
+    pub fn rate(self, lr: f32, epoch: usize) -> f32 {
+        match self {
+            LrSchedule::Constant => lr,
+            LrSchedule::Burda => {
+                let stage = burda_stage(epoch) as f64;
+                (lr as f64 * 10f64.powf(-stage / 7.0)) as f32
+            }
+        }
+    }
+}
+
+/// The last epoch of Burda et al.'s stage i: Σ_{j ≤ i} 3ʲ = (3ⁱ⁺¹ − 1)/2.
+fn stage_end(stage: u32) -> usize {
+    (3usize.pow(stage + 1) - 1) / 2
+}
+
+/// The stage i of 1-based `epoch` in Burda et al.'s schedule (epochs past the
+/// last stage stay in it).
+pub fn burda_stage(epoch: usize) -> u32 {
+    (0..BURDA_STAGES)
+        .find(|&i| epoch <= stage_end(i))
+        .unwrap_or(BURDA_STAGES - 1)
+}
+
 /// The per-step constants of the update.
 struct Rule {
     step_size: f32,
@@ -148,6 +215,28 @@ mod tests {
             p -= lr * m_hat / (v_hat.sqrt() + eps);
         }
         p
+    }
+
+    /// Burda et al.'s schedule: stage i runs 3ⁱ epochs (1, 3, 9, ..., 2187;
+    /// 3,280 in all) at 0.001·10^(−i/7); a constant schedule never changes.
+    #[test]
+    fn burda_schedule_has_its_stages_epochs_and_rates() {
+        let schedule = LrSchedule::Burda;
+        let mut epochs_per_stage = [0usize; BURDA_STAGES as usize];
+        for epoch in 1..=schedule.max_epochs().unwrap() {
+            epochs_per_stage[burda_stage(epoch) as usize] += 1;
+        }
+        assert_eq!(epochs_per_stage, [1, 3, 9, 27, 81, 243, 729, 2187]);
+        assert_eq!(schedule.max_epochs(), Some(3280));
+        let first_epochs = [1, 2, 5, 14, 41, 122, 365, 1094];
+        for (i, &epoch) in first_epochs.iter().enumerate() {
+            assert_eq!(burda_stage(epoch), i as u32);
+            let expected = 1e-3 * 10f64.powf(-(i as f64) / 7.0);
+            let got = schedule.rate(1e-3, epoch) as f64;
+            assert!((got - expected).abs() < 1e-9, "stage {i}: {got}");
+        }
+        assert!((schedule.rate(1e-3, 3280) as f64 - 1e-4).abs() < 1e-9);
+        assert_eq!(LrSchedule::Constant.rate(2e-3, 3000), 2e-3);
     }
 
     #[test]

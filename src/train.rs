@@ -14,8 +14,8 @@
 //!     record, print, snapshot pictures, write metrics and checkpoint
 //! ```
 //! The epoch's order is drawn from a generator seeded by (seed, epoch); the
-//! denoising noise and the VAE's ε from generators seeded by (seed, epoch, step,
-//! shard). So the same seed gives the same losses, on any number of threads, and
+//! binarised pixels, the denoising noise and the VAE's ε from generators seeded
+//! by (seed, epoch, step, shard). So the same seed gives the same losses, on any number of threads, and
 //! a resumed run continues exactly, without saving any generator.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +26,7 @@ use ndarray_rand::rand::rngs::StdRng;
 use ndarray_rand::rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 
+use crate::data::binarize::binarize_batch;
 use crate::data::mnist::{epoch_order, fill_batch, Dataset};
 use crate::error::{Error, Result};
 use crate::metrics::EpochRecord;
@@ -51,6 +52,9 @@ pub struct Settings {
     pub seed: u64,
     /// Standard deviation of the Gaussian noise added to training inputs (0: none).
     pub noise: f32,
+    /// Draw every training image as black-and-white pixels, P(1) = grey level,
+    /// afresh at each step (`data::binarize`).
+    pub binarize: bool,
 }
 
 /// Everything a checkpoint saves to continue training exactly.
@@ -298,8 +302,9 @@ impl Trainer {
 }
 
 impl Shard {
-    /// Loads the images at `indices` as the target; makes the input (the target
-    /// plus noise drawn from `rng`, if denoising); for a VAE, draws ε from `rng`.
+    /// Loads the images at `indices` as the target (binarised from `rng`, with
+    /// `--binarize`); makes the input (the target plus noise drawn from `rng`,
+    /// if denoising); for a VAE, draws ε from `rng`.
     /// Then runs the forward pass, the loss and the backward pass. Returns the
     /// loss (a mean over these rows) and leaves its gradient in `self.grads`.
     fn run(
@@ -313,6 +318,9 @@ impl Shard {
     ) -> Loss {
         let (ws, rows) = (&mut self.workspace, indices.len());
         fill_batch(images, indices, ws.target.slice_mut(s![..rows, ..]));
+        if settings.binarize {
+            binarize_batch(ws.target.slice_mut(s![..rows, ..]), rng);
+        }
         corrupt(ws, rows, settings.noise, rng);
         if let Some(sampling) = ws.sampling.as_mut() {
             fill_normal(sampling.eps.slice_mut(s![..rows, ..]), rng);

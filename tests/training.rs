@@ -25,6 +25,7 @@ fn settings(batch_size: usize, loss: LossKind, seed: u64) -> Settings {
         beta: 1.0,
         seed,
         noise: 0.0,
+        binarize: false,
     }
 }
 
@@ -245,6 +246,7 @@ fn each_shard_draws_its_own_noise() {
     let splits = subset();
     let noisy = |batch: usize| Settings {
         noise: 0.3,
+        binarize: false,
         ..settings(batch, LossKind::Mse, 9)
     };
     let gradient = |shards: usize, indices: &[usize]| {

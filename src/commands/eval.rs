@@ -4,6 +4,7 @@ use std::path::Path;
 
 use crate::checkpoint::load_model;
 use crate::config::{EvalConfig, MAX_TRAINING_BYTES};
+use crate::data::binarize::{binarize_once, FIXED_SEED};
 use crate::data::mnist::Dataset;
 use crate::data::mnist::{image_dims, load_split};
 use crate::error::{Error, Result};
@@ -63,7 +64,10 @@ pub struct ClassMse {
 pub fn run(config: &EvalConfig) -> Result<(f64, Vec<ClassMse>)> {
     let (params, arch) = load_model(&config.model)?;
     check_test_memory(&config.data_dir)?;
-    let test = load_split(&config.data_dir, "t10k")?;
+    let mut test = load_split(&config.data_dir, "t10k")?;
+    if config.binarize {
+        test = binarize_once(&test, FIXED_SEED);
+    }
     check_width(&arch, test.pixels(), &config.model, &config.data_dir)?;
     let overall = evaluate(&params, &arch, &test, LossKind::Mse, 1.0, 0).mse;
     println!(

@@ -96,6 +96,7 @@ impl Session {
         let bar = progress_bar(steps, epoch, self.config.epochs);
         let start = Instant::now();
         let (trainer, train) = (&mut self.trainer, &self.splits.train);
+        trainer.state.adam.lr = self.config.lr_schedule.rate(self.config.lr, epoch);
         let outcome = self
             .pool
             .install(|| trainer.train_epoch(train, epoch, &STOP, &bar));

@@ -54,6 +54,7 @@ impl Session {
             beta: config.beta,
             seed: config.seed,
             noise: config.noise,
+            binarize: config.binarize,
         };
         let resumed_after = state.progress.epochs_done;
         let trainer = Trainer::new(state, settings);
@@ -83,7 +84,10 @@ impl Session {
 fn load(args: &TrainArgs) -> Result<(TrainConfig, Option<Checkpoint>, Splits)> {
     let (config, resumed) = configure(args)?;
     check_data_memory(&config)?;
-    let splits = load_splits(&config.data_dir, config.val_size, config.limit, config.seed)?;
+    let mut splits = load_splits(&config.data_dir, config.val_size, config.limit, config.seed)?;
+    if config.binarize {
+        splits.binarize_held_out();
+    }
     Ok((config, resumed, splits))
 }
 
@@ -176,10 +180,9 @@ pub(super) fn initial_state(
     inputs: Option<&FigureInputs>,
 ) -> Result<(TrainState, Vec<Snapshot>)> {
     let Some(checkpoint) = resumed else {
-        return Ok((
-            TrainState::new(arch.clone(), config.lr, config.seed),
-            Vec::new(),
-        ));
+        let mut state = TrainState::new(arch.clone(), config.lr, config.seed);
+        state.adam.eps = config.adam_eps;
+        return Ok((state, Vec::new()));
     };
     let path = config.resume.as_deref().expect("resuming");
     check_resumable(&checkpoint.state, config, arch, splits, path)?;
