@@ -99,7 +99,15 @@ fn tridiagonalise(n: usize, v: &mut [f64], d: &mut [f64], e: &mut [f64]) {
         }
         d[i] = h;
     }
-    // Accumulate the reflections into Q.
+    accumulate_reflections(n, v, d);
+    e[0] = 0.0;
+}
+
+/// The second half of [`tridiagonalise`]: multiplies out the Householder
+/// reflections stored in `v`'s rows (with their h in d) into the orthogonal
+/// Q, in place, and leaves T's diagonal in d.
+fn accumulate_reflections(n: usize, v: &mut [f64], d: &mut [f64]) {
+    let at = |i: usize, j: usize| i * n + j;
     for i in 0..n - 1 {
         v[at(n - 1, i)] = v[at(i, i)];
         v[at(i, i)] = 1.0;
@@ -124,7 +132,6 @@ fn tridiagonalise(n: usize, v: &mut [f64], d: &mut [f64], e: &mut [f64]) {
         v[at(n - 1, j)] = 0.0;
     }
     v[at(n - 1, n - 1)] = 1.0;
-    e[0] = 0.0;
 }
 
 /// At most this many QL steps per eigenvalue (a handful is usual): a bound,
