@@ -171,12 +171,7 @@ fn figure_descriptions(inputs: &ReportInputs) -> Vec<ReportFigure> {
         inputs.arch.latent,
         inputs.perplexity,
     );
-    let f = |file: &str, title: &str, explanation: String, alt: String| ReportFigure {
-        file: file.into(),
-        title: title.into(),
-        explanation,
-        alt,
-    };
+    let f = figure;
     let mut figures = vec![
         f("losses.png", "Loss per epoch", "Training loss (mean over each epoch's batches) and validation loss (held-out training images) per epoch, on a log scale. The dashed line is the test MSE of PCA with as many components as the latent size: a linear baseline (PCA is the best linear autoencoder on the images it was fitted to; on the test set it is a baseline, not a bound). A nonlinear autoencoder that ends above it has learned less than linear algebra gives for free.".into(),
             format!("Line chart, log scale: {} per epoch, training and validation curves falling over the epochs, with a dashed horizontal line for the PCA baseline where there is one.", inputs.loss_name)),
@@ -217,6 +212,25 @@ fn figure_descriptions(inputs: &ReportInputs) -> Vec<ReportFigure> {
         figures[7] = f("samples.png", "Sampling new digits", format!("First block: codes sampled from the prior fitted to the training codes after training ({prior}), decoded. {then}. The judge's numbers are beside each block (summary.json's judge block): a plain autoencoder's codes fill a lumpy region that one Gaussian covers badly (see code_marginals.png) and N(0, I) misses altogether; a density that follows the lumps samples digits as the judge scores real ones."),
             "Blocks of generated digits: the prior's samples, clear digits of every class; one fitted Gaussian's, blurrier shapes; N(0, I)'s, blots.".into());
     }
+    figures.extend(further_figures(inputs));
+    figures
+}
+
+/// One figure of the report.
+fn figure(file: &str, title: &str, explanation: String, alt: String) -> ReportFigure {
+    ReportFigure {
+        file: file.into(),
+        title: title.into(),
+        explanation,
+        alt,
+    }
+}
+
+/// The figures after the ten every run draws: those its prior, model kind and
+/// flags add.
+fn further_figures(inputs: &ReportInputs) -> Vec<ReportFigure> {
+    let f = figure;
+    let mut figures = Vec::new();
     if inputs.prior_walk {
         figures.push(f("diffusion.gif", "From noise to codes", "Twenty codes on their way through ancestral sampling of the diffusion prior, decoded at every 50th of the 1,000 steps: pure noise at t = 1000 (decoded to blots), then the ε-network's denoising steps pull them toward where training codes live, until they decode to digits at t = 0.".into(),
             "Animation of twenty decoded codes, one frame per 50 diffusion steps: blots turning into clear digits.".into()));
