@@ -1,4 +1,4 @@
-//! Throughput benchmarks: `cargo bench`.
+//! Throughput benchmarks: `cargo bench --features bench`.
 //!
 //! Criterion reports "elements per second": for the matrix products an element
 //! is one floating-point operation (so Gelem/s reads as GFLOP/s), for training

@@ -643,7 +643,9 @@ fn check_command(command: &str) -> Option<String> {
             (!Path::new(&format!("fuzz/fuzz_targets/{target}.rs")).is_file())
                 .then(|| format!("`{command}`: no fuzz target {target}"))
         }
-        Some("fuzz" | "bench" | "fmt" | "clippy" | "install" | "build") => None,
+        Some("bench") => (!command.contains("--features bench"))
+            .then(|| format!("`{command}`: the benchmarks need `--features bench`")),
+        Some("fuzz" | "fmt" | "clippy" | "install" | "build") => None,
         other => fail(format!("unknown cargo subcommand {other:?}")),
     }
 }
