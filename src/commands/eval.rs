@@ -73,6 +73,9 @@ pub fn run(config: &EvalConfig) -> Result<(f64, Vec<ClassMse>)> {
         test = binarize_once(&test, FIXED_SEED);
     }
     check_width(&arch, test.pixels(), &config.model, &config.data_dir)?;
+    let anomalies = (config.anomaly_data.as_deref())
+        .map(|dir| load_anomaly_data(config, &test, dir))
+        .transpose()?; // refused before any work
     let overall = evaluate(&params, &arch, &test, LossKind::Mse, 1.0, 0).mse;
     println!(
         "{}: {} on {} test images of {}",
@@ -82,31 +85,7 @@ pub fn run(config: &EvalConfig) -> Result<(f64, Vec<ClassMse>)> {
         config.data_dir.display()
     );
     println!("test_mse {overall:.6}");
-    println!("class  images  mse");
-    let mut per_class = Vec::new();
-    for class in 0..=255u8 {
-        let indices: Vec<usize> = (0..test.len())
-            .filter(|&i| test.labels[i] == class)
-            .collect();
-        if indices.is_empty() {
-            continue;
-        }
-        let mse = evaluate(
-            &params,
-            &arch,
-            &test.select(&indices),
-            LossKind::Mse,
-            1.0,
-            0,
-        )
-        .mse;
-        println!("{class:>5}  {:>6}  {mse:.6}", indices.len());
-        per_class.push(ClassMse {
-            class,
-            images: indices.len(),
-            mse,
-        });
-    }
+    let per_class = per_class_lines(&params, &arch, &test);
     if config.noise > 0.0 {
         let denoising = denoising_mse(&params, &arch, &test, config.noise, config.seed);
         println!(
@@ -117,10 +96,33 @@ pub fn run(config: &EvalConfig) -> Result<(f64, Vec<ClassMse>)> {
     if let Some(samples) = config.importance_samples {
         importance_weighted_line(config, &params, &arch, &test, samples)?;
     }
-    if let Some(dir) = &config.anomaly_data {
-        anomaly_lines(config, &params, &arch, &test, dir)?;
+    if let (Some(dir), Some(others)) = (&config.anomaly_data, &anomalies) {
+        anomaly_lines(config, &params, &arch, &test, others, dir)?;
     }
     Ok((overall, per_class))
+}
+
+/// Prints the test MSE of each class of `test` (a table) and returns them.
+fn per_class_lines(params: &Params, arch: &Architecture, test: &Dataset) -> Vec<ClassMse> {
+    println!("class  images  mse");
+    let mut per_class = Vec::new();
+    for class in 0..=255u8 {
+        let indices: Vec<usize> = (0..test.len())
+            .filter(|&i| test.labels[i] == class)
+            .collect();
+        if indices.is_empty() {
+            continue;
+        }
+        let subset = test.select(&indices);
+        let mse = evaluate(params, arch, &subset, LossKind::Mse, 1.0, 0).mse;
+        println!("{class:>5}  {:>6}  {mse:.6}", indices.len());
+        per_class.push(ClassMse {
+            class,
+            images: indices.len(),
+            mse,
+        });
+    }
+    per_class
 }
 
 /// `--anomaly-data`: the other dataset's t10k images, refused with a message
@@ -179,18 +181,18 @@ fn per_class_line(normal: &[f64], other: &[f64], labels: &[u8]) {
     println!("anomaly_auc per class of the others: {}", cells.join(", "));
 }
 
-/// `eval --anomaly-data DIR`: scores every test image of `test` (the normal
-/// ones) and of DIR by reconstruction error, and a VAE's also by negative
-/// ELBO (see [`crate::anomaly`]); prints each score's AUC, and draws the
-/// errors' histograms to `--anomaly-figure` if given.
+/// `eval --anomaly-data DIR`: scores every image of `test` (the normal ones)
+/// and of `other` (DIR's) by reconstruction error, and a VAE's also by
+/// negative ELBO (see [`crate::anomaly`]); prints each score's AUC, and draws
+/// the errors' histograms to `--anomaly-figure` if given.
 fn anomaly_lines(
     config: &EvalConfig,
     params: &Params,
     arch: &Architecture,
     test: &Dataset,
+    other: &Dataset,
     dir: &Path,
 ) -> Result<()> {
-    let other = load_anomaly_data(config, test, dir)?;
     println!(
         "anomaly detection: {} test images of {} (normal) against {} of {}",
         test.len(),
@@ -199,13 +201,13 @@ fn anomaly_lines(
         dir.display()
     );
     let normal_errors = reconstruction_errors(params, arch, test);
-    let other_errors = reconstruction_errors(params, arch, &other);
+    let other_errors = reconstruction_errors(params, arch, other);
     anomaly_line("reconstruction MSE", &normal_errors, &other_errors);
     per_class_line(&normal_errors, &other_errors, &other.labels);
     if arch.variational() {
         let seed = config.seed;
         let normal = negative_elbos(params, arch, test, seed);
-        let other = negative_elbos(params, arch, &other, seed);
+        let other = negative_elbos(params, arch, other, seed);
         let name = format!("negative ELBO (nats, K = {ELBO_SAMPLES})");
         anomaly_line(&name, &normal, &other);
     }
