@@ -543,6 +543,16 @@ pub struct EvalConfig {
     /// seed 123): for a model trained on binarised digits.
     #[arg(long)]
     pub binarize: bool,
+    /// Anomaly detection: a folder with another dataset's t10k IDX files of
+    /// the same image size (e.g. /usr/share/datasets/fashion-mnist); scores
+    /// each test image of both by its reconstruction error (a VAE also by its
+    /// negative ELBO) and prints how well that tells them apart (ROC AUC).
+    #[arg(long, value_name = "PATH")]
+    pub anomaly_data: Option<PathBuf>,
+    /// With --anomaly-data: also draw histograms of both datasets' per-image
+    /// reconstruction errors to this PNG.
+    #[arg(long, value_name = "FILE.png")]
+    pub anomaly_figure: Option<PathBuf>,
 }
 
 impl EvalConfig {
@@ -557,6 +567,19 @@ impl EvalConfig {
             }
         }
         check_noise(self.noise)?;
+        if let Some(dir) = &self.anomaly_data {
+            if !dir.is_dir() {
+                return Err(Error::bad_flag(
+                    "--anomaly-data",
+                    format!("{} is not a folder", dir.display()),
+                ));
+            }
+        } else if self.anomaly_figure.is_some() {
+            return Err(Error::bad_flag(
+                "--anomaly-figure",
+                "draws the errors of --anomaly-data, which is not given",
+            ));
+        }
         at_least_one("--images", self.images)
     }
 }

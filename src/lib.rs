@@ -26,8 +26,9 @@
 //! | [`prior`] | priors over the code (a mixture by EM, latent diffusion): fit, sample, save, load |
 //! | [`code_usage`] | how much of its code a VAE uses: KL per dimension, active units |
 //! | [`iwae`] | a VAE's log p(x) by importance sampling (`eval --importance-samples`) |
+//! | [`anomaly`] | per-image anomaly scores, the reconstruction error and a VAE's negative ELBO (`eval --anomaly-data`) |
 //! | [`gradcheck`] | centered finite differences and relative errors |
-//! | [`reduce`] | PCA, t-SNE, the Gaussian fit, and the small linear algebra they need |
+//! | [`reduce`] | PCA, t-SNE, the Gaussian fit, the ROC AUC, and the small linear algebra they need |
 //! | [`viz`] | drawing: plain data in, a PNG, GIF or HTML file out |
 //! | [`figures`] | what the pictures show: fixed inputs, snapshots per epoch, the report |
 //! | [`commands`] | `train` (the visible epoch loop), `eval`, `generate`, `reconstruct`, `gradcheck`, `judge` |
@@ -37,6 +38,7 @@
 //! | [`seeds`] | every random stream, derived from the one `--seed` |
 //! | [`error`] | the error type: every message names the file or the flag |
 
+pub mod anomaly;
 pub mod checkpoint;
 pub mod code_usage;
 pub mod commands;

@@ -457,32 +457,48 @@ pub fn evaluate(
     }
 }
 
+/// A denoiser's test errors at one noise level.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Denoising {
+    /// The output against the clean image, `1/(N·D) Σ (x̂(x̃) − x)²`.
+    pub mse: f64,
+    /// The noisy input itself against the clean image, `1/(N·D) Σ (x̃ − x)²`:
+    /// what doing nothing scores.
+    pub input_mse: f64,
+}
+
 /// The test MSE of a denoiser: every image of `data` goes in with Gaussian
-/// noise of standard deviation `noise` added (clipped to [0, 1], drawn from a
-/// generator seeded by `seed`, as in training), and the output is compared
-/// with the clean image, `1/(N·D) Σ (x̂(x̃) − x)²`; z = μ for a VAE. With
-/// `noise` = 0 it is [`evaluate`]'s MSE.
+/// noise of standard deviation `noise` added, `x̃ = clip(x + noise·ξ, 0, 1)`
+/// (ξ drawn from a generator seeded by `seed`, as in training), and the output
+/// is compared with the clean image; z = μ for a VAE. With `noise` = 0 the
+/// output's MSE is [`evaluate`]'s and the input's is 0.
 pub fn denoising_mse(
     params: &Params,
     arch: &Architecture,
     data: &Dataset,
     noise: f32,
     seed: u64,
-) -> f64 {
+) -> Denoising {
     let rows = arch.rows_per_pass(EVAL_CHUNK).min(data.len()).max(1);
     let mut ws = Workspace::for_inference(arch, rows); // ε = 0: z = μ
     let mut rng = seeds::rng(seed, Purpose::Evaluation);
     let indices: Vec<usize> = (0..data.len()).collect();
-    let mut mse_sum = 0.0;
+    let (mut mse_sum, mut input_sum) = (0.0, 0.0);
     for chunk in indices.chunks(ws.capacity) {
         let rows = chunk.len();
         fill_batch(&data.images, chunk, ws.target.slice_mut(s![..rows, ..]));
-        corrupt(&mut ws, rows, noise, &mut rng); // x̃ = clip(x + noise·e)
+        corrupt(&mut ws, rows, noise, &mut rng); // x̃ = clip(x + noise·ξ)
+        let x = ws.target.slice(s![..rows, ..]);
+        input_sum += LossKind::Mse.forward(ws.outputs[0].slice(s![..rows, ..]), x) * rows as f64;
         forward(params, arch, &mut ws, rows);
         let (x_hat, x) = (ws.reconstruction(rows), ws.target.slice(s![..rows, ..]));
         mse_sum += LossKind::Mse.forward(x_hat, x) * rows as f64;
     }
-    mse_sum / data.len().max(1) as f64
+    let n = data.len().max(1) as f64;
+    Denoising {
+        mse: mse_sum / n,
+        input_mse: input_sum / n,
+    }
 }
 
 /// The median of `values` (the mean of the two middle ones for an even count).

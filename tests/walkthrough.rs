@@ -7,6 +7,8 @@
 //! cargo test --test all walkthrough:: -- --nocapture --test-threads 1
 //! ```
 
+use std::path::Path;
+
 use mnist_autoencoder::data::mnist::{fill_batch, load_split};
 use mnist_autoencoder::gradcheck::{compare, numeric_gradient};
 use mnist_autoencoder::model::{
@@ -735,7 +737,8 @@ fn run_binary(args: &[&str]) -> (bool, String, String) {
 /// epoch, and code_usage, whose per-dimension KL adds up to test_kl (the KL
 /// does not depend on ε); the run prints its active units. `--beta` out of
 /// range, or on a plain autoencoder, is one error naming the flag; `eval
-/// --noise` prints the MSE of noisy inputs' outputs against the clean images.
+/// --noise` prints the MSE of noisy inputs' outputs against the clean images,
+/// and `eval --anomaly-data` scores another folder's images against them.
 #[test]
 fn beta_weights_the_kl_term_and_the_run_counts_active_units() {
     let tmp = tempfile::tempdir().unwrap();
@@ -822,6 +825,7 @@ fn beta_weights_the_kl_term_and_the_run_counts_active_units() {
         !ok && stderr.contains("--noise") && !stderr.contains("panicked"),
         "{stderr}"
     );
+    anomaly_detection_runs_and_refuses_bad_folders(tmp.path(), &model, &data);
 
     for (flags, needle) in [
         (&["--beta", "-1"][..], "--beta"),
@@ -838,11 +842,84 @@ fn beta_weights_the_kl_term_and_the_run_counts_active_units() {
     }
 }
 
-/// scripts/beta-sweep.sh, which made §10's β table: valid bash, and every
-/// flag its `train` line passes exists in `train --help` (nothing is trained).
-#[test]
-fn the_beta_sweep_script_parses_and_its_train_flags_exist() {
-    let script = "scripts/beta-sweep.sh";
+/// §10's `eval --anomaly-data DIR --anomaly-figure FILE.png` on the tiny VAE of
+/// `data`, with DIR the same test images inverted (255 − p): both scores' AUC
+/// lines in [0, 1] and the histogram PNG; a missing folder, images of another
+/// size, and the figure without the data are one error naming the flag.
+fn anomaly_detection_runs_and_refuses_bad_folders(tmp: &Path, model: &Path, data: &Path) {
+    use mnist_autoencoder::data::idx::{encode_idx, read_idx_prefix};
+    let inverted = tmp.join("inverted");
+    let wrong_size = tmp.join("five-by-five");
+    for dir in [&inverted, &wrong_size] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    for kind in ["images-idx3", "labels-idx1"] {
+        let name = format!("t10k-{kind}-ubyte");
+        let idx = read_idx_prefix(&data.join(&name), None).unwrap();
+        let bytes: Vec<u8> = match kind {
+            "images-idx3" => idx.data.iter().map(|p| 255 - p).collect(),
+            _ => idx.data.clone(),
+        };
+        std::fs::write(inverted.join(&name), encode_idx(&idx.dims, &bytes)).unwrap();
+        let dims = if kind == "images-idx3" {
+            vec![3, 5, 5]
+        } else {
+            vec![3]
+        };
+        let zeros = vec![0u8; dims.iter().product()];
+        std::fs::write(wrong_size.join(&name), encode_idx(&dims, &zeros)).unwrap();
+    }
+    let figure = tmp.join("anomaly_errors.png");
+    let eval = |extra: &[&str]| {
+        let mut args = vec!["eval", "--model", model.to_str().unwrap()];
+        args.extend(["--data-dir", data.to_str().unwrap()]);
+        args.extend(extra);
+        run_binary(&args)
+    };
+    let (ok, stdout, stderr) = eval(&[
+        "--anomaly-data",
+        inverted.to_str().unwrap(),
+        "--anomaly-figure",
+        figure.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    let aucs: Vec<f64> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("anomaly_auc "))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert_eq!(
+        aucs.len(),
+        2,
+        "reconstruction MSE and negative ELBO: {stdout}"
+    );
+    assert!(aucs.iter().all(|a| (0.0..=1.0).contains(a)), "{stdout}");
+    assert!(std::fs::read(&figure).unwrap().starts_with(b"\x89PNG"));
+    let missing = tmp.join("no-such-folder");
+    for (flags, needle) in [
+        (
+            ["--anomaly-data", missing.to_str().unwrap()],
+            "--anomaly-data",
+        ),
+        (["--anomaly-data", wrong_size.to_str().unwrap()], "are 5×5"),
+        (
+            ["--anomaly-figure", figure.to_str().unwrap()],
+            "--anomaly-figure",
+        ),
+    ] {
+        let (ok, _, stderr) = eval(&flags);
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
+        assert!(
+            !ok && errors.len() == 1 && errors[0].contains(needle),
+            "{stderr}"
+        );
+    }
+}
+
+/// `script` is valid bash, and every flag its `train` line (the one that
+/// contains `needle`) passes exists in `train --help`, `expected` among them
+/// (nothing is trained).
+fn script_parses_and_its_train_flags_exist(script: &str, needle: &str, expected: &[&str]) {
     let status = std::process::Command::new("bash")
         .args(["-n", script])
         .status()
@@ -852,22 +929,34 @@ fn the_beta_sweep_script_parses_and_its_train_flags_exist() {
     let train = text.replace("\\\n", " ");
     let line = train
         .lines()
-        .find(|l| l.contains(" train --model vae"))
-        .expect("the script trains a VAE");
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("{script} has no line with {needle}"));
     let (ok, help, _) = run_binary(&["train", "--help"]);
     assert!(ok);
     let flags: Vec<&str> = line
         .split_whitespace()
         .filter(|w| w.starts_with("--"))
         .collect();
-    for flag in ["--hidden", "--latent", "--epochs", "--lr", "--beta"] {
-        assert!(flags.contains(&flag), "the sweep sets {flag}: {line}");
+    for flag in expected {
+        assert!(flags.contains(flag), "{script} sets {flag}: {line}");
     }
     for flag in flags {
         let listed = help.contains(&format!("{flag} ")) || help.contains(&format!("{flag}\n"));
         assert!(listed, "train has no flag {flag}");
     }
+}
+
+/// scripts/beta-sweep.sh, which made §10's β table, and
+/// scripts/denoising-curve.sh, which made its denoising figure: valid bash
+/// whose `train` flags exist, and the examples they run are there.
+#[test]
+fn the_sweep_scripts_parse_and_their_train_flags_exist() {
+    let flags = ["--hidden", "--latent", "--epochs", "--lr", "--beta"];
+    script_parses_and_its_train_flags_exist("scripts/beta-sweep.sh", " train --model vae", &flags);
     assert!(std::path::Path::new("examples/beta_sweep.rs").is_file());
+    let flags = ["--noise", "--out-dir"];
+    script_parses_and_its_train_flags_exist("scripts/denoising-curve.sh", " train --noise", &flags);
+    assert!(std::path::Path::new("examples/denoising_curve.rs").is_file());
 }
 
 /// The two figures §10 adds, drawn by the crate's plotting code from plain

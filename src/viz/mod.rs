@@ -6,7 +6,9 @@
 //! every file is written through the one atomic writer, [`crate::files`].
 
 pub mod bars;
+pub mod curves;
 pub mod digits;
+pub mod histograms;
 pub mod latent;
 pub mod loss;
 pub mod marginals;
@@ -70,6 +72,31 @@ fn write_figure(path: &Path, draw: impl FnOnce(&Path) -> Drawn) -> Result<()> {
 
 /// What a drawing function returns: plotters' errors and I/O errors alike.
 type Drawn = std::result::Result<(), Box<dyn std::error::Error>>;
+
+/// Draws the legend of `chart`'s labelled series at `position`, in the style
+/// of curves.rs and histograms.rs.
+fn draw_legend<'a, X, Y>(
+    chart: &mut plotters::chart::ChartContext<
+        'a,
+        BitMapBackend<'a>,
+        plotters::coord::cartesian::Cartesian2d<X, Y>,
+    >,
+    position: plotters::chart::SeriesLabelPosition,
+) -> Drawn
+where
+    X: plotters::coord::ranged1d::Ranged,
+    Y: plotters::coord::ranged1d::Ranged,
+{
+    use plotters::style::{Color, BLACK, WHITE};
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font((FONT_FAMILY, 15))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.4))
+        .draw()?;
+    Ok(())
+}
 
 /// Draws a PNG of `size` (width, height) with `draw` on an RGB canvas in
 /// memory, then encodes it with the png crate (adaptive filters, default
