@@ -4,8 +4,8 @@
 //! before the clock starts.
 //!
 //! ```text
-//! cargo run --release --example conv_layers -- [BATCH] [THREADS] [STEPS]
-//! cargo run --release --example conv_layers -- 128 2 50
+//! cargo run --release --features examples --example conv_layers -- [BATCH] [THREADS] [STEPS]
+//! cargo run --release --features examples --example conv_layers -- 128 2 50
 //! ```
 //! Layers (NCHW, B = BATCH):
 //! ```text

@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! cargo run --release -- train --out-dir /tmp/diff-default      # test MSE 0.006423
-//! cargo run --release --example diffusion_quality -- --model /tmp/diff-default/model.safetensors \
+//! cargo run --release --features examples --example diffusion_quality -- --model /tmp/diff-default/model.safetensors \
 //!     --fd-count 10000          # the defaults: run F below
 //! ```
 //!

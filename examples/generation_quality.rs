@@ -13,7 +13,7 @@
 //!
 //! ```text
 //! cargo run --release -- train --out-dir /tmp/gmm-default
-//! cargo run --release --example generation_quality -- --model /tmp/gmm-default/model.safetensors \
+//! cargo run --release --features examples --example generation_quality -- --model /tmp/gmm-default/model.safetensors \
 //!     --components 10,50,100 --floors 1e-3 --temperatures 1,0.9,0.8
 //! ```
 //! Run it from the project's root (it reads data/mnist). The validation split

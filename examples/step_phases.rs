@@ -5,8 +5,8 @@
 //! with a clock read between phases.
 //!
 //! ```text
-//! cargo run --release --example step_phases -- HIDDEN BATCH [THREADS]
-//! cargo run --release --example step_phases -- 1024,512 256
+//! cargo run --release --features examples --example step_phases -- HIDDEN BATCH [THREADS]
+//! cargo run --release --features examples --example step_phases -- 1024,512 256
 //! ```
 //! Runs 60 steps on THREADS threads (default 2) on MNIST's first BATCH training
 //! images (run it from the project's root) and prints

@@ -3,9 +3,9 @@
 //! and Adam, exactly as in training, without data loading or the progress bar.
 //!
 //! ```text
-//! cargo run --release --example step_throughput -- HIDDEN BATCH [STEPS] [THREADS] [--products]
-//! cargo run --release --example step_throughput -- 1024,512 256
-//! cargo run --release --example step_throughput -- conv 128
+//! cargo run --release --features examples --example step_throughput -- HIDDEN BATCH [STEPS] [THREADS] [--products]
+//! cargo run --release --features examples --example step_throughput -- 1024,512 256
+//! cargo run --release --features examples --example step_throughput -- conv 128
 //! ```
 //! HIDDEN `conv` is the convolutional model of `train --arch conv`.
 //! Runs 6 rounds of STEPS steps (default 40) on THREADS threads (default 2) and

@@ -7,9 +7,9 @@
 # either median on a machine whose speed drifts by 10-30% over minutes.
 #
 # Usage: scripts/ab-step.sh PAIRS BIN_A BIN_B HIDDEN BATCH [STEPS]
-# e.g.   git stash; cargo build --release --example step_throughput
+# e.g.   git stash; cargo build --release --features examples --example step_throughput
 #        cp target/release/examples/step_throughput /tmp/before
-#        git stash pop; cargo build --release --example step_throughput
+#        git stash pop; cargo build --release --features examples --example step_throughput
 #        scripts/ab-step.sh 10 /tmp/before target/release/examples/step_throughput 1024,512 256
 set -euo pipefail
 if [ $# -lt 5 ]; then

@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 out=${1:-output/beta-sweep}
 shift || true
 betas=${BETAS:-"0.5 1 2 4 8"}
-cargo build --release --quiet --bin mnist-autoencoder --example beta_sweep
+cargo build --release --quiet --bin mnist-autoencoder --features examples --example beta_sweep
 for beta in $betas; do
     started=$(date +%s)
     ./target/release/mnist-autoencoder train --model vae --hidden 400 --latent 20 \

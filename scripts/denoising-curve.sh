@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 out=${1:-output/noise}
 shift || true
 levels=${LEVELS:-"0 0.2 0.4 0.6"}
-cargo build --release --quiet --bin mnist-autoencoder --example denoising_curve
+cargo build --release --quiet --bin mnist-autoencoder --features examples --example denoising_curve
 dirs=()
 for noise in $levels; do
     dirs+=("$out/train-$noise")
