@@ -76,6 +76,7 @@ use ndarray::{
     ArrayView1, ArrayView2, ArrayView4, ArrayViewMut1, ArrayViewMut2, ArrayViewMut4, Axis,
 };
 use rayon::prelude::*;
+use std::ops::Range;
 
 use super::matmul::matmul;
 use crate::parallel::{worth_splitting, PARALLEL_MIN_ELEMENTS};
@@ -451,12 +452,21 @@ impl Lowering {
         self.out_h * self.out_w
     }
 
-    /// The image row or column `s·i + u − p` that kernel tap u sees at position i,
-    /// if inside an image of `len`.
-    fn source(&self, i: usize, u: usize, len: usize) -> Option<usize> {
-        (self.stride * i + u)
-            .checked_sub(self.padding)
-            .filter(|&h| h < len)
+    /// The positions i (rows or columns of the smaller image, `0..out_len`) at
+    /// which kernel tap u lands inside an image of `len`, `0 ≤ s·i + u − p < len`:
+    /// one range, since `s·i + u − p` grows with i. The rest see padding.
+    fn inside(&self, u: usize, len: usize, out_len: usize) -> Range<usize> {
+        let (s, p) = (self.stride, self.padding);
+        // s·i ≥ p − u  and  s·i < len + p − u, i.e. i ≥ ⌈(p − u)/s⌉ and i < ⌈(len + p − u)/s⌉.
+        let first = p.saturating_sub(u).div_ceil(s);
+        let end = (len + p).saturating_sub(u).div_ceil(s).min(out_len);
+        first.min(end)..end
+    }
+
+    /// The image row or column `s·i + u − p` that kernel tap u sees at position i
+    /// (i in [`Lowering::inside`]).
+    fn source(&self, i: usize, u: usize) -> usize {
+        self.stride * i + u - self.padding
     }
 }
 
@@ -511,16 +521,7 @@ fn im2col(mut columns: ArrayViewMut2<f32>, image: ArrayView4<f32>, lowering: &Lo
                     let row = (c * l.kernel_h + u) * l.kernel_w + v;
                     let mut row = columns.row_mut(row);
                     let row = row.as_slice_mut().expect("rows of columns are contiguous");
-                    for (i, out) in row.chunks_exact_mut(l.out_w).enumerate() {
-                        let Some(h) = l.source(i, u, l.height) else {
-                            out.fill(0.0); // a padding row
-                            continue;
-                        };
-                        let line = &plane[h * l.width..][..l.width];
-                        for (j, o) in out.iter_mut().enumerate() {
-                            *o = l.source(j, v, l.width).map_or(0.0, |w| line[w]);
-                        }
-                    }
+                    im2col_row(row, plane, u, v, &l);
                 }
             }
         }
@@ -562,17 +563,7 @@ fn col2im(image: ArrayViewMut4<f32>, columns: ArrayView2<f32>, lowering: &Loweri
                 for v in 0..l.kernel_w {
                     let row = columns.row((c * l.kernel_h + u) * l.kernel_w + v);
                     let row = row.to_slice().expect("rows of columns are contiguous");
-                    for (i, from) in row.chunks_exact(l.out_w).enumerate() {
-                        let Some(h) = l.source(i, u, l.height) else {
-                            continue; // a padding row: nothing to add to
-                        };
-                        let line = &mut plane[h * l.width..][..l.width];
-                        for (j, &f) in from.iter().enumerate() {
-                            if let Some(w) = l.source(j, v, l.width) {
-                                line[w] += f;
-                            }
-                        }
-                    }
+                    col2im_row(plane, row, u, v, &l);
                 }
             }
         }
@@ -588,6 +579,63 @@ fn col2im(image: ArrayViewMut4<f32>, columns: ArrayView2<f32>, lowering: &Loweri
             .for_each(add);
     } else {
         pixels.chunks_mut(per_image).zip(chunks).for_each(add);
+    }
+}
+
+/// One row (c,u,v) of one image's im2col: `row[(i,j)] = plane[s·i+u−p, s·j+v−p]`,
+/// 0 outside the plane. The taps inside are found once ([`Lowering::inside`]), so
+/// each output row is zeros at its edges and a run of copies between.
+///
+/// row: (OH·OW) overwritten; plane: (H·W), one channel of one image.
+fn im2col_row(row: &mut [f32], plane: &[f32], u: usize, v: usize, l: &Lowering) {
+    let (rows, cols) = (
+        l.inside(u, l.height, l.out_h),
+        l.inside(v, l.width, l.out_w),
+    );
+    if cols.is_empty() {
+        row.fill(0.0); // every tap of this column falls in the padding
+        return;
+    }
+    row[..rows.start * l.out_w].fill(0.0); // padding rows above
+    row[rows.end * l.out_w..].fill(0.0); // and below
+    for i in rows {
+        let out = &mut row[i * l.out_w..][..l.out_w];
+        out[..cols.start].fill(0.0);
+        out[cols.end..].fill(0.0);
+        let line = &plane[l.source(i, u) * l.width..][..l.width];
+        let taps = &line[l.source(cols.start, v)..];
+        let out = &mut out[cols.clone()];
+        match l.stride {
+            1 => out.copy_from_slice(&taps[..out.len()]),
+            s => out
+                .iter_mut()
+                .zip(taps.iter().step_by(s))
+                .for_each(|(o, &t)| *o = t),
+        }
+    }
+}
+
+/// The adjoint of [`im2col_row`]: `plane[s·i+u−p, s·j+v−p] += row[(i,j)]` for the
+/// taps inside the plane, in the order i, j (each pixel gets at most one term).
+///
+/// plane: (H·W) accumulated; row: (OH·OW), row (c,u,v) of one image's columns.
+fn col2im_row(plane: &mut [f32], row: &[f32], u: usize, v: usize, l: &Lowering) {
+    let cols = l.inside(v, l.width, l.out_w);
+    if cols.is_empty() {
+        return; // every tap of this column falls in the padding
+    }
+    for i in l.inside(u, l.height, l.out_h) {
+        let from = &row[i * l.out_w..][..l.out_w][cols.clone()];
+        let line = &mut plane[l.source(i, u) * l.width..][..l.width];
+        let taps = &mut line[l.source(cols.start, v)..];
+        match l.stride {
+            1 => taps.iter_mut().zip(from).for_each(|(t, &f)| *t += f),
+            s => taps
+                .iter_mut()
+                .step_by(s)
+                .zip(from)
+                .for_each(|(t, &f)| *t += f),
+        }
     }
 }
 
@@ -708,7 +756,7 @@ fn channel_sums(mut sums: ArrayViewMut1<f32>, tensor: ArrayView4<f32>) {
 mod tests {
     use std::cell::RefCell;
 
-    use ndarray::{Array1, Array4};
+    use ndarray::{Array1, Array2, Array4};
 
     use super::*;
     use crate::gradcheck::{compare, numeric_gradient};
@@ -892,6 +940,75 @@ mod tests {
             assert!(
                 error < 1e-5,
                 "{x_shape:?} *ᵀ {w_shape:?} {g:?}: max |Δ| = {error}"
+            );
+        }
+    }
+
+    /// The image pixel under tap (u, v) at output position (i, j), straight from
+    /// `(s·i+u−p, s·j+v−p)`, or None in the padding.
+    fn naive_source(l: &Lowering, (i, j, u, v): Shape) -> Option<(usize, usize)> {
+        let h = (l.stride * i + u).checked_sub(l.padding)?;
+        let w = (l.stride * j + v).checked_sub(l.padding)?;
+        (h < l.height && w < l.width).then_some((h, w))
+    }
+
+    /// The lowerings im2col and col2im are checked on: stride 1 and 2, padding 0
+    /// to 2, odd and even sizes, and a 1×1 image whose kernel column v = 1 sees
+    /// only padding.
+    fn lowerings() -> Vec<Lowering> {
+        let mut cases: Vec<_> = conv2d_cases()
+            .into_iter()
+            .map(|(x, w, g)| Lowering::of_conv2d(x, w, g))
+            .collect();
+        cases.push(Lowering::of_conv2d(
+            (2, 2, 1, 1),
+            (1, 2, 3, 3),
+            ConvGeometry::new(2, 2),
+        ));
+        cases.push(Lowering::of_conv2d(
+            (1, 2, 5, 4),
+            (1, 2, 3, 2),
+            ConvGeometry::new(1, 2),
+        ));
+        cases
+    }
+
+    /// im2col's runs and col2im's strided adds give the bits of the element-by-element
+    /// definitions: `X̃[(c,u,v),(n,i,j)] = x[n,c,s·i+u−p,s·j+v−p]` (0 in the padding),
+    /// and col2im adding every entry onto its pixel in the order n, c, u, v, i, j.
+    #[test]
+    fn im2col_and_col2im_match_their_definitions() {
+        for l in lowerings() {
+            let shape = (2, l.channels, l.height, l.width);
+            let (image, kernel) = (tensor(shape, 18), (l.kernel_h, l.kernel_w));
+            let columns_shape = (l.rows(), 2 * l.pixels());
+            let mut columns = Array2::from_elem(columns_shape, f32::NAN);
+            im2col(columns.view_mut(), image.view(), &l);
+            let mut summed = tensor(shape, 19);
+            let mut expected = summed.clone();
+            let added = columns.mapv(f32::cos); // 1 in the padding, which col2im skips
+            col2im(summed.view_mut(), added.view(), &l);
+            for n in 0..2 {
+                for c in 0..l.channels {
+                    for (u, v) in ndarray::indices(kernel) {
+                        let row = (c * l.kernel_h + u) * l.kernel_w + v;
+                        for (i, j) in ndarray::indices((l.out_h, l.out_w)) {
+                            let column = (n * l.out_h + i) * l.out_w + j;
+                            let entry = columns[[row, column]];
+                            match naive_source(&l, (i, j, u, v)) {
+                                Some((h, w)) => {
+                                    assert_eq!(entry, image[[n, c, h, w]], "{l:?} im2col");
+                                    expected[[n, c, h, w]] += added[[row, column]];
+                                }
+                                None => assert_eq!(entry, 0.0, "{l:?} im2col padding"),
+                            }
+                        }
+                    }
+                }
+            }
+            assert!(
+                summed == expected,
+                "{l:?}: col2im differs from its definition"
             );
         }
     }
