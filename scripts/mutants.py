@@ -33,10 +33,10 @@ muts = [
  # --beta (issue 27): β in the KL term's gradient, and that gradient reaching dμ.
  ("src/nn/vae.rs", "let scale = beta / mu.nrows().max(1) as f32;", "let scale = 1.0 / mu.nrows().max(1) as f32;", "VAE: β dropped from the KL gradient"),
  ("src/model.rs", "dmu += &sampling.d_mu_kl.slice(s![..rows, ..]);", "let _ = &sampling.d_mu_kl;", "VAE: the KL term's dμ never reaches dμ"),
- # The convolutions (issue 26): dW overwritten, dX̃ = Wᵀ·dỸ, col2im adding, db over every image.
+ # The convolutions (issue 26): dW overwritten, dX̃ = Wᵀ·dỸ, col2im adding from 0, db over every image.
  ("src/nn/conv.rs", "matmul(rows.view(), columns.t(), 0.0, weight_matrix_mut(dw)); // dW = dỸ·X̃ᵀ", "matmul(rows.view(), columns.t(), 1.0, weight_matrix_mut(dw)); // dW = dỸ·X̃ᵀ", "conv: dW added to instead of overwritten"),
- ("src/nn/conv.rs", "        dx.fill(0.0);\n", "", "conv: dx not zeroed before col2im"),
- ("src/nn/conv.rs", "line[w] += f;", "line[w] = f;", "conv: col2im overwrites instead of adding"),
+ ("src/nn/conv.rs", "            padded.phases.fill(start(c));\n", "", "conv: col2im's sums not started from 0 (dx not zeroed)"),
+ ("src/nn/conv.rs", "*x += f;", "*x = f;", "conv: col2im overwrites instead of adding"),
  ("src/nn/conv.rs", ".map(|image| image[c * plane..][..plane].iter().sum::<f32>())", ".skip(1).map(|image| image[c * plane..][..plane].iter().sum::<f32>())", "conv: db misses the first image"),
  # The convolutional model (--arch conv): its layers wired into the chain's backward pass.
  ("src/model/backbone.rs", "let dx = dx.map(|dx| images!(dx, x_dims));", "let dx = dx.map(|dx| images!(dx, x_dims)).filter(|_| false);", "conv model: the convolutions' input gradient dropped"),

@@ -71,6 +71,11 @@
 //! [`ConvWorkspace`] the caller owns; the backward passes recompute im2col of the
 //! input instead of keeping it from the forward pass (a copy, cheap beside the
 //! products), so one workspace serves every layer of a model.
+//!
+//! im2col and col2im go through one channel at a time in a `PaddedPlane`: the
+//! plane with its zero padding written out and its columns sorted by their
+//! position mod s, so that every kernel tap reads (or adds to) one contiguous run
+//! per output row, with no test for the image's edges in the inner loop.
 
 use ndarray::{
     ArrayView1, ArrayView2, ArrayView4, ArrayViewMut1, ArrayViewMut2, ArrayViewMut4, Axis,
@@ -258,7 +263,7 @@ pub fn conv2d_backward(
     to_channel_rows(rows.view_mut(), dy); // dỸ (O, B·P)
     im2col(columns.view_mut(), x, &lowering); // X̃ (K, B·P)
     matmul(rows.view(), columns.t(), 0.0, weight_matrix_mut(dw)); // dW = dỸ·X̃ᵀ (O, K)
-    if let Some(mut dx) = dx {
+    if let Some(dx) = dx {
         assert_eq!(dx.dim(), x.dim(), "conv2d_backward: dx has the wrong shape");
         matmul(
             weight_matrix(w).reversed_axes(),
@@ -266,8 +271,7 @@ pub fn conv2d_backward(
             0.0,
             columns.view_mut(),
         ); // dX̃ = Wᵀ·dỸ
-        dx.fill(0.0);
-        col2im(dx, columns.view(), &lowering); // dx += each column entry at its pixel
+        col2im(dx, columns.view(), None, &lowering); // dx = Σ each column entry at its pixel
     }
 }
 
@@ -277,7 +281,7 @@ pub fn conv2d_backward(
 /// y: (B, O, OH, OW) overwritten, OH = (H − 1)·s − 2p + KH + op;
 /// x: (B, C, H, W); w: (C, O, KH, KW); b: (O).
 pub fn conv_transpose2d_forward(
-    mut y: ArrayViewMut4<f32>,
+    y: ArrayViewMut4<f32>,
     x: ArrayView4<f32>,
     w: ArrayView4<f32>,
     b: ArrayView1<f32>,
@@ -307,8 +311,7 @@ pub fn conv_transpose2d_forward(
         0.0,
         columns.view_mut(),
     ); // Ỹ = Wᵀ·X̂
-    fill_channels(y.view_mut(), b); // y[n,o,·,·] = b[o]
-    col2im(y, columns.view(), &lowering); // y += each column entry at its pixel
+    col2im(y, columns.view(), Some(b), &lowering); // y = b[o] + Σ each column entry at its pixel
 }
 
 /// Undoes `Ỹ = Wᵀ·X̂`, `y = col2im(Ỹ) + b`: `dỸ = im2col(dy)` (col2im's adjoint),
@@ -450,14 +453,6 @@ impl Lowering {
     fn pixels(&self) -> usize {
         self.out_h * self.out_w
     }
-
-    /// The image row or column `s·i + u − p` that kernel tap u sees at position i,
-    /// if inside an image of `len`.
-    fn source(&self, i: usize, u: usize, len: usize) -> Option<usize> {
-        (self.stride * i + u)
-            .checked_sub(self.padding)
-            .filter(|&h| h < len)
-    }
 }
 
 /// A weight tensor as the matrix the product uses: (O, C, KH, KW) as (O, C·KH·KW),
@@ -503,25 +498,13 @@ fn im2col(mut columns: ArrayViewMut2<f32>, image: ArrayView4<f32>, lowering: &Lo
     let per_image = l.channels * l.height * l.width;
     let pixels = contiguous(&image, "the image");
     // One image's columns: (K, OH·OW), each of its rows contiguous.
-    let copy = |(mut columns, image): (ArrayViewMut2<f32>, &[f32])| {
-        for c in 0..l.channels {
-            let plane = &image[c * l.height * l.width..][..l.height * l.width];
-            for u in 0..l.kernel_h {
-                for v in 0..l.kernel_w {
-                    let row = (c * l.kernel_h + u) * l.kernel_w + v;
-                    let mut row = columns.row_mut(row);
-                    let row = row.as_slice_mut().expect("rows of columns are contiguous");
-                    for (i, out) in row.chunks_exact_mut(l.out_w).enumerate() {
-                        let Some(h) = l.source(i, u, l.height) else {
-                            out.fill(0.0); // a padding row
-                            continue;
-                        };
-                        let line = &plane[h * l.width..][..l.width];
-                        for (j, o) in out.iter_mut().enumerate() {
-                            *o = l.source(j, v, l.width).map_or(0.0, |w| line[w]);
-                        }
-                    }
-                }
+    let copy = |padded: &mut PaddedPlane, (mut columns, image): (ArrayViewMut2<f32>, &[f32])| {
+        for (c, plane) in image.chunks_exact(l.height * l.width).enumerate() {
+            padded.load(plane);
+            for (u, v) in ndarray::indices((l.kernel_h, l.kernel_w)) {
+                let mut row = columns.row_mut((c * l.kernel_h + u) * l.kernel_w + v);
+                let row = row.as_slice_mut().expect("rows of columns are contiguous");
+                padded.copy_taps(row, u, v);
             }
         }
     };
@@ -534,17 +517,28 @@ fn im2col(mut columns: ArrayViewMut2<f32>, image: ArrayView4<f32>, lowering: &Lo
         chunks
             .into_par_iter()
             .zip(pixels.par_chunks(per_image))
-            .for_each(copy);
+            .for_each_init(|| PaddedPlane::new(&l), copy);
     } else {
-        chunks.zip(pixels.chunks(per_image)).for_each(copy);
+        let mut padded = PaddedPlane::new(&l);
+        for chunk in chunks.zip(pixels.chunks(per_image)) {
+            copy(&mut padded, chunk);
+        }
     }
 }
 
-/// The adjoint of [`im2col`]: `image[n, c, s·i+u−p, s·j+v−p] += columns[(c,u,v), (n,i,j)]`
-/// for the taps inside the image, each image's sums in the order c, u, v, i, j.
+/// The adjoint of [`im2col`], from a start value per channel (a bias, or 0):
+/// `image[n,c,·,·] = start[c]`, then `image[n, c, s·i+u−p, s·j+v−p] += columns[(c,u,v), (n,i,j)]`
+/// for the taps inside the image, each pixel's sum in the order u, v (i and j
+/// follow from them), as a loop over c, u, v, i, j adds them.
 ///
-/// image: (B, channels, H, W) accumulated; columns: (channels·KH·KW, B·OH·OW).
-fn col2im(image: ArrayViewMut4<f32>, columns: ArrayView2<f32>, lowering: &Lowering) {
+/// image: (B, channels, H, W) overwritten; columns: (channels·KH·KW, B·OH·OW);
+/// start: (channels), or None for 0.
+fn col2im(
+    image: ArrayViewMut4<f32>,
+    columns: ArrayView2<f32>,
+    start: Option<ArrayView1<f32>>,
+    lowering: &Lowering,
+) {
     let l = *lowering;
     let batch = image.dim().0;
     assert_eq!(
@@ -553,28 +547,18 @@ fn col2im(image: ArrayViewMut4<f32>, columns: ArrayView2<f32>, lowering: &Loweri
         "col2im: the image has the wrong shape"
     );
     assert_eq!(columns.dim(), (l.rows(), batch * l.pixels()));
+    let start = |c: usize| start.as_ref().map_or(0.0, |b| b[c]);
     let per_image = l.channels * l.height * l.width;
     let pixels = contiguous_mut(image, "the image");
-    let add = |(image, columns): (&mut [f32], ArrayView2<f32>)| {
-        for c in 0..l.channels {
-            let plane = &mut image[c * l.height * l.width..][..l.height * l.width];
-            for u in 0..l.kernel_h {
-                for v in 0..l.kernel_w {
-                    let row = columns.row((c * l.kernel_h + u) * l.kernel_w + v);
-                    let row = row.to_slice().expect("rows of columns are contiguous");
-                    for (i, from) in row.chunks_exact(l.out_w).enumerate() {
-                        let Some(h) = l.source(i, u, l.height) else {
-                            continue; // a padding row: nothing to add to
-                        };
-                        let line = &mut plane[h * l.width..][..l.width];
-                        for (j, &f) in from.iter().enumerate() {
-                            if let Some(w) = l.source(j, v, l.width) {
-                                line[w] += f;
-                            }
-                        }
-                    }
-                }
+    let add = |padded: &mut PaddedPlane, (image, columns): (&mut [f32], ArrayView2<f32>)| {
+        for (c, plane) in image.chunks_exact_mut(l.height * l.width).enumerate() {
+            padded.phases.fill(start(c));
+            for (u, v) in ndarray::indices((l.kernel_h, l.kernel_w)) {
+                let row = columns.row((c * l.kernel_h + u) * l.kernel_w + v);
+                let row = row.to_slice().expect("rows of columns are contiguous");
+                padded.add_taps(row, u, v);
             }
+            padded.store(plane);
         }
     };
     let chunks = columns.axis_chunks_iter(Axis(1), l.pixels());
@@ -585,9 +569,144 @@ fn col2im(image: ArrayViewMut4<f32>, columns: ArrayView2<f32>, lowering: &Loweri
         pixels
             .par_chunks_mut(per_image)
             .zip(chunks.into_par_iter())
-            .for_each(add);
+            .for_each_init(|| PaddedPlane::new(&l), add);
     } else {
-        pixels.chunks_mut(per_image).zip(chunks).for_each(add);
+        let mut padded = PaddedPlane::new(&l);
+        for chunk in pixels.chunks_mut(per_image).zip(chunks) {
+            add(&mut padded, chunk);
+        }
+    }
+}
+
+/// One channel of one image, zero-padded by p on every side, with its columns
+/// sorted by their phase φ = column mod s, so that every kernel tap reads, and
+/// col2im adds to, one contiguous run per output row, with no test for the edges:
+///
+/// ```text
+/// phases[φ][r][q] = x[r − p, s·q + φ − p]     (0 outside the image)
+/// x[s·i+u−p, s·j+v−p] = phases[v mod s][s·i + u][j + ⌊v/s⌋]     j = 0..OW
+/// ```
+/// With s = 1 there is one phase, the padded plane itself. Rows run to H + 2p
+/// and each phase's columns to ⌈(W + 2p)/s⌉: every tap of the lowering falls
+/// inside, since s·(OH − 1) + KH ≤ H + 2p.
+struct PaddedPlane {
+    /// (s, H + 2p, ⌈(W + 2p)/s⌉), row-major.
+    phases: Vec<f32>,
+    /// One padded image row before it is split into phases: (s·⌈(W + 2p)/s⌉),
+    /// the image row at columns p..p + W, zeros around it.
+    line: Vec<f32>,
+    /// ⌈(W + 2p)/s⌉: one row of one phase.
+    phase_width: usize,
+    lowering: Lowering,
+}
+
+impl PaddedPlane {
+    /// All zeros, for planes of the lowering's larger image. Nothing writes
+    /// the border in im2col, so it stays 0; col2im's sums there are dropped.
+    fn new(l: &Lowering) -> PaddedPlane {
+        let phase_width = (l.width + 2 * l.padding).div_ceil(l.stride);
+        PaddedPlane {
+            phases: vec![0.0; l.stride * (l.height + 2 * l.padding) * phase_width],
+            line: vec![0.0; l.stride * phase_width],
+            phase_width,
+            lowering: *l,
+        }
+    }
+
+    /// Where padded column `column` of padded row `row` lives: phase
+    /// `column mod s`, position `⌊column/s⌋`.
+    fn start(&self, row: usize, column: usize) -> usize {
+        let (s, rows) = (
+            self.lowering.stride,
+            self.lowering.height + 2 * self.lowering.padding,
+        );
+        ((column % s) * rows + row) * self.phase_width + column / s
+    }
+
+    /// Copies one image plane (H·W) into the interior, row by row:
+    /// `phases[φ][h + p][q] = line[s·q + φ]` for the padded row `line`.
+    fn load(&mut self, plane: &[f32]) {
+        let (l, width) = (self.lowering, self.phase_width);
+        let phase_len = (l.height + 2 * l.padding) * width;
+        for (h, image_row) in plane.chunks_exact(l.width).enumerate() {
+            self.line[l.padding..][..l.width].copy_from_slice(image_row);
+            let row = (h + l.padding) * width;
+            match l.stride {
+                1 => self.phases[row..][..width].copy_from_slice(&self.line),
+                2 => {
+                    let (even, odd) = self.phases.split_at_mut(phase_len);
+                    let pairs = self.line.chunks_exact(2);
+                    for ((e, o), pair) in even[row..][..width]
+                        .iter_mut()
+                        .zip(&mut odd[row..])
+                        .zip(pairs)
+                    {
+                        (*e, *o) = (pair[0], pair[1]);
+                    }
+                }
+                s => {
+                    for (q, group) in self.line.chunks_exact(s).enumerate() {
+                        for (phase, &x) in group.iter().enumerate() {
+                            self.phases[phase * phase_len + row + q] = x;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The interior back into the image plane (H·W) overwritten: [`PaddedPlane::load`] undone.
+    fn store(&mut self, plane: &mut [f32]) {
+        let (l, width) = (self.lowering, self.phase_width);
+        let phase_len = (l.height + 2 * l.padding) * width;
+        for (h, image_row) in plane.chunks_exact_mut(l.width).enumerate() {
+            let row = (h + l.padding) * width;
+            match l.stride {
+                1 => self.line.copy_from_slice(&self.phases[row..][..width]),
+                2 => {
+                    let (even, odd) = self.phases.split_at(phase_len);
+                    let pairs = self.line.chunks_exact_mut(2);
+                    for ((&e, &o), pair) in even[row..][..width].iter().zip(&odd[row..]).zip(pairs)
+                    {
+                        (pair[0], pair[1]) = (e, o);
+                    }
+                }
+                s => {
+                    for (q, group) in self.line.chunks_exact_mut(s).enumerate() {
+                        for (phase, x) in group.iter_mut().enumerate() {
+                            *x = self.phases[phase * phase_len + row + q];
+                        }
+                    }
+                }
+            }
+            image_row.copy_from_slice(&self.line[l.padding..][..l.width]);
+        }
+    }
+
+    /// im2col's row (c,u,v) for this channel: `row[(i,j)] = x[s·i+u−p, s·j+v−p]`.
+    ///
+    /// row: (OH·OW) overwritten.
+    fn copy_taps(&self, row: &mut [f32], u: usize, v: usize) {
+        let (first, next) = (self.start(u, v), self.lowering.stride * self.phase_width);
+        let width = self.lowering.out_w;
+        for (i, out) in row.chunks_exact_mut(width).enumerate() {
+            out.copy_from_slice(&self.phases[first + i * next..][..width]);
+        }
+    }
+
+    /// col2im's adds of row (c,u,v): `x[s·i+u−p, s·j+v−p] += row[(i,j)]`, in the
+    /// order i, j (a pixel gets at most one term from a row).
+    ///
+    /// row: (OH·OW).
+    fn add_taps(&mut self, row: &[f32], u: usize, v: usize) {
+        let (first, next) = (self.start(u, v), self.lowering.stride * self.phase_width);
+        let width = self.lowering.out_w;
+        for (i, from) in row.chunks_exact(width).enumerate() {
+            let run = &mut self.phases[first + i * next..][..width];
+            for (x, &f) in run.iter_mut().zip(from) {
+                *x += f;
+            }
+        }
     }
 }
 
@@ -665,17 +784,6 @@ fn from_channel_rows(
     }
 }
 
-/// `tensor[n,c,·,·] = bias[c]`.
-///
-/// tensor: (B, C, H, W) overwritten; bias: (C).
-fn fill_channels(mut tensor: ArrayViewMut4<f32>, bias: ArrayView1<f32>) {
-    for mut image in tensor.outer_iter_mut() {
-        for (mut plane, &b) in image.outer_iter_mut().zip(&bias) {
-            plane.fill(b);
-        }
-    }
-}
-
 /// `sums[c] = Σ_n (Σ_{h,w} tensor[n,c,h,w])`: each image's plane summed in order,
 /// then the images in order (two levels keep f32's rounding small on 25,088 terms).
 ///
@@ -708,7 +816,7 @@ fn channel_sums(mut sums: ArrayViewMut1<f32>, tensor: ArrayView4<f32>) {
 mod tests {
     use std::cell::RefCell;
 
-    use ndarray::{Array1, Array4};
+    use ndarray::{Array1, Array2, Array4};
 
     use super::*;
     use crate::gradcheck::{compare, numeric_gradient};
@@ -892,6 +1000,72 @@ mod tests {
             assert!(
                 error < 1e-5,
                 "{x_shape:?} *ᵀ {w_shape:?} {g:?}: max |Δ| = {error}"
+            );
+        }
+    }
+
+    /// The image pixel under tap (u, v) at output position (i, j), straight from
+    /// `(s·i+u−p, s·j+v−p)`, or None in the padding.
+    fn naive_source(l: &Lowering, (i, j, u, v): Shape) -> Option<(usize, usize)> {
+        let h = (l.stride * i + u).checked_sub(l.padding)?;
+        let w = (l.stride * j + v).checked_sub(l.padding)?;
+        (h < l.height && w < l.width).then_some((h, w))
+    }
+
+    /// The lowerings im2col and col2im are checked on: stride 1, 2 and 3, padding
+    /// 0 to 2, odd and even sizes, and a 1×1 image whose kernel column v = 1 sees
+    /// only padding.
+    fn lowerings() -> Vec<Lowering> {
+        let mut cases: Vec<_> = conv2d_cases()
+            .into_iter()
+            .map(|(x, w, g)| Lowering::of_conv2d(x, w, g))
+            .collect();
+        let more = [
+            ((2, 2, 1, 1), (1, 2, 3, 3), ConvGeometry::new(2, 2)),
+            ((1, 2, 5, 4), (1, 2, 3, 2), ConvGeometry::new(1, 2)),
+            ((1, 2, 7, 8), (1, 2, 3, 4), ConvGeometry::new(3, 1)),
+        ];
+        cases.extend(more.map(|(x, w, g)| Lowering::of_conv2d(x, w, g)));
+        cases
+    }
+
+    /// im2col's runs and col2im's strided adds give the bits of the element-by-element
+    /// definitions: `X̃[(c,u,v),(n,i,j)] = x[n,c,s·i+u−p,s·j+v−p]` (0 in the padding),
+    /// and col2im adding every entry onto its pixel in the order n, c, u, v, i, j.
+    #[test]
+    fn im2col_and_col2im_match_their_definitions() {
+        for l in lowerings() {
+            let shape = (2, l.channels, l.height, l.width);
+            let (image, kernel) = (tensor(shape, 18), (l.kernel_h, l.kernel_w));
+            let columns_shape = (l.rows(), 2 * l.pixels());
+            let mut columns = Array2::from_elem(columns_shape, f32::NAN);
+            im2col(columns.view_mut(), image.view(), &l);
+            let bias = vector(l.channels, 19);
+            let mut summed = Array4::from_elem(shape, f32::NAN);
+            let mut expected = Array4::from_shape_fn(shape, |(_, c, _, _)| bias[c]);
+            let added = columns.mapv(f32::cos); // 1 in the padding, which col2im skips
+            col2im(summed.view_mut(), added.view(), Some(bias.view()), &l);
+            for n in 0..2 {
+                for c in 0..l.channels {
+                    for (u, v) in ndarray::indices(kernel) {
+                        let row = (c * l.kernel_h + u) * l.kernel_w + v;
+                        for (i, j) in ndarray::indices((l.out_h, l.out_w)) {
+                            let column = (n * l.out_h + i) * l.out_w + j;
+                            let entry = columns[[row, column]];
+                            match naive_source(&l, (i, j, u, v)) {
+                                Some((h, w)) => {
+                                    assert_eq!(entry, image[[n, c, h, w]], "{l:?} im2col");
+                                    expected[[n, c, h, w]] += added[[row, column]];
+                                }
+                                None => assert_eq!(entry, 0.0, "{l:?} im2col padding"),
+                            }
+                        }
+                    }
+                }
+            }
+            assert!(
+                summed == expected,
+                "{l:?}: col2im differs from its definition"
             );
         }
     }
