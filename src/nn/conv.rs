@@ -772,7 +772,7 @@ impl PaddedPlane {
         let (first, next) = (self.start(u, v), self.lowering.stride * self.phase_width);
         let width = self.lowering.out_w;
         for (i, out) in row.chunks_exact_mut(width).enumerate() {
-            out.copy_from_slice(&self.phases[first + i * next..][..width]);
+            copy_run(out, &self.phases[first + i * next..][..width]);
         }
     }
 
@@ -789,6 +789,31 @@ impl PaddedPlane {
                 *x += f;
             }
         }
+    }
+}
+
+/// `out = from` for the short runs of im2col (7 or 14 floats in the model of
+/// issue 26), as two fixed-size copies that may overlap (4 + 4 for 4 to 8
+/// floats, 8 + 8 for 8 to 16): each compiles to a vector move or two, where
+/// `copy_from_slice` calls `memcpy` for every run.
+///
+/// out, from: (width).
+fn copy_run(out: &mut [f32], from: &[f32]) {
+    fn copy<const N: usize>(out: &mut [f32], from: &[f32], at: usize) {
+        let to: &mut [f32; N] = (&mut out[at..at + N]).try_into().expect("N floats");
+        *to = from[at..at + N].try_into().expect("N floats");
+    }
+    let width = out.len();
+    match width {
+        4..=8 => {
+            copy::<4>(out, from, 0);
+            copy::<4>(out, from, width - 4);
+        }
+        9..=16 => {
+            copy::<8>(out, from, 0);
+            copy::<8>(out, from, width - 8);
+        }
+        _ => out.copy_from_slice(from),
     }
 }
 
