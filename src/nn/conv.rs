@@ -63,14 +63,21 @@
 //! Conv2d whose adjoint this is would floor `(14 + 2 − 3)/2 + 1` to 7 as well.
 //!
 //! ## Work, memory and threads
-//! The products are the crate's [`matmul`], large enough (B·P columns) to split
-//! across threads by themselves; im2col, col2im and the layout changes run one
-//! image per task (rayon) when big enough ([`worth_splitting`]). Every output
-//! element is summed in a fixed order whoever computes it, so results are the same
-//! to the bit on any number of threads. The two matrices above live in a
-//! [`ConvWorkspace`] the caller owns; the backward passes recompute im2col of the
-//! input instead of keeping it from the forward pass (a copy, cheap beside the
-//! products), so one workspace serves every layer of a model.
+//! The products are the crate's [`matmul`]. Those whose sum runs over K (the
+//! forward products and the input gradients' `Wᵀ·dỸ`, `W·dỸ`) go through the
+//! batch in chunks of a few images, one chunk per thread ([`by_chunks`]): im2col,
+//! the product and col2im (or the copy to NCHW) of a chunk work on ~256 KB that
+//! stays in the L2 cache, where the whole batch's columns matrix (7.2 MB for the
+//! model of issue 26) would go out to memory and back between each step. An
+//! element of such a product is the same sum in the same pieces of K however
+//! many columns the product has, so chunks give the whole batch's bits. The
+//! weight gradients sum over the batch and take it whole, each split across
+//! threads by [`matmul`] itself. Every output element is summed in a fixed order
+//! whoever computes it, so results are the same to the bit on any number of
+//! threads. The two matrices above live in a [`ConvWorkspace`] the caller owns;
+//! the backward passes recompute im2col of the input instead of keeping it from
+//! the forward pass (a copy, cheap beside the products), so one workspace serves
+//! every layer of a model.
 //!
 //! im2col and col2im go through one channel at a time in a `PaddedPlane`: the
 //! plane with its zero padding written out and its columns sorted by their
@@ -326,13 +333,11 @@ pub fn conv2d_backward(
         // By chunks of n images: dX̃ (K, n·P) in the columns' place.
         by_chunks(dx, columns, k * pixels, |images, dx, columns| {
             let pixel_columns = images.start * pixels..images.end * pixels;
-            let mut columns = as_matrix(columns, (k, images.len() * pixels));
-            matmul(
-                w,
+            let (mut columns, dy_rows) = (
+                as_matrix(columns, (k, images.len() * pixels)),
                 rows.slice(s![.., pixel_columns]),
-                0.0,
-                columns.view_mut(),
-            ); // dX̃ = Wᵀ·dỸ
+            );
+            matmul(w, dy_rows, 0.0, columns.view_mut()); // dX̃ = Wᵀ·dỸ
             col2im(dx, columns.view(), None, &lowering); // dx = Σ each column entry at its pixel
         });
     }
@@ -435,13 +440,11 @@ pub fn conv_transpose2d_backward(
         // By chunks of n images: dX̂ (C, n·H·W) in the channel rows' place.
         by_chunks(dx, rows, in_channels * pixels, |images, dx, rows| {
             let pixel_columns = images.start * pixels..images.end * pixels;
-            let mut rows = as_matrix(rows, (in_channels, images.len() * pixels));
-            matmul(
-                w,
+            let (mut rows, dy_columns) = (
+                as_matrix(rows, (in_channels, images.len() * pixels)),
                 columns.slice(s![.., pixel_columns]),
-                0.0,
-                rows.view_mut(),
-            ); // dX̂ = W·dỸ
+            );
+            matmul(w, dy_columns, 0.0, rows.view_mut()); // dX̂ = W·dỸ
             from_channel_rows(dx, rows.view(), None);
         });
     }
@@ -711,7 +714,7 @@ impl PaddedPlane {
         let (l, width) = (self.lowering, self.phase_width);
         let phase_len = (l.height + 2 * l.padding) * width;
         for (h, image_row) in plane.chunks_exact(l.width).enumerate() {
-            self.line[l.padding..][..l.width].copy_from_slice(image_row);
+            copy_run(&mut self.line[l.padding..][..l.width], image_row);
             let row = (h + l.padding) * width;
             match l.stride {
                 1 => self.phases[row..][..width].copy_from_slice(&self.line),
@@ -761,7 +764,7 @@ impl PaddedPlane {
                     }
                 }
             }
-            image_row.copy_from_slice(&self.line[l.padding..][..l.width]);
+            copy_run(image_row, &self.line[l.padding..][..l.width]);
         }
     }
 
@@ -792,10 +795,10 @@ impl PaddedPlane {
     }
 }
 
-/// `out = from` for the short runs of im2col (7 or 14 floats in the model of
-/// issue 26), as two fixed-size copies that may overlap (4 + 4 for 4 to 8
-/// floats, 8 + 8 for 8 to 16): each compiles to a vector move or two, where
-/// `copy_from_slice` calls `memcpy` for every run.
+/// `out = from` for the short runs of im2col and of the padded plane's rows (7,
+/// 14 or 28 floats in the model of issue 26), as two fixed-size copies that may
+/// overlap (4 + 4 for 4 to 8 floats, 8 + 8 up to 16, 16 + 16 up to 32): each
+/// compiles to a vector move or two, where `copy_from_slice` calls `memcpy`.
 ///
 /// out, from: (width).
 fn copy_run(out: &mut [f32], from: &[f32]) {
@@ -812,6 +815,10 @@ fn copy_run(out: &mut [f32], from: &[f32]) {
         9..=16 => {
             copy::<8>(out, from, 0);
             copy::<8>(out, from, width - 8);
+        }
+        17..=32 => {
+            copy::<16>(out, from, 0);
+            copy::<16>(out, from, width - 16);
         }
         _ => out.copy_from_slice(from),
     }
@@ -941,6 +948,32 @@ mod tests {
 
     /// Where the gradient check perturbs a layer.
     type Slot = fn(&mut Layer) -> &mut [f32];
+
+    #[test]
+    fn chunks_of_the_batch_give_the_whole_batchs_bits() {
+        // Layer 2 of issue 26 at B = 7: chunks of 3, 3 and 1 images, against
+        // one im2col and one product over the whole batch.
+        let (x, w) = (tensor((7, 32, 14, 14), 1), tensor((64, 32, 3, 3), 2));
+        let b = Array1::from_shape_fn(64, |o| value(o, 3));
+        let geometry = ConvGeometry::new(2, 1);
+        assert_eq!(CHUNK_FLOATS / ((288 + 64) * 49), 3);
+        let mut y = Array4::from_elem((7, 64, 7, 7), f32::NAN);
+        let ws = &mut ConvWorkspace::new();
+        conv2d_forward(y.view_mut(), x.view(), w.view(), b.view(), geometry, ws);
+        let l = Lowering::of_conv2d(x.dim(), w.dim(), geometry);
+        let mut columns = Array2::zeros((l.rows(), 7 * l.pixels()));
+        im2col(columns.view_mut(), x.view(), &l);
+        let mut rows = Array2::zeros((64, 7 * l.pixels()));
+        matmul(
+            weight_matrix(w.view()),
+            columns.view(),
+            0.0,
+            rows.view_mut(),
+        );
+        let mut whole = Array4::zeros(y.dim());
+        from_channel_rows(whole.view_mut(), rows.view(), Some(b.view()));
+        assert_eq!(y, whole);
+    }
 
     fn tensor(shape: (usize, usize, usize, usize), salt: usize) -> Array4<f32> {
         let mut n = 0;
