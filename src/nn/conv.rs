@@ -65,7 +65,7 @@
 //! ## Work, memory and threads
 //! The products are the crate's [`matmul`]. Those whose sum runs over K (the
 //! forward products and the input gradients' `Wᵀ·dỸ`, `W·dỸ`) go through the
-//! batch in chunks of a few images, one chunk per thread ([`by_chunks`]): im2col,
+//! batch in chunks of a few images, one chunk per thread (`by_chunks`): im2col,
 //! the product and col2im (or the copy to NCHW) of a chunk work on ~256 KB that
 //! stays in the L2 cache, where the whole batch's columns matrix (7.2 MB for the
 //! model of issue 26) would go out to memory and back between each step. An
@@ -163,7 +163,7 @@ impl ConvGeometry {
 /// by chunks of n images (the rest):     [ chunk 0: columns (K, n·P) | rows (channels, n·P) ][ chunk 1 ] …
 /// ```
 /// A backward pass keeps the whole matrix its weight gradient read and cuts
-/// the other part into chunks (see [`by_chunks`]).
+/// the other part into chunks (see `by_chunks`).
 #[derive(Debug, Clone, Default)]
 pub struct ConvWorkspace {
     /// The im2col matrix of the Conv2d side with the larger image, (K, B·P) =
