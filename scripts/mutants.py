@@ -40,7 +40,7 @@ muts = [
  ("src/nn/conv.rs", ".map(|image| image[c * plane..][..plane].iter().sum::<f32>())", ".skip(1).map(|image| image[c * plane..][..plane].iter().sum::<f32>())", "conv: db misses the first image"),
  # The convolutional model (--arch conv): its layers wired into the chain's backward pass.
  ("src/model/backbone.rs", "let dx = dx.map(|dx| images!(dx, x_dims));", "let dx = dx.map(|dx| images!(dx, x_dims)).filter(|_| false);", "conv model: the convolutions' input gradient dropped"),
- ("src/nn/conv.rs", "matmul(weight_matrix(w), columns.view(), 0.0, rows.view_mut()); // dX̂ = W·dỸ", "matmul(weight_matrix(w), columns.view(), 0.0, rows.view_mut()); rows.mapv_inplace(|v| -v); // dX̂ = W·dỸ", "conv transpose: dx sign"),
+ ("src/nn/conv.rs", "matmul(w, dy_columns, 0.0, rows.view_mut()); // dX̂ = W·dỸ", "matmul(w, dy_columns, 0.0, rows.view_mut()); rows.mapv_inplace(|v| -v); // dX̂ = W·dỸ", "conv transpose: dx sign"),
  # The diffusion prior (issue 25): SiLU's derivative, the ε-network's backward pass, the forward process.
  ("src/nn/silu.rs", "*g *= s * (1.0 + z * (1.0 - s));", "*g *= s;", "diffusion: SiLU derivative without its z·σ′ term"),
  ("src/prior/diffusion.rs", "Nonlinearity::Silu => silu_backward(grad, ws.pre[l].slice(s![..rows, ..])),", "Nonlinearity::Silu => drop(grad),", "diffusion: the ε-network's f′ dropped"),

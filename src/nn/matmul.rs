@@ -29,7 +29,7 @@
 //! whoever computes it, so the result does not depend on the thread count or on
 //! timing: the same inputs give bit-identical outputs.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
 use rayon::prelude::*;
@@ -135,6 +135,9 @@ fn multiply_checked(
             .for_each(|c, &p| *c = beta * *c + p);
         return;
     }
+    if padded_area(isa, n, m) * 4 < padded_area(isa, m, n) * 3 {
+        return multiply_transposed(isa, a, b, beta, c, ends);
+    }
     let threads = if crate::parallel::worth_splitting(2 * m * k * n, PARALLEL_MIN_FLOPS) {
         rayon::current_num_threads()
     } else {
@@ -145,6 +148,50 @@ fn multiply_checked(
         // Re-entered on this thread (a product inside a product's task): fresh buffers.
         Err(_) => multiply(isa, a, b, beta, c, ends, &mut Packed::default(), threads),
     });
+}
+
+/// The elements of C the kernel computes, padding included: M and N rounded up
+/// to whole tiles (MR × NR).
+fn padded_area(isa: Isa, m: usize, n: usize) -> usize {
+    m.next_multiple_of(MR) * n.next_multiple_of(isa.nr())
+}
+
+thread_local! {
+    /// Cᵀ for [`multiply_transposed`], kept between products.
+    static TRANSPOSED: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// `C = A·B + β·C` computed as `Cᵀ = Bᵀ·Aᵀ + β·Cᵀ`, for a C whose tiles would be
+/// mostly padding: a weight gradient (32 × 9) has 9 of 32 columns in one tile
+/// row of 6 × 32, its transpose (9 × 32) fills 9 of 12 rows, a third of the work.
+/// Each element is the same sum, `Σ_p a[i,p]·b[p,j]` in the same pieces of K, with
+/// the two factors of each fused multiply-add swapped, which does not change its
+/// rounding: the bits are those of the direct product. With β = 1, Cᵀ starts from
+/// C, so the pieces are added to C in the same order too.
+///
+/// a: (M, K), b: (K, N), c: (M, N), checked by the caller.
+fn multiply_transposed(
+    isa: Isa,
+    a: ArrayView2<f32>,
+    b: ArrayView2<f32>,
+    beta: f32,
+    mut c: ArrayViewMut2<f32>,
+    ends: &[usize],
+) {
+    let (m, n) = c.dim();
+    // Taken, not borrowed: a product inside this one finds an empty buffer.
+    let mut buffer = TRANSPOSED.take();
+    if buffer.len() < m * n {
+        buffer.resize(m * n, 0.0);
+    }
+    let mut transposed =
+        ArrayViewMut2::from_shape((n, m), &mut buffer[..m * n]).expect("sized for Cᵀ");
+    if beta == 1.0 {
+        transposed.assign(&c.t());
+    }
+    multiply_checked(isa, b.t(), a.t(), beta, transposed.view_mut(), ends);
+    c.assign(&transposed.t());
+    TRANSPOSED.set(buffer);
 }
 
 /// The packed copies of A and B, kept between products so that each product
@@ -225,7 +272,10 @@ fn multiply(
     // 96 + 96 + 64), × runs of B slivers. At least 4 tasks per thread, and a
     // multiple of the thread count where there are slivers enough, so that
     // threads finish together.
-    let row_blocks = m.div_ceil(MC);
+    // Fewer B slivers than threads (a C of a few columns): cut the rows finer.
+    let row_blocks = m
+        .div_ceil(MC)
+        .max(threads.div_ceil(b_slivers).min(a_slivers));
     let block_rows = m.div_ceil(row_blocks).next_multiple_of(MR);
     let mut runs = (4 * threads).div_ceil(row_blocks);
     while (row_blocks * runs) % threads != 0 && runs < b_slivers {
@@ -547,6 +597,25 @@ mod tests {
                         assert_eq!(got, expected, "{isa:?} W={W} k={k} sliver {s} p={p} t={t}");
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn a_product_computed_as_its_transpose_has_the_direct_products_bits() {
+        // 32 × 9 with K = 600 (3 pieces): its transpose is a third of the tiles.
+        for isa in Isa::supported() {
+            assert!(padded_area(isa, 9, 32) * 4 < padded_area(isa, 32, 9) * 3);
+            let (a, b) = (pseudo_random(32, 600, 5), pseudo_random(600, 9, 6));
+            let ends = piece_ends(600);
+            for beta in [0.0, 1.0] {
+                let start = pseudo_random(32, 9, 7);
+                let (mut direct, mut via_transpose) = (start.clone(), start.clone());
+                let mut packed = Packed::default();
+                let c = direct.view_mut();
+                multiply(isa, a.view(), b.view(), beta, c, &ends, &mut packed, 1);
+                matmul_with(isa, a.view(), b.view(), beta, via_transpose.view_mut());
+                assert_eq!(direct, via_transpose, "{isa:?} β = {beta}");
             }
         }
     }
