@@ -28,11 +28,17 @@ fn main() {
 /// next, about 100 MB more at the peak. 4 MiB, not lower: a training step's
 /// batch buffers (under 2 MiB) stay in the heap, where a 128 KiB threshold
 /// mapped and zeroed them afresh each time (the default run took 55.9 s
-/// instead of 50.3 s, 2026-12-03, AMD EPYC). The numbers computed do not change.
+/// instead of 50.3 s, 2026-12-03, AMD EPYC). One arena for every thread: with
+/// an arena per worker thread, the freed buffers of each stayed resident
+/// beside the others' (the wide run, `train --hidden 1024,512 --batch-size 256
+/// --lr 1e-3 --epochs 2 --no-figures`, peaked at 172 MB with them and 140 MB
+/// with one, 2026-12-03 19:40 UTC, AMD EPYC; the default run's time did not
+/// change beyond the machine's drift). The numbers computed do not change.
 fn return_large_buffers_to_the_system() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: a plain setting of the allocator, made before any thread starts.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }

@@ -355,12 +355,18 @@ fn squared_mahalanobis(
 }
 
 /// ‖P·c_t‖² for the TILE centred codes c_t of `centred` (row j holds coordinate
-/// j of every code), on the 256-bit vector units where the CPU has them. The
-/// loop is the same plain multiply-then-add either way (no fused multiply-add),
-/// so the bits are the same on every CPU.
+/// j of every code), on the 512-bit or 256-bit vector units where the CPU has
+/// them (the matrix kernel's choice, [`crate::nn::kernel::selected`]). The
+/// loop is the same plain multiply-then-add on every path (no fused
+/// multiply-add), each code in its own lane, so the bits are the same on
+/// every CPU.
 fn tile_distances(p: &[f64], centred: &[[f64; TILE]]) -> [f64; TILE] {
     #[cfg(target_arch = "x86_64")]
     {
+        if crate::nn::kernel::selected() == crate::nn::kernel::Isa::Avx512 {
+            // SAFETY: Isa::Avx512 is selected only where the CPU has AVX-512F.
+            return unsafe { tile_distances_avx512(p, centred) };
+        }
         if crate::nn::kernel::wide_vectors() {
             // SAFETY: wide_vectors() says the CPU has AVX2 (and MNIST_AE_SIMD
             // did not ask for the portable path).
@@ -377,6 +383,16 @@ fn tile_distances(p: &[f64], centred: &[[f64; TILE]]) -> [f64; TILE] {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn tile_distances_avx2(p: &[f64], centred: &[[f64; TILE]]) -> [f64; TILE] {
+    tile_distances_portable(p, centred)
+}
+
+/// [`tile_distances_portable`] compiled for AVX-512: 8 codes per register.
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_distances_avx512(p: &[f64], centred: &[[f64; TILE]]) -> [f64; TILE] {
     tile_distances_portable(p, centred)
 }
 
